@@ -1,0 +1,3 @@
+from openglacier.cli.main import main
+
+main()

@@ -1,0 +1,202 @@
+"""Ports: the interfaces the domain needs from storage (design 4).
+
+Adapters live in `storage/`. The domain depends only on these protocols.
+
+MetadataStore
+    Every domain operation runs inside one `transaction()`; the adapter commits
+    when the block exits normally and rolls back on an exception. Methods are
+    blocking; the domain calls them from a worker thread (`domain/context.py`),
+    never on the event loop. `for_update=True` locks the row until commit (SQLite
+    transactions are serialised already; PostgreSQL uses SELECT ... FOR UPDATE).
+
+BlobStore
+    Keys are ours (`ids.new_blob_key`), never user strings. A blob is invisible
+    until `BlobWriter.commit()` returns, and durable from then on (design 3):
+    callers commit the blob first and metadata second, and delete metadata first
+    and blobs later (through the blob-deletion queue in the metadata store).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from openglacier.domain.models import (
+    Archive,
+    Credential,
+    InventorySnapshot,
+    Part,
+    Segment,
+    Upload,
+    UploadState,
+    Vault,
+)
+
+
+class MetadataTx(Protocol):
+    # --- vaults -------------------------------------------------------------
+    def get_vault(
+        self, account_id: str, region: str, name: str, *, for_update: bool = False
+    ) -> Vault | None: ...
+
+    def get_vault_by_id(self, vault_id: int, *, for_update: bool = False) -> Vault | None: ...
+
+    def create_vault(self, account_id: str, region: str, name: str, now: datetime) -> Vault:
+        """Insert the vault, or return the existing one of that name (idempotent)."""
+        ...
+
+    def count_vaults(self, account_id: str, region: str) -> int: ...
+
+    def list_vaults(
+        self, account_id: str, region: str, start_name: str | None, limit: int
+    ) -> list[Vault]:
+        """Vaults with name >= start_name (all if None), ASCII (binary) order."""
+        ...
+
+    def delete_vault(self, vault_id: int, now: datetime) -> None:
+        """Delete the vault and everything hanging off it (tags, uploads, parts,
+        archive rows, snapshots). Blobs still referenced are queued for deletion."""
+        ...
+
+    def record_write(self, vault_id: int, count_delta: int, size_delta: int, now: datetime) -> int:
+        """Bump write_seq and the live counters; returns the new write_seq."""
+        ...
+
+    def take_inventory(self, vault_id: int, now: datetime) -> InventorySnapshot | None:
+        """If the vault is dirty: snapshot live counters at write_seq, record the
+        snapshot, purge archive rows removed at or before it. Else None."""
+        ...
+
+    def vaults_due_for_inventory(self, not_after: datetime, limit: int) -> list[int]:
+        """Dirty vaults whose last inventory (or creation) is at or before not_after."""
+        ...
+
+    def latest_inventory(self, vault_id: int) -> InventorySnapshot | None: ...
+
+    # --- tags ---------------------------------------------------------------
+    def get_tags(self, vault_id: int) -> dict[str, str]: ...
+
+    def put_tags(self, vault_id: int, tags: dict[str, str]) -> None: ...
+
+    def delete_tags(self, vault_id: int, keys: Sequence[str]) -> None: ...
+
+    # --- archives -----------------------------------------------------------
+    def insert_archive(self, archive: Archive, segments: Sequence[Segment]) -> None: ...
+
+    def get_archive(self, archive_id: str) -> Archive | None:
+        """Any archive row, live or removed-but-not-purged, in any vault."""
+        ...
+
+    def remove_archive(self, archive_id: str, removed_seq: int, now: datetime) -> None:
+        """Mark removed and queue its segments' blobs for deletion."""
+        ...
+
+    def get_segments(self, archive_id: str) -> list[Segment]: ...
+
+    def list_live_archives(self, vault_id: int, after_id: str | None, limit: int) -> list[Archive]:
+        """Live archives ordered by archive_id, starting after `after_id`."""
+        ...
+
+    # --- multipart ----------------------------------------------------------
+    def insert_upload(self, upload: Upload) -> None: ...
+
+    def get_upload(self, upload_id: str, *, for_update: bool = False) -> Upload | None: ...
+
+    def touch_upload(self, upload_id: str, now: datetime) -> None: ...
+
+    def list_uploads(
+        self, vault_id: int, after: tuple[datetime, str] | None, limit: int
+    ) -> list[Upload]:
+        """Active uploads ordered by (created_at, upload_id), strictly after `after`."""
+        ...
+
+    def put_part(self, part: Part) -> None:
+        """Insert or replace the part at (upload_id, first_byte). A replaced
+        part's blob is queued for deletion in the same transaction."""
+        ...
+
+    def list_parts(self, upload_id: str, from_byte: int, limit: int) -> list[Part]:
+        """Parts with first_byte >= from_byte in range order, without leaf hashes."""
+        ...
+
+    def count_parts(self, upload_id: str) -> int: ...
+
+    def complete_upload(self, upload_id: str, archive: Archive, now: datetime) -> None:
+        """Turn the upload's parts into the archive's segments (no data copied),
+        insert the archive, mark the upload completed with its archive id."""
+        ...
+
+    def end_upload(self, upload_id: str, state: UploadState, now: datetime) -> None:
+        """Mark aborted (or expired): parts deleted, their blobs queued for deletion."""
+        ...
+
+    def inactive_uploads(self, idle_since: datetime, limit: int) -> list[str]:
+        """Active uploads with last activity at or before idle_since."""
+        ...
+
+    def purge_ended_uploads(self, ended_before: datetime) -> int: ...
+
+    # --- blob deletion queue ------------------------------------------------
+    def queue_blob_deletes(self, keys: Sequence[str], now: datetime) -> None: ...
+
+    def pending_blob_deletes(self, limit: int) -> list[str]: ...
+
+    def forget_blob_deletes(self, keys: Sequence[str]) -> None: ...
+
+    # --- credentials --------------------------------------------------------
+    def put_credential(self, credential: Credential) -> None: ...
+
+    def get_credential(self, access_key_id: str) -> Credential | None: ...
+
+    def list_credentials(self) -> list[Credential]: ...
+
+    def delete_credential(self, access_key_id: str) -> bool: ...
+
+
+class MetadataStore(Protocol):
+    dialect: str  # "sqlite" | "postgresql"
+
+    def transaction(self) -> AbstractContextManager[MetadataTx]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    key: str
+    size: int  # payload bytes (format header excluded)
+
+
+class BlobWriter(Protocol):
+    key: str
+
+    def write(self, data: bytes | bytearray | memoryview) -> None: ...
+
+    def commit(self) -> BlobInfo:
+        """Make the blob durable and visible under its key."""
+        ...
+
+    def abort(self) -> None:
+        """Discard everything written; idempotent; safe after a failed write."""
+        ...
+
+
+class BlobStore(Protocol):
+    def create(self, key: str) -> BlobWriter: ...
+
+    def open(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Payload bytes [start, end) (end None = to the end), in chunks."""
+        ...
+
+    def stat(self, key: str) -> BlobInfo | None: ...
+
+    def delete(self, key: str) -> None:
+        """Remove the blob; a missing key is not an error."""
+        ...
+
+    def keys(self) -> Iterator[str]: ...
+
+    def close(self) -> None: ...
