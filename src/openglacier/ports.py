@@ -76,6 +76,10 @@ class MetadataTx(Protocol):
 
     def latest_inventory(self, vault_id: int) -> InventorySnapshot | None: ...
 
+    def all_vault_ids(self) -> list[int]:
+        """Every vault of every account and region (audits, maintenance)."""
+        ...
+
     # --- tags ---------------------------------------------------------------
     def get_tags(self, vault_id: int) -> dict[str, str]: ...
 

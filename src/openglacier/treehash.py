@@ -63,7 +63,9 @@ class TreeHasher:
         self.size = 0
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
-        view = memoryview(data)
+        # Cast to bytes: len() and slicing of a view with a wider format (e.g.
+        # "I") count items, which would misplace leaf boundaries and the size.
+        view = memoryview(data).cast("B")
         if self._linear is not None:
             self._linear.update(view)
         self.size += len(view)

@@ -1,0 +1,30 @@
+"""Operation name -> handler. Operations missing here answer `NotImplementedYet`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.responses import Response
+
+from openglacier.api.context import RequestContext
+from openglacier.api.handlers import archives, vaults
+
+Handler = Callable[[RequestContext], Awaitable[Response]]
+
+HANDLERS: dict[str, Handler] = {
+    "CreateVault": vaults.create_vault,
+    "DescribeVault": vaults.describe_vault,
+    "ListVaults": vaults.list_vaults,
+    "DeleteVault": vaults.delete_vault,
+    "AddTagsToVault": vaults.add_tags,
+    "RemoveTagsFromVault": vaults.remove_tags,
+    "ListTagsForVault": vaults.list_tags,
+    "UploadArchive": archives.upload_archive,
+    "DeleteArchive": archives.delete_archive,
+    "InitiateMultipartUpload": archives.initiate_multipart,
+    "UploadMultipartPart": archives.upload_part,
+    "CompleteMultipartUpload": archives.complete_multipart,
+    "AbortMultipartUpload": archives.abort_multipart,
+    "ListMultipartUploads": archives.list_multipart_uploads,
+    "ListParts": archives.list_parts,
+}

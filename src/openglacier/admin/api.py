@@ -1,0 +1,134 @@
+"""Admin API: operator and test hooks outside the Glacier namespace (design 4).
+
+Paths live under `/_admin/`; every call but `GET /_admin/health` needs
+`Authorization: Bearer <admin token>`. A Glacier access key never works here,
+and the admin token never works on the Glacier API.
+
+    GET  /_admin/health                        liveness (no auth)
+    POST /_admin/inventory                     {"account_id", "vault"} or {} for every dirty vault
+    POST /_admin/maintenance                   one maintenance pass now
+    POST /_admin/clock/advance                 {"seconds": n}; only with clock = "manual"
+    GET  /_admin/clock                         the service clock
+    GET  /_admin/vaults/{account}/{vault}/archives?after=&limit=   live archives
+    POST /_admin/audit                         verify stored archives against their hashes
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from openglacier.admin.audit import audit_archives
+from openglacier.api.app import read_bounded
+from openglacier.api.protocol import json_response, parse_json_object
+from openglacier.api.routes import split_path
+from openglacier.clock import ManualClock, iso_ms
+from openglacier.domain.models import Caller
+from openglacier.domain.services import Services
+from openglacier.errors import (
+    AccessDeniedException,
+    GlacierError,
+    InvalidParameterValueException,
+    MissingAuthenticationTokenException,
+    ResourceNotFoundException,
+)
+
+
+class AdminApi:
+    def __init__(self, services: Services, token: str, region: str) -> None:
+        self.services = services
+        self.token = token
+        self.region = region
+
+    async def __call__(self, request: Request, request_id: str) -> Response:
+        segments = split_path(request.scope.get("raw_path", b"").decode("latin-1"))[1:]
+        if request.method == "GET" and segments == ["health"]:
+            return json_response({"status": "ok"})
+        self._authorize(request)
+        body = parse_json_object(await read_bounded(request, 1 << 20))
+        return await self._dispatch(request.method, segments, body, request)
+
+    def _authorize(self, request: Request) -> None:
+        header = request.headers.get("authorization", "")
+        if not header.startswith("Bearer "):
+            raise MissingAuthenticationTokenException("Admin API: missing bearer token")
+        if not hmac.compare_digest(header[len("Bearer ") :].encode(), self.token.encode()):
+            raise AccessDeniedException("Admin API: invalid admin token")
+
+    async def _dispatch(
+        self, method: str, segments: list[str], body: dict[str, Any], request: Request
+    ) -> Response:
+        route = (method, *segments[:1])
+        if route == ("POST", "inventory"):
+            return await self._inventory(body)
+        if route == ("POST", "maintenance"):
+            report = await self.services.maintenance.run_once()
+            return json_response(report.as_dict())
+        if route == ("POST", "clock") and segments == ["clock", "advance"]:
+            return self._advance(body)
+        if route == ("GET", "clock"):
+            return json_response({"now": iso_ms(self.services.deps.clock.now())})
+        if route == ("GET", "vaults") and len(segments) == 4 and segments[3] == "archives":
+            return await self._archives(segments[1], segments[2], request)
+        if route == ("POST", "audit"):
+            return json_response(await audit_archives(self.services.deps))
+        raise ResourceNotFoundException(f"No such admin resource: /{'/'.join(segments)}")
+
+    async def _inventory(self, body: dict[str, Any]) -> Response:
+        if "vault" not in body:
+            taken = await self.services.inventory.run_due(everything=True)
+            return json_response({"inventories": taken})
+        caller = self._caller(body.get("account_id"))
+        result = await self.services.inventory.force(caller, str(body["vault"]))
+        snap = result.snapshot
+        return json_response(
+            {
+                "taken": snap is not None,
+                "InventoryDate": iso_ms(snap.taken_at) if snap else None,
+                "NumberOfArchives": snap.archive_count if snap else None,
+            }
+        )
+
+    def _caller(self, account_id: Any) -> Caller:
+        if not isinstance(account_id, str) or not account_id:
+            raise InvalidParameterValueException("Admin API: account_id is required")
+        return Caller("admin", account_id, self.region)
+
+    def _advance(self, body: dict[str, Any]) -> Response:
+        clock = self.services.deps.clock
+        if not isinstance(clock, ManualClock):
+            raise InvalidParameterValueException(
+                "Admin API: the clock can only be moved when the server runs with clock = manual"
+            )
+        seconds = body.get("seconds")
+        if not isinstance(seconds, int | float) or seconds < 0:
+            raise InvalidParameterValueException("Admin API: seconds must be a number >= 0")
+        return json_response({"now": iso_ms(clock.advance(timedelta(seconds=seconds)))})
+
+    async def _archives(self, account_id: str, vault: str, request: Request) -> Response:
+        limit = int(request.query_params.get("limit", "1000"))
+        after = request.query_params.get("after")
+        rows = await self.services.inventory.live_archives(
+            self._caller(account_id), vault, after, limit
+        )
+        return json_response(
+            {
+                "archives": [
+                    {
+                        "ArchiveId": a.archive_id,
+                        "Size": a.size,
+                        "SHA256TreeHash": a.tree_hash,
+                        "ArchiveDescription": a.description,
+                        "CreationDate": iso_ms(a.created_at),
+                    }
+                    for a in rows
+                ]
+            }
+        )
+
+
+__all__ = ["AdminApi", "GlacierError"]

@@ -1,0 +1,194 @@
+"""The ASGI application: one entry point for the Glacier API and the admin API.
+
+Request pipeline, in the validation order of spec 1.8 [R]:
+route lookup (its error deferred) -> body intake for the signature -> SigV4 ->
+`x-amz-glacier-version` -> routing error -> account id -> handler.
+Every failure, wherever raised, is rendered by `api.errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from openglacier import API_VERSION
+from openglacier.api.context import RequestContext
+from openglacier.api.errors import error_response, internal_error
+from openglacier.api.handlers import HANDLERS
+from openglacier.api.routes import Body, Match, match
+from openglacier.auth import sigv4
+from openglacier.auth.credentials import Authenticator
+from openglacier.domain.models import Caller
+from openglacier.domain.services import Services
+from openglacier.errors import (
+    AccessDeniedException,
+    GlacierError,
+    InvalidParameterValueException,
+    MissingParameterValueException,
+    NotImplementedYet,
+)
+from openglacier.ids import new_request_id
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+AdminHandler = Callable[[Request, str], Awaitable[Response]]
+ADMIN_PREFIX = "/_admin"
+log = logging.getLogger("openglacier.api")
+
+
+class GlacierApp:
+    def __init__(
+        self,
+        services: Services,
+        authenticator: Authenticator,
+        admin: AdminHandler,
+        *,
+        max_json_body: int = 1 << 20,
+        maintenance_interval: float | None = 1.0,
+    ) -> None:
+        self.services = services
+        self.auth = authenticator
+        self.admin = admin
+        self.max_json_body = max_json_body
+        self.maintenance_interval = maintenance_interval
+        self._maintenance: asyncio.Task[None] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._http(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                if self.maintenance_interval is not None:
+                    loop = self.services.maintenance.loop(self.maintenance_interval)
+                    self._maintenance = asyncio.create_task(loop)
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._maintenance is not None:
+                    self._maintenance.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await self._maintenance
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        request_id = new_request_id()
+        try:
+            raw_path = scope.get("raw_path") or scope["path"].encode()
+            path = raw_path.decode("latin-1")
+            if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
+                response = await self.admin(request, request_id)
+            else:
+                response = await self._glacier(request, path, request_id)
+        except ClientDisconnect:
+            return  # nobody is left to answer
+        except GlacierError as error:
+            response = error_response(error, request_id)
+        except Exception:
+            response = internal_error(request_id)
+        response.headers["x-amzn-RequestId"] = request_id
+        await response(scope, receive, send)
+
+    async def _glacier(self, request: Request, path: str, request_id: str) -> Response:
+        matched: Match | None = None
+        route_error: GlacierError | None = None
+        try:
+            matched = match(request.method, path, dict(request.query_params))
+        except GlacierError as error:
+            route_error = error
+        kind = matched.route.body if matched else Body.NONE
+        caller, body, declared = await self._authenticate(request, path, kind)
+        check_version(request.headers.get("x-amz-glacier-version"))
+        if route_error is not None or matched is None:
+            raise route_error or AssertionError("unreachable")
+        check_account(caller, matched.params["accountId"])
+        handler = HANDLERS.get(matched.route.operation)
+        if handler is None:
+            raise NotImplementedYet(
+                f"{matched.route.operation} is not implemented by this OpenGlacier server yet."
+            )
+        ctx = RequestContext(
+            request=request,
+            request_id=request_id,
+            route=matched.route,
+            params=matched.params,
+            caller=caller,
+            services=self.services,
+            body=body,
+            payload_sha256=declared or "",
+        )
+        return await handler(ctx)
+
+    async def _authenticate(
+        self, request: Request, path: str, kind: Body
+    ) -> tuple[Caller, bytes, str | None]:
+        """Verify the signature; returns the caller, the read body and the declared hash.
+
+        Streaming bodies are signed by their declared x-amz-content-sha256, which
+        the domain checks against the bytes as they arrive (spec 1.6 step 2).
+        """
+        declared = request.headers.get("x-amz-content-sha256")
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]]
+        to_verify = sigv4.RequestToVerify(
+            method=request.method,
+            raw_path=path,
+            raw_query=request.scope.get("query_string", b"").decode("latin-1"),
+            headers=headers,
+        )
+        if kind is Body.STREAM:
+            if not declared:
+                raise MissingParameterValueException(
+                    "Required parameter missing: x-amz-content-sha256"
+                )
+            return await self.auth.authenticate(to_verify, declared), b"", declared
+        body = await read_bounded(request, self.max_json_body)
+        computed = hashlib.sha256(body).hexdigest()
+        caller = await self.auth.authenticate(to_verify, declared or computed)
+        if declared and declared != "UNSIGNED-PAYLOAD":
+            sigv4.check_payload_hash(declared, computed)
+        return caller, body, declared
+
+
+def check_version(value: str | None) -> None:
+    """Spec 1.5: the header is required and must name the one API version."""
+    if value is None:
+        raise MissingParameterValueException("Required parameter missing: API version")
+    if value != API_VERSION:
+        raise InvalidParameterValueException(
+            f"Invalid API version: {value}. The only supported version is {API_VERSION}."
+        )
+
+
+def check_account(caller: Caller, account_segment: str) -> None:
+    """Spec 1.3: "-" is the caller's own account; any other account id is 403."""
+    if account_segment not in ("-", caller.account_id):
+        raise AccessDeniedException(
+            f"Access to account {account_segment} is denied: the request was signed with "
+            f"credentials of account {caller.account_id}."
+        )
+
+
+async def read_bounded(request: Request, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise InvalidParameterValueException(
+                f"The request body is too large: more than {limit} bytes."
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,58 @@
+"""Per-request state handed to every handler."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+
+from openglacier.api.protocol import parse_json_object
+from openglacier.api.routes import Route
+from openglacier.domain.models import Caller
+from openglacier.domain.services import Services
+
+
+@dataclass
+class RequestContext:
+    request: Request
+    request_id: str
+    route: Route
+    params: dict[str, str]
+    caller: Caller
+    services: Services
+    body: bytes = b""  # whole body of non-streaming operations
+    payload_sha256: str = ""  # declared x-amz-content-sha256 (streaming operations)
+    _json: dict[str, Any] | None = field(default=None, repr=False)
+
+    def header(self, name: str) -> str | None:
+        return self.request.headers.get(name)
+
+    def query(self, name: str) -> str | None:
+        return self.request.query_params.get(name)
+
+    def json(self) -> dict[str, Any]:
+        if self._json is None:
+            self._json = parse_json_object(self.body)
+        return self._json
+
+    def stream(self) -> AsyncIterator[bytes]:
+        return self.request.stream()
+
+    def content_length(self) -> int | None:
+        value = self.header("content-length")
+        return int(value) if value is not None and value.isdigit() else None
+
+    @property
+    def vault_name(self) -> str:
+        return self.params["vaultName"]
+
+    @property
+    def account_id(self) -> str:
+        return self.caller.account_id
+
+    def vault_arn(self) -> str:
+        return self.services.deps.vault_arn(
+            self.caller.region, self.caller.account_id, self.vault_name
+        )

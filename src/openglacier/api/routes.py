@@ -1,0 +1,128 @@
+"""The declarative table of all 33 Glacier operations (spec 1.2).
+
+Each route names its method, path pattern (labels as in botocore's model),
+query discriminator, body kind and success status. `match` splits the *raw*
+path on "/" before percent-decoding each segment, so an encoded "/" inside a
+label never changes the route (spec 1.2 routing notes). Handlers are bound in
+`api/handlers/__init__.py`; a route without a handler answers a Glacier error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from urllib.parse import unquote
+
+from openglacier.errors import (
+    InvalidParameterValueException,
+    MethodNotAllowed,
+    ResourceNotFoundException,
+)
+
+
+class Body(Enum):
+    NONE = "none"  # any body is read (bounded) and ignored
+    JSON = "json"  # read whole (bounded) and parsed as a JSON object
+    STREAM = "stream"  # archive bytes, streamed straight to storage
+
+
+@dataclass(frozen=True)
+class Route:
+    operation: str
+    method: str
+    path: str  # "/{accountId}/vaults/{vaultName}"
+    success: int
+    body: Body = Body.NONE
+    query: tuple[str, str] | None = None  # required discriminator, e.g. ("operation", "add")
+
+    @property
+    def segments(self) -> tuple[str, ...]:
+        return tuple(self.path.strip("/").split("/"))
+
+    @property
+    def request_uri(self) -> str:
+        """The form botocore's model uses: path plus discriminator."""
+        return self.path + (f"?{self.query[0]}={self.query[1]}" if self.query else "")
+
+
+V = "/{accountId}/vaults/{vaultName}"
+ROUTES: tuple[Route, ...] = (
+    Route("ListVaults", "GET", "/{accountId}/vaults", 200),
+    Route("CreateVault", "PUT", V, 201),
+    Route("DescribeVault", "GET", V, 200),
+    Route("DeleteVault", "DELETE", V, 204),
+    Route("SetVaultNotifications", "PUT", V + "/notification-configuration", 204, Body.JSON),
+    Route("GetVaultNotifications", "GET", V + "/notification-configuration", 200),
+    Route("DeleteVaultNotifications", "DELETE", V + "/notification-configuration", 204),
+    Route("SetVaultAccessPolicy", "PUT", V + "/access-policy", 204, Body.JSON),
+    Route("GetVaultAccessPolicy", "GET", V + "/access-policy", 200),
+    Route("DeleteVaultAccessPolicy", "DELETE", V + "/access-policy", 204),
+    Route("InitiateVaultLock", "POST", V + "/lock-policy", 201, Body.JSON),
+    Route("GetVaultLock", "GET", V + "/lock-policy", 200),
+    Route("AbortVaultLock", "DELETE", V + "/lock-policy", 204),
+    Route("CompleteVaultLock", "POST", V + "/lock-policy/{lockId}", 204),
+    Route("AddTagsToVault", "POST", V + "/tags", 204, Body.JSON, ("operation", "add")),
+    Route("RemoveTagsFromVault", "POST", V + "/tags", 204, Body.JSON, ("operation", "remove")),
+    Route("ListTagsForVault", "GET", V + "/tags", 200),
+    Route("UploadArchive", "POST", V + "/archives", 201, Body.STREAM),
+    Route("DeleteArchive", "DELETE", V + "/archives/{archiveId}", 204),
+    Route("InitiateMultipartUpload", "POST", V + "/multipart-uploads", 201),
+    Route("ListMultipartUploads", "GET", V + "/multipart-uploads", 200),
+    Route("UploadMultipartPart", "PUT", V + "/multipart-uploads/{uploadId}", 204, Body.STREAM),
+    Route("CompleteMultipartUpload", "POST", V + "/multipart-uploads/{uploadId}", 201),
+    Route("ListParts", "GET", V + "/multipart-uploads/{uploadId}", 200),
+    Route("AbortMultipartUpload", "DELETE", V + "/multipart-uploads/{uploadId}", 204),
+    Route("InitiateJob", "POST", V + "/jobs", 202, Body.JSON),
+    Route("ListJobs", "GET", V + "/jobs", 200),
+    Route("DescribeJob", "GET", V + "/jobs/{jobId}", 200),
+    Route("GetJobOutput", "GET", V + "/jobs/{jobId}/output", 200),
+    Route("GetDataRetrievalPolicy", "GET", "/{accountId}/policies/data-retrieval", 200),
+    Route("SetDataRetrievalPolicy", "PUT", "/{accountId}/policies/data-retrieval", 204, Body.JSON),
+    Route("ListProvisionedCapacity", "GET", "/{accountId}/provisioned-capacity", 200),
+    Route("PurchaseProvisionedCapacity", "POST", "/{accountId}/provisioned-capacity", 201),
+)
+
+
+@dataclass(frozen=True)
+class Match:
+    route: Route
+    params: dict[str, str]
+
+
+def split_path(raw_path: str) -> list[str]:
+    """Raw path -> decoded segments. A trailing "/" is ignored (spec 1.2: `jobs/`)."""
+    segments = raw_path.strip("/").split("/") if raw_path.strip("/") else []
+    return [unquote(s, errors="strict") for s in segments]
+
+
+def _bind(pattern: tuple[str, ...], segments: list[str]) -> dict[str, str] | None:
+    if len(pattern) != len(segments):
+        return None
+    params: dict[str, str] = {}
+    for want, got in zip(pattern, segments, strict=True):
+        if want.startswith("{"):
+            params[want[1:-1]] = got
+        elif want != got:
+            return None
+    return params
+
+
+def match(method: str, raw_path: str, query: dict[str, str]) -> Match:
+    try:
+        segments = split_path(raw_path)
+    except UnicodeDecodeError:
+        raise ResourceNotFoundException(f"No such resource: {raw_path}") from None
+    on_path = [(r, p) for r in ROUTES if (p := _bind(r.segments, segments)) is not None]
+    if not on_path:
+        raise ResourceNotFoundException(f"No such resource: {raw_path}")
+    with_method = [(r, p) for r, p in on_path if r.method == method]
+    if not with_method:
+        allowed = ", ".join(sorted({r.method for r, _ in on_path}))
+        raise MethodNotAllowed(f"Method {method} is not allowed on {raw_path}; use {allowed}")
+    for route, params in with_method:
+        if route.query is None or query.get(route.query[0]) == route.query[1]:
+            return Match(route, params)
+    name, _ = with_method[0][0].query or ("", "")
+    raise InvalidParameterValueException(
+        f"Invalid value for query parameter {name!r}: {query.get(name)!r}"
+    )

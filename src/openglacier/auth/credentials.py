@@ -1,0 +1,123 @@
+"""Access keys: the root key pair and further keys, each tied to an account id.
+
+The root credentials come from OPENGLACIER_ACCESS_KEY_ID / _SECRET_ACCESS_KEY /
+_ACCOUNT_ID, or are generated on first start and kept in `<data-dir>/credentials.json`
+(mode 0600) so that restarts keep them. Every key lives in the metadata store,
+where `openglacier keys` manages them (design 4: nothing only in memory).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from openglacier.auth import sigv4
+from openglacier.clock import Clock, SystemClock
+from openglacier.domain.context import Deps
+from openglacier.domain.models import Caller, Credential
+from openglacier.errors import UnrecognizedClientException
+from openglacier.ids import new_access_key_id, new_account_id, new_secret_access_key
+
+CREDENTIALS_FILE = "credentials.json"
+CACHE_SECONDS = 5.0  # a deleted key stops working within this many seconds
+
+
+@dataclass(frozen=True)
+class RootKeys:
+    access_key_id: str
+    secret_access_key: str
+    account_id: str
+
+
+def load_or_create_root(
+    data_dir: Path, access_key_id: str, secret_access_key: str, account_id: str
+) -> RootKeys:
+    """Explicit settings win; otherwise reuse the stored pair, or make and store one."""
+    path = data_dir / CREDENTIALS_FILE
+    stored: dict[str, str] = {}
+    if path.exists():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    keys = RootKeys(
+        access_key_id or stored.get("access_key_id") or new_access_key_id(),
+        secret_access_key or stored.get("secret_access_key") or new_secret_access_key(),
+        account_id or stored.get("account_id") or new_account_id(),
+    )
+    if not access_key_id and stored != keys.__dict__:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(keys.__dict__, fh, indent=2)
+    return keys
+
+
+class Authenticator:
+    """SigV4 verification of every Glacier request against the credential store."""
+
+    def __init__(
+        self,
+        deps: Deps,
+        *,
+        region: str,
+        max_skew_seconds: int,
+        root: RootKeys,
+        verify: bool = True,
+        wall_clock: Clock | None = None,
+    ) -> None:
+        self.deps = deps
+        self.region = region
+        self.max_skew_seconds = max_skew_seconds
+        self.root = root
+        self.verify = verify
+        # Request timestamps are real-world times even when the service clock is manual.
+        self.wall_clock = wall_clock or SystemClock()
+        self._cache: dict[str, tuple[float, Credential | None]] = {}
+
+    async def authenticate(self, req: sigv4.RequestToVerify, payload_hash: str) -> Caller:
+        if not self.verify:
+            return Caller(self.root.access_key_id, self.root.account_id, self.region)
+        auth = sigv4.parse_authorization(req)
+        credential = await self._lookup(auth.access_key_id)
+        if credential is None:
+            raise UnrecognizedClientException(
+                "The security token included in the request is invalid."
+            )
+        sigv4.verify_signature(
+            req,
+            auth,
+            credential.secret_access_key,
+            payload_hash,
+            now=self.wall_clock.now(),
+            max_skew=timedelta(seconds=self.max_skew_seconds),
+            expected_region=self.region,
+        )
+        return Caller(credential.access_key_id, credential.account_id, self.region)
+
+    async def _lookup(self, access_key_id: str) -> Credential | None:
+        hit = self._cache.get(access_key_id)
+        if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+            return hit[1]
+        found = await self.deps.in_tx(lambda tx: tx.get_credential(access_key_id))
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[access_key_id] = (time.monotonic(), found)
+        return found
+
+
+def ensure_root_credential(deps: Deps, root: RootKeys) -> None:
+    """Store (or refresh) the root key in the metadata store; blocking, at start-up."""
+    with deps.store.transaction() as tx:
+        current = tx.get_credential(root.access_key_id)
+        wanted = Credential(
+            access_key_id=root.access_key_id,
+            secret_access_key=root.secret_access_key,
+            account_id=root.account_id,
+            created_at=current.created_at if current else deps.clock.now(),
+            description="root",
+            is_root=True,
+        )
+        if current != wanted:
+            tx.put_credential(wanted)

@@ -1,0 +1,57 @@
+"""Key management against the metadata store (the server need not be running)."""
+
+from __future__ import annotations
+
+import click
+
+from openglacier.auth.credentials import load_or_create_root
+from openglacier.clock import SystemClock
+from openglacier.config import Settings
+from openglacier.domain.models import Credential
+from openglacier.ids import new_access_key_id, new_secret_access_key
+from openglacier.storage.factory import open_metadata
+
+
+def create_key(settings: Settings, account_id: str | None, description: str) -> Credential:
+    if account_id is None:
+        root = load_or_create_root(
+            settings.data_dir,
+            settings.access_key_id,
+            settings.secret_access_key,
+            settings.account_id,
+        )
+        account_id = root.account_id
+    if not (account_id.isdigit() and len(account_id) == 12):
+        raise click.BadParameter("an account id is 12 digits", param_hint="--account-id")
+    cred = Credential(
+        access_key_id=new_access_key_id(),
+        secret_access_key=new_secret_access_key(),
+        account_id=account_id,
+        created_at=SystemClock().now(),
+        description=description,
+    )
+    store = open_metadata(settings.resolved_metadata_url)
+    try:
+        with store.transaction() as tx:
+            tx.put_credential(cred)
+    finally:
+        store.close()
+    return cred
+
+
+def list_keys(settings: Settings) -> list[Credential]:
+    store = open_metadata(settings.resolved_metadata_url)
+    try:
+        with store.transaction() as tx:
+            return tx.list_credentials()
+    finally:
+        store.close()
+
+
+def delete_key(settings: Settings, access_key_id: str) -> bool:
+    store = open_metadata(settings.resolved_metadata_url)
+    try:
+        with store.transaction() as tx:
+            return tx.delete_credential(access_key_id)
+    finally:
+        store.close()

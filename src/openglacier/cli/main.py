@@ -1,0 +1,127 @@
+"""`openglacier` command line: serve, keys."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from openglacier import __version__
+from openglacier.cli.options import server_options, settings_from, storage_options
+from openglacier.config import Settings
+
+console = Console(highlight=False)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="openglacier")
+def main() -> None:
+    """OpenGlacier: an Amazon Glacier compatible archive server."""
+
+
+@main.command()
+@storage_options
+@server_options
+def serve(config_file: Path | None, **options: Any) -> None:
+    """Run the Glacier API server."""
+    import uvicorn
+
+    from openglacier.server import build_runtime
+
+    settings = settings_from(config_file, **options)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    runtime = build_runtime(settings)
+    print_banner(
+        settings,
+        runtime.root.access_key_id,
+        runtime.root.secret_access_key,
+        runtime.root.account_id,
+        runtime.admin_token,
+    )
+    config = uvicorn.Config(
+        runtime.app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        lifespan="on",
+        server_header=False,
+        access_log=settings.log_level == "debug",
+    )
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        runtime.close()
+
+
+def print_banner(settings: Settings, key: str, secret: str, account: str, admin: str) -> None:
+    endpoint = f"http://{settings.host}:{settings.port}"
+    console.print(f"[bold]OpenGlacier {__version__}[/bold] on {endpoint}")
+    console.print(f"  region     {settings.region}   timing {settings.timing}")
+    console.print(f"  account id {account}")
+    console.print(f"  access key {key}")
+    console.print(f"  secret key {secret}")
+    console.print(f"  admin token (for /_admin) {admin}")
+    console.print(f"  metadata   {settings.resolved_metadata_url}")
+    console.print(f"  blobs      {settings.resolved_blob_url}")
+    console.print("Try it:")
+    console.print(
+        f"  AWS_ACCESS_KEY_ID={key} AWS_SECRET_ACCESS_KEY={secret} "
+        f"aws glacier create-vault --account-id - --vault-name demo "
+        f"--endpoint-url {endpoint} --region {settings.region}",
+        soft_wrap=True,
+    )
+
+
+@main.group()
+def keys() -> None:
+    """Manage access keys (each tied to an account id)."""
+
+
+@keys.command("create")
+@storage_options
+@click.option("--account-id", "key_account", help="Account of the new key [the root account].")
+@click.option("--description", default="", help="Free text shown by `keys list`.")
+def keys_create(
+    config_file: Path | None, key_account: str | None, description: str, **options: Any
+) -> None:
+    """Create an access key and print its secret (shown only once)."""
+    from openglacier.cli.keys import create_key
+
+    settings = settings_from(config_file, **options)
+    cred = create_key(settings, key_account, description)
+    console.print(f"access key id      {cred.access_key_id}")
+    console.print(f"secret access key  {cred.secret_access_key}")
+    console.print(f"account id         {cred.account_id}")
+
+
+@keys.command("list")
+@storage_options
+def keys_list(config_file: Path | None, **options: Any) -> None:
+    """List access keys (secrets are not shown)."""
+    from openglacier.cli.keys import list_keys
+
+    table = Table("access key id", "account id", "created", "description")
+    for cred in list_keys(settings_from(config_file, **options)):
+        table.add_row(
+            cred.access_key_id,
+            cred.account_id,
+            cred.created_at.isoformat(),
+            cred.description + (" (root)" if cred.is_root else ""),
+        )
+    console.print(table)
+
+
+@keys.command("delete")
+@storage_options
+@click.argument("access_key_id")
+def keys_delete(config_file: Path | None, access_key_id: str, **options: Any) -> None:
+    """Delete an access key."""
+    from openglacier.cli.keys import delete_key
+
+    if not delete_key(settings_from(config_file, **options), access_key_id):
+        raise click.ClickException(f"no such key: {access_key_id}")
+    console.print(f"deleted {access_key_id}")

@@ -1,0 +1,99 @@
+"""Shared click options: every option is also an OPENGLACIER_* environment variable."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from openglacier.clock import PROFILES
+from openglacier.config import ConfigError, Settings, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _env(name: str) -> str:
+    return "OPENGLACIER_" + name.upper()
+
+
+def storage_options(func: F) -> F:
+    options = [
+        click.option(
+            "--config",
+            "config_file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            envvar=_env("config"),
+            help="TOML file of settings (flags and variables win).",
+        ),
+        click.option(
+            "--data-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            envvar=_env("data_dir"),
+            help="Where metadata, blobs and keys live [data].",
+        ),
+        click.option(
+            "--metadata-url",
+            envvar=_env("metadata_url"),
+            help="sqlite:///FILE (default: in the data dir) or postgresql://...",
+        ),
+        click.option(
+            "--blob-url",
+            envvar=_env("blob_url"),
+            help="file:///DIR (default: blobs/ in the data dir).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def server_options(func: F) -> F:
+    options = [
+        click.option("--host", envvar=_env("host"), help="Address to listen on [127.0.0.1]."),
+        click.option("--port", type=int, envvar=_env("port"), help="Port to listen on [7979]."),
+        click.option("--region", envvar=_env("region"), help="Region served [us-east-1]."),
+        click.option(
+            "--timing",
+            type=click.Choice(list(PROFILES)),
+            envvar=_env("timing"),
+            help="Job and inventory timing profile [instant].",
+        ),
+        click.option(
+            "--clock",
+            type=click.Choice(["system", "manual"]),
+            envvar=_env("clock"),
+            help="manual: time moves only through the admin API (tests).",
+        ),
+        click.option(
+            "--auth",
+            type=click.Choice(["sigv4", "none"]),
+            envvar=_env("auth"),
+            help="none: accept every request as the root account (tests only).",
+        ),
+        click.option(
+            "--log-level",
+            envvar=_env("log_level"),
+            type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def settings_from(config_file: Path | None, **overrides: Any) -> Settings:
+    """Credentials and tokens are read from the environment only, never from flags
+    (flags show up in process listings)."""
+    import os
+
+    for name in ("access_key_id", "secret_access_key", "account_id", "admin_token"):
+        overrides.setdefault(name, os.environ.get(_env(name)) or None)
+    try:
+        return load_settings(overrides, config_file)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+__all__ = ["Settings", "server_options", "settings_from", "storage_options"]

@@ -1,0 +1,71 @@
+"""What every domain service needs: storage ports, the clock and timing.
+
+Blocking storage calls run in worker threads (design 4) through `in_tx` and
+`blocking`, so the event loop only ever awaits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
+
+import anyio.to_thread
+
+from openglacier.clock import Clock, TimingProfile
+from openglacier.ports import BlobStore, MetadataStore, MetadataTx
+
+T = TypeVar("T")
+log = logging.getLogger("openglacier.domain")
+
+MAX_VAULTS_PER_REGION = 1000
+ARCHIVE_OVERHEAD_BYTES = 32 * 1024  # spec 2.0: SizeInBytes counts 32 KiB per archive
+MAX_ARCHIVE_SIZE = 4 * 1024**3  # UploadArchive, inclusive (spec 2.18 [R])
+GC_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Deps:
+    store: MetadataStore
+    blobs: BlobStore
+    clock: Clock
+    timing: TimingProfile
+    partition: str = "aws"
+    body_timeout: float = 60.0
+
+    async def in_tx(self, fn: Callable[[MetadataTx], T]) -> T:
+        return await anyio.to_thread.run_sync(partial(self._run_tx, fn))
+
+    def _run_tx(self, fn: Callable[[MetadataTx], T]) -> T:
+        with self.store.transaction() as tx:
+            return fn(tx)
+
+    async def blocking(self, fn: Callable[[], T]) -> T:
+        return await anyio.to_thread.run_sync(fn)
+
+    def vault_arn(self, region: str, account_id: str, name: str) -> str:
+        return f"arn:{self.partition}:glacier:{region}:{account_id}:vaults/{name}"
+
+    def instant_inventory(self, tx: MetadataTx, vault_id: int) -> None:
+        """With the instant profile, inventory follows every write (issue 2)."""
+        if self.timing.inventory_interval is None:
+            tx.take_inventory(vault_id, self.clock.now())
+
+    async def collect_garbage(self) -> int:
+        """Delete queued blobs: metadata went first, so these are unreferenced."""
+        total = 0
+        while True:
+            keys = await self.in_tx(lambda tx: tx.pending_blob_deletes(GC_BATCH))
+            if not keys:
+                return total
+            await self.blocking(partial(self._delete_blobs, keys))
+            await self.in_tx(lambda tx: tx.forget_blob_deletes(keys))
+            total += len(keys)
+            if len(keys) < GC_BATCH:
+                return total
+
+    def _delete_blobs(self, keys: list[str]) -> None:
+        for key in keys:
+            self.blobs.delete(key)

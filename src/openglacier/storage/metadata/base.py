@@ -1,0 +1,97 @@
+"""What every part of the SQL transaction shares: statement execution with
+exception translation, the dialect's upsert-capable INSERT, and the blob queue.
+
+All database access goes through `TxBase._rows/_first/_scalar/_run`, which fetch
+results eagerly inside `translated()`, so no SQLAlchemy or driver exception ever
+reaches the domain (design 2: adapters translate at their own boundary).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import fields
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from sqlalchemy import Connection, Executable, Row, Table, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.elements import ColumnElement
+
+from openglacier.errors import StorageError
+from openglacier.storage.metadata.schema import UTCDateTime, blob_deletes
+
+DB_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, sqlite3.Error, psycopg.Error)
+
+Upsert = postgresql.Insert | sqlite.Insert
+
+_ROWCOUNT = {"preserve_rowcount": True}
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    try:
+        yield
+    except DB_ERRORS as exc:
+        cause = getattr(exc, "orig", None) or exc
+        # The message reaches clients (500); the chained cause reaches the log.
+        raise StorageError(f"metadata store failure ({type(cause).__name__})") from exc
+
+
+def values_of(record: Any) -> dict[str, Any]:
+    """A record dataclass as column values (records and tables share names)."""
+    return {f.name: getattr(record, f.name) for f in fields(record)}
+
+
+class TxBase:
+    """Holds the transaction's connection; the operation mixins build on it."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def _rows(self, stmt: Executable) -> Sequence[Row[Any]]:
+        with translated():
+            return self._conn.execute(stmt).all()
+
+    def _first(self, stmt: Executable) -> Row[Any] | None:
+        with translated():
+            return self._conn.execute(stmt).first()
+
+    def _scalar(self, stmt: Executable) -> Any:
+        with translated():
+            return self._conn.execute(stmt).scalar()
+
+    def _run(
+        self, stmt: Executable, params: Sequence[Mapping[str, Any]] | None = None
+    ) -> int:
+        """Execute (once per params row if given); the affected row count."""
+        with translated():
+            # Without preserve_rowcount SQLAlchemy reports -1 for psycopg INSERTs.
+            result = self._conn.execute(stmt, params, execution_options=_ROWCOUNT)
+            return result.rowcount
+
+    def _insert(self, table: Table) -> Upsert:
+        """INSERT with ON CONFLICT support; both dialects spell it the same way.
+
+        SQLAlchemy never caches these (each execution compiles), so hot paths
+        use plain INSERT under a row lock instead.
+        """
+        if self._conn.dialect.name == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    def _queue_blobs_from(
+        self, blob_key: ColumnElement[str], where: ColumnElement[bool], now: datetime
+    ) -> None:
+        """Queue the blob keys a query selects, without loading them into Python."""
+        keys = select(blob_key, literal(now, UTCDateTime())).where(where)
+        stmt = self._insert(blob_deletes).from_select(["blob_key", "queued_at"], keys)
+        self._run(stmt.on_conflict_do_nothing())
+
+    def _queue_keys(self, keys: Sequence[str], now: datetime) -> None:
+        if keys:
+            stmt = self._insert(blob_deletes).on_conflict_do_nothing()
+            self._run(stmt, [{"blob_key": k, "queued_at": now} for k in dict.fromkeys(keys)])

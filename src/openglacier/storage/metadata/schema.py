@@ -1,0 +1,210 @@
+"""The metadata schema: one set of Core tables for SQLite and PostgreSQL.
+
+Every query is built from these objects; `migrations/versions/` must produce the
+same schema (a contract test compares them with Alembic's autogenerate).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+# Deterministic constraint names on both engines, so migrations can name them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in, timezone-aware UTC out, on every engine.
+
+    SQLite has no timestamp type: SQLAlchemy stores a fixed-width text that drops
+    the offset, so values are normalised to UTC before storing (which also keeps
+    text comparisons chronological) and re-tagged as UTC when read.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: the metadata store takes aware UTC")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# SQLite only makes INTEGER PRIMARY KEY an auto-incrementing rowid alias.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+
+def binary_string(length: int) -> TypeEngine[str]:
+    """A string compared and ordered byte by byte on both engines.
+
+    ListVaults is in ASCII order (spec 2.3), and every id-ordered listing must
+    page identically on both engines. PostgreSQL's default collation is the
+    locale's; "C" compares bytes. SQLite's default BINARY collation already does,
+    and it does not know a collation named "C".
+    """
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
+ARCHIVE_ID = 138
+UPLOAD_ID = 92
+HASH_HEX = 64
+BLOB_KEY = 128
+DESCRIPTION = 1024
+ACCOUNT = 32
+REGION = 32
+
+vaults = Table(
+    "vaults",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", String(ACCOUNT), nullable=False),
+    Column("region", String(REGION), nullable=False),
+    Column("name", binary_string(255), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("write_seq", BigInteger, nullable=False),
+    Column("live_count", BigInteger, nullable=False),
+    Column("live_size", BigInteger, nullable=False),
+    Column("inventory_seq", BigInteger, nullable=False),
+    Column("inventory_date", UTCDateTime(), nullable=True),
+    Column("inventory_count", BigInteger, nullable=False),
+    Column("inventory_size", BigInteger, nullable=False),
+    Column("last_write_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("account_id", "region", "name"),
+    # Never reuse a deleted vault's id (PostgreSQL identities never do either).
+    sqlite_autoincrement=True,
+)
+
+vault_tags = Table(
+    "vault_tags",
+    metadata,
+    Column("vault_id", Id, ForeignKey("vaults.id"), nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("value", String(256), nullable=False),
+    PrimaryKeyConstraint("vault_id", "key"),
+)
+
+archives = Table(
+    "archives",
+    metadata,
+    Column("archive_id", binary_string(ARCHIVE_ID), primary_key=True),
+    Column("vault_id", Id, ForeignKey("vaults.id"), nullable=False),
+    Column("description", String(DESCRIPTION), nullable=True),
+    Column("size", BigInteger, nullable=False),
+    Column("tree_hash", String(HASH_HEX), nullable=False),
+    Column("sha256", String(HASH_HEX), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("added_seq", BigInteger, nullable=False),
+    Column("removed_seq", BigInteger, nullable=True),
+    # archive_id last: live listings page through this index in id order.
+    Index("ix_archives_vault_id_removed_seq", "vault_id", "removed_seq", "archive_id"),
+)
+
+archive_segments = Table(
+    "archive_segments",
+    metadata,
+    Column("archive_id", binary_string(ARCHIVE_ID), ForeignKey("archives.archive_id"), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("blob_key", binary_string(BLOB_KEY), nullable=False),
+    Column("leaf_hashes", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("archive_id", "seq"),
+)
+
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("upload_id", binary_string(UPLOAD_ID), primary_key=True),
+    Column("vault_id", Id, ForeignKey("vaults.id"), nullable=False),
+    Column("description", String(DESCRIPTION), nullable=True),
+    Column("part_size", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_activity_at", UTCDateTime(), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("archive_id", binary_string(ARCHIVE_ID), nullable=True),
+    Column("archive_size", BigInteger, nullable=True),
+    Column("archive_tree_hash", String(HASH_HEX), nullable=True),
+    Column("ended_at", UTCDateTime(), nullable=True),
+    Index("ix_uploads_listing", "vault_id", "state", "created_at", "upload_id"),
+    Index("ix_uploads_expiry", "state", "last_activity_at"),
+    Index("ix_uploads_ended_at", "ended_at"),
+)
+
+parts = Table(
+    "parts",
+    metadata,
+    Column("upload_id", binary_string(UPLOAD_ID), ForeignKey("uploads.upload_id"), nullable=False),
+    Column("first_byte", BigInteger, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("tree_hash", String(HASH_HEX), nullable=False),
+    Column("sha256", String(HASH_HEX), nullable=False),
+    Column("blob_key", binary_string(BLOB_KEY), nullable=False),
+    Column("uploaded_at", UTCDateTime(), nullable=False),
+    Column("leaf_hashes", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("upload_id", "first_byte"),
+)
+
+inventories = Table(
+    "inventories",
+    metadata,
+    Column("vault_id", Id, ForeignKey("vaults.id"), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("taken_at", UTCDateTime(), nullable=False),
+    Column("archive_count", BigInteger, nullable=False),
+    Column("size_in_bytes", BigInteger, nullable=False),
+    PrimaryKeyConstraint("vault_id", "seq"),
+)
+
+blob_deletes = Table(
+    "blob_deletes",
+    metadata,
+    Column("blob_key", binary_string(BLOB_KEY), primary_key=True),
+    Column("queued_at", UTCDateTime(), nullable=False),
+    Index("ix_blob_deletes_queued_at", "queued_at"),
+)
+
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("access_key_id", binary_string(128), primary_key=True),
+    Column("secret_access_key", String(128), nullable=False),
+    Column("account_id", String(ACCOUNT), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("description", String(DESCRIPTION), nullable=False),
+    Column("is_root", Boolean, nullable=False),
+)

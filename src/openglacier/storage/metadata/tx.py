@@ -1,0 +1,13 @@
+"""`SqlMetadataTx`: the MetadataTx port over one SQLAlchemy connection."""
+
+from __future__ import annotations
+
+from openglacier.storage.metadata.archives import ArchiveOps
+from openglacier.storage.metadata.blobqueue import BlobQueueOps
+from openglacier.storage.metadata.credentials import CredentialOps
+from openglacier.storage.metadata.uploads import UploadOps
+from openglacier.storage.metadata.vaults import VaultOps
+
+
+class SqlMetadataTx(VaultOps, ArchiveOps, UploadOps, BlobQueueOps, CredentialOps):
+    """Valid only inside the `SqlMetadataStore.transaction()` block that made it."""

@@ -1,0 +1,307 @@
+"""BlobStore contract (design 4, 6): one suite, run over every adapter.
+
+To add an adapter, append its name to `_BACKENDS` and a factory to `_FACTORIES`
+(an S3/SeaweedFS factory would start `weed server -s3` or skip with a reason).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from openglacier.ids import new_blob_key
+from openglacier.ports import BlobInfo, BlobStore
+from openglacier.storage.blobs import (
+    BlobAlreadyExistsError,
+    BlobNotFoundError,
+    BlobWriterClosedError,
+    put_blob,
+)
+from openglacier.storage.blobs.filesystem import FilesystemBlobStore
+
+MIB = 1 << 20
+
+StoreFactory = Callable[[Path], BlobStore]
+
+
+def _filesystem(tmp_path: Path) -> BlobStore:
+    return FilesystemBlobStore(tmp_path / "blobs")
+
+
+_FACTORIES: dict[str, StoreFactory] = {"filesystem": _filesystem}
+_BACKENDS = ["filesystem"]
+
+
+@pytest.fixture(params=_BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
+    blob_store = _FACTORIES[request.param](tmp_path)
+    yield blob_store
+    blob_store.close()
+
+
+def _payload(size: int, seed: int = 0) -> bytes:
+    return random.Random(seed).randbytes(size)
+
+
+def _read(store: BlobStore, key: str, start: int = 0, end: int | None = None) -> bytes:
+    return b"".join(store.open(key, start, end))
+
+
+def _chunked(data: bytes, size: int) -> Iterator[memoryview]:
+    view = memoryview(data)
+    for i in range(0, len(data), size):
+        yield view[i : i + size]
+
+
+# --- round trips ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 1, MIB - 1, MIB, MIB + 1, 5 * MIB + 12345])
+def test_round_trip(store: BlobStore, size: int) -> None:
+    data = _payload(size, size)
+    key = new_blob_key()
+    info = put_blob(store, key, [data])
+    assert info == BlobInfo(key, size)
+    assert store.stat(key) == BlobInfo(key, size)
+    assert _read(store, key) == data
+
+
+@pytest.mark.parametrize("write_size", [1000, 64 * 1024, 256 * 1024 - 1, 256 * 1024, 3 * MIB])
+def test_round_trip_whatever_the_write_sizes(store: BlobStore, write_size: int) -> None:
+    data = _payload(2 * MIB + 777, write_size)
+    key = new_blob_key()
+    assert put_blob(store, key, _chunked(data, write_size)).size == len(data)
+    assert _read(store, key) == data
+
+
+def test_round_trip_mixed_write_sizes(store: BlobStore) -> None:
+    data = _payload(6 * MIB, 3)
+    sizes = random.Random(3).choices([1, 7, 4096, 300_000, MIB, 2 * MIB + 1], k=200)
+    key = new_blob_key()
+    writer = store.create(key)
+    pos = 0
+    for size in sizes:
+        writer.write(data[pos : pos + size])
+        pos = min(pos + size, len(data))
+    assert writer.commit() == BlobInfo(key, pos)
+    assert _read(store, key) == data[:pos]
+
+
+def test_write_accepts_bytes_bytearray_and_memoryview(store: BlobStore) -> None:
+    key = new_blob_key()
+    writer = store.create(key)
+    writer.write(b"ab")
+    writer.write(bytearray(b"cd"))
+    writer.write(memoryview(b"xxefxx")[2:4])
+    assert writer.commit() == BlobInfo(key, 6)
+    assert _read(store, key) == b"abcdef"
+
+
+def test_read_chunks_are_at_most_one_mib(store: BlobStore) -> None:
+    data = _payload(3 * MIB + 10)
+    key = new_blob_key()
+    put_blob(store, key, [data])
+    chunks = list(store.open(key))
+    assert all(0 < len(c) <= MIB for c in chunks)
+    assert b"".join(chunks) == data
+
+
+# --- ranged reads ---------------------------------------------------------
+
+_RANGED_SIZE = 3 * MIB + 4321
+
+
+@pytest.fixture
+def ranged_blob(store: BlobStore) -> tuple[BlobStore, str, bytes]:
+    data = _payload(_RANGED_SIZE, 7)
+    key = new_blob_key()
+    put_blob(store, key, [data])
+    return store, key, data
+
+
+_EDGES = [0, 1, MIB - 1, MIB, MIB + 1, 2 * MIB, 3 * MIB, _RANGED_SIZE - 1, _RANGED_SIZE]
+
+
+@pytest.mark.parametrize("start", _EDGES)
+def test_ranged_reads_at_edges(ranged_blob: tuple[BlobStore, str, bytes], start: int) -> None:
+    store, key, data = ranged_blob
+    for end in [e for e in _EDGES if e >= start]:
+        assert _read(store, key, start, end) == data[start:end], (start, end)
+    assert _read(store, key, start) == data[start:]
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.integers(0, _RANGED_SIZE), st.integers(0, _RANGED_SIZE + MIB))
+def test_ranged_reads_random(
+    ranged_blob: tuple[BlobStore, str, bytes], start: int, length: int
+) -> None:
+    store, key, data = ranged_blob
+    end = start + length
+    assert _read(store, key, start, end) == data[start:end]  # end past the size is clamped
+
+
+def test_range_validation(ranged_blob: tuple[BlobStore, str, bytes]) -> None:
+    store, key, _ = ranged_blob
+    assert _read(store, key, _RANGED_SIZE) == b""
+    assert _read(store, key, 10, 10) == b""
+    with pytest.raises(ValueError, match="start"):
+        store.open(key, _RANGED_SIZE + 1)
+    with pytest.raises(ValueError, match="range"):
+        store.open(key, -1)
+    with pytest.raises(ValueError, match="range"):
+        store.open(key, 10, 9)
+
+
+# --- visibility and lifecycle ---------------------------------------------
+
+
+def test_uncommitted_blob_is_invisible(store: BlobStore) -> None:
+    key = new_blob_key()
+    writer = store.create(key)
+    writer.write(_payload(MIB + 3))
+    assert store.stat(key) is None
+    with pytest.raises(BlobNotFoundError):
+        store.open(key)
+    assert key not in set(store.keys())
+    writer.commit()
+    assert store.stat(key) == BlobInfo(key, MIB + 3)
+
+
+def test_abort_leaves_nothing(store: BlobStore) -> None:
+    key = new_blob_key()
+    writer = store.create(key)
+    writer.write(b"x" * 1000)
+    writer.abort()
+    writer.abort()  # idempotent
+    assert store.stat(key) is None
+    assert list(store.keys()) == []
+    with pytest.raises(BlobNotFoundError):
+        store.open(key)
+
+
+def test_writer_unusable_after_abort(store: BlobStore) -> None:
+    writer = store.create(new_blob_key())
+    writer.abort()
+    with pytest.raises(BlobWriterClosedError):
+        writer.write(b"x")
+    with pytest.raises(BlobWriterClosedError):
+        writer.commit()
+
+
+def test_writer_unusable_after_commit(store: BlobStore) -> None:
+    key = new_blob_key()
+    writer = store.create(key)
+    writer.write(b"data")
+    writer.commit()
+    with pytest.raises(BlobWriterClosedError):
+        writer.write(b"x")
+    with pytest.raises(BlobWriterClosedError):
+        writer.commit()
+    writer.abort()  # a no-op after commit: the blob stays
+    assert _read(store, key) == b"data"
+
+
+def test_missing_blob(store: BlobStore) -> None:
+    key = new_blob_key()
+    assert store.stat(key) is None
+    with pytest.raises(BlobNotFoundError):
+        store.open(key)
+    with pytest.raises(FileNotFoundError):  # BlobNotFoundError is one
+        store.open(key, 0, 10)
+
+
+def test_delete_is_idempotent(store: BlobStore) -> None:
+    key, other = new_blob_key(), new_blob_key()
+    put_blob(store, key, [b"gone"])
+    put_blob(store, other, [b"stays"])
+    store.delete(key)
+    store.delete(key)
+    store.delete(new_blob_key())  # never existed
+    assert store.stat(key) is None
+    with pytest.raises(BlobNotFoundError):
+        store.open(key)
+    assert _read(store, other) == b"stays"
+
+
+def test_keys_lists_exactly_the_committed_keys(store: BlobStore) -> None:
+    committed = {new_blob_key() for _ in range(20)}
+    for key in committed:
+        put_blob(store, key, [key.encode()])
+    pending = store.create(new_blob_key())
+    pending.write(b"not yet")
+    aborted = store.create(new_blob_key())
+    aborted.abort()
+    deleted = sorted(committed)[:3]
+    for key in deleted:
+        store.delete(key)
+    listed = list(store.keys())
+    assert len(listed) == len(set(listed))
+    assert set(listed) == committed - set(deleted)
+    pending.abort()
+
+
+def test_same_key_twice_is_rejected(store: BlobStore) -> None:
+    key = new_blob_key()
+    first, second = store.create(key), store.create(key)
+    first.write(b"first")
+    second.write(b"second")
+    first.commit()
+    with pytest.raises(BlobAlreadyExistsError):
+        second.commit()
+    with pytest.raises(FileExistsError):  # BlobAlreadyExistsError is one
+        put_blob(store, key, [b"third"])
+    assert _read(store, key) == b"first"
+    assert store.stat(key) == BlobInfo(key, 5)
+    assert list(store.keys()) == [key]
+
+
+def test_put_blob_aborts_on_failure(store: BlobStore) -> None:
+    key = new_blob_key()
+
+    def chunks() -> Iterator[bytes]:
+        yield b"a" * MIB
+        raise RuntimeError("client went away")
+
+    with pytest.raises(RuntimeError, match="went away"):
+        put_blob(store, key, chunks())
+    assert store.stat(key) is None
+    assert list(store.keys()) == []
+
+
+def test_reader_survives_delete(store: BlobStore) -> None:
+    """Deletion-queue safety: a download in flight reads to the end."""
+    data = _payload(2 * MIB + 5)
+    key = new_blob_key()
+    put_blob(store, key, [data])
+    reader = store.open(key)
+    first = next(reader)
+    store.delete(key)
+    assert first + b"".join(reader) == data
+
+
+@pytest.mark.parametrize("key", ["", "../../etc/passwd", "ABCDEF0123456789", "0" * 15, "0" * 129])
+def test_invalid_keys_rejected_everywhere(store: BlobStore, key: str) -> None:
+    with pytest.raises(ValueError, match="invalid blob key"):
+        store.create(key)
+    with pytest.raises(ValueError, match="invalid blob key"):
+        store.open(key)
+    with pytest.raises(ValueError, match="invalid blob key"):
+        store.stat(key)
+    with pytest.raises(ValueError, match="invalid blob key"):
+        store.delete(key)
+
+
+def test_many_blobs_share_fan_out(store: BlobStore) -> None:
+    keys = [f"{i:02x}" * 16 for i in range(4)] + ["ab" * 8, "ab" * 64]
+    for key in keys:
+        put_blob(store, key, [os.urandom(17)])
+    assert set(store.keys()) == set(keys)
+    assert all(store.stat(k) == BlobInfo(k, 17) for k in keys)

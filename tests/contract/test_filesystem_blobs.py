@@ -1,0 +1,409 @@
+"""Filesystem blob store specifics: on-disk format, crash leftovers, durability steps."""
+
+from __future__ import annotations
+
+import errno
+import gc
+import os
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+
+from openglacier.errors import IntegrityError, StorageError
+from openglacier.ids import new_blob_key
+from openglacier.ports import BlobInfo
+from openglacier.storage.blobs import (
+    BlobAlreadyExistsError,
+    BlobWriterClosedError,
+    put_blob,
+)
+from openglacier.storage.blobs import filesystem as fs_module
+from openglacier.storage.blobs.filesystem import FilesystemBlobStore
+from openglacier.storage.blobs.format import HEADER_LEN
+
+MIB = 1 << 20
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> FilesystemBlobStore:
+    return FilesystemBlobStore(tmp_path / "root")
+
+
+def _blob_path(store: FilesystemBlobStore, key: str) -> Path:
+    return store.root / "objects" / key[0:2] / key[2:4] / key
+
+
+def _temp_files(store: FilesystemBlobStore) -> list[str]:
+    return sorted(os.listdir(store.root / "tmp"))
+
+
+def _header(**fields: int) -> bytes:
+    """A header built by hand from the layout documented in format.py."""
+    values = {"version": 1, "codec": 0, "flags": 0, "chunk": MIB, "length": 0, "field": 0}
+    values.update(fields)
+    raw = bytearray(
+        b"OGLB"
+        + bytes([values["version"], values["codec"]])
+        + values["flags"].to_bytes(2, "little")
+        + values["chunk"].to_bytes(4, "little")
+        + bytes(4)
+        + values["length"].to_bytes(8, "little")
+        + values["field"].to_bytes(8, "little")
+    )
+    raw[12:16] = zlib.crc32(raw).to_bytes(4, "little")
+    return bytes(raw)
+
+
+# --- format -----------------------------------------------------------------
+
+
+def test_layout_and_header_bytes(store: FilesystemBlobStore) -> None:
+    key = new_blob_key()
+    payload = b"hello, glacier"
+    put_blob(store, key, [payload])
+    path = _blob_path(store, key)
+    raw = path.read_bytes()
+    assert HEADER_LEN == 32
+    assert len(raw) == 32 + len(payload)
+    assert raw[:4] == b"OGLB"
+    assert raw[4] == 1  # version
+    assert raw[5] == 0  # codec: raw
+    assert raw[6:8] == b"\0\0"  # flags
+    assert struct.unpack_from("<I", raw, 8)[0] == MIB  # chunk size
+    assert struct.unpack_from("<Q", raw, 16)[0] == len(payload)
+    assert raw[24:32] == bytes(8)  # codec field, unused by codec 0
+    zeroed = raw[:12] + bytes(4) + raw[16:32]
+    assert struct.unpack_from("<I", raw, 12)[0] == zlib.crc32(zeroed)
+    assert raw[:32] == _header(length=len(payload))
+    assert raw[32:] == payload  # codec 0: verbatim
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_empty_blob_is_just_a_header(store: FilesystemBlobStore) -> None:
+    key = new_blob_key()
+    assert put_blob(store, key, []) == BlobInfo(key, 0)
+    assert _blob_path(store, key).read_bytes() == _header(length=0)
+
+
+def _damage(store: FilesystemBlobStore, new_bytes: bytes) -> str:
+    key = new_blob_key()
+    put_blob(store, key, [b"x" * 100])
+    _blob_path(store, key).write_bytes(new_bytes)
+    return key
+
+
+def _assert_integrity_error(store: FilesystemBlobStore, key: str, match: str) -> None:
+    with pytest.raises(IntegrityError, match=match):
+        store.open(key)
+    with pytest.raises(IntegrityError, match=match):
+        store.stat(key)
+
+
+@pytest.mark.parametrize(
+    ("raw", "match"),
+    [
+        (_header(length=100) + b"x" * 99, "truncated"),
+        (_header(length=100) + b"x" * 101, "trailing garbage"),
+        (_header(length=100), "truncated"),
+        (_header(length=100)[:20], "truncated header"),
+        (b"", "truncated header"),
+        (b"XGLB" + _header(length=100)[4:] + b"x" * 100, "bad magic"),
+        (_header(version=2, length=100) + b"x" * 100, "version 2"),
+        (_header(codec=1, length=100) + b"x" * 100, "codec 1"),
+        (_header(flags=1, length=100) + b"x" * 100, "flags"),
+        (_header(chunk=0, length=100) + b"x" * 100, "chunk size"),
+    ],
+    ids=[
+        "short",
+        "long",
+        "header-only",
+        "half-header",
+        "empty",
+        "magic",
+        "version",
+        "codec",
+        "flags",
+        "chunk",
+    ],
+)
+def test_damaged_files_are_integrity_errors(
+    store: FilesystemBlobStore, raw: bytes, match: str
+) -> None:
+    _assert_integrity_error(store, _damage(store, raw), match)
+
+
+def test_header_bit_flip_is_caught_by_crc(store: FilesystemBlobStore) -> None:
+    key = new_blob_key()
+    put_blob(store, key, [b"x" * 100])
+    path = _blob_path(store, key)
+    raw = bytearray(path.read_bytes())
+    raw[8] ^= 0x01  # chunk size: still plausible, so only the CRC notices
+    path.write_bytes(raw)
+    _assert_integrity_error(store, key, "checksum")
+
+
+def test_shrinking_under_a_reader_is_an_integrity_error(store: FilesystemBlobStore) -> None:
+    key = new_blob_key()
+    put_blob(store, key, [b"y" * (3 * MIB)])
+    reader = store.open(key)
+    assert len(next(reader)) == MIB
+    os.truncate(_blob_path(store, key), HEADER_LEN + MIB + 10)
+    with pytest.raises(IntegrityError, match="shrank"):
+        list(reader)
+
+
+# --- keys -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "",
+        "../x",
+        "../" * 8 + "tmp",
+        "0123456789ABCDEF",
+        "g" * 16,
+        "ab/cd" * 4,
+        "0" * 15,
+        " " + "0" * 16,
+    ],
+)
+def test_invalid_keys_rejected(store: FilesystemBlobStore, key: str) -> None:
+    for call in (store.create, store.open, store.stat, store.delete):
+        with pytest.raises(ValueError, match="invalid blob key"):
+            call(key)
+    assert _temp_files(store) == []
+    assert os.listdir(store.root / "objects") == []
+
+
+def test_keys_ignores_foreign_files(store: FilesystemBlobStore) -> None:
+    key = "abcd" + "0" * 28
+    put_blob(store, key, [b"1"])
+    leaf = store.root / "objects" / "ab" / "cd"
+    (leaf / "notes.txt").write_bytes(b"")
+    (leaf / ("ffff" + "0" * 28)).write_bytes(b"")  # valid key, wrong directory
+    (store.root / "objects" / "README").write_bytes(b"")
+    assert list(store.keys()) == [key]
+
+
+def test_keys_are_listed_in_order(store: FilesystemBlobStore) -> None:
+    keys = [new_blob_key() for _ in range(30)]
+    for key in keys:
+        put_blob(store, key, [b""])
+    assert list(store.keys()) == sorted(keys)
+
+
+# --- temp files and crashes -----------------------------------------------
+
+
+def test_sweep_removes_writer_dropped_without_abort(store: FilesystemBlobStore) -> None:
+    kept = new_blob_key()
+    put_blob(store, kept, [b"committed"])
+    writer = store.create(new_blob_key())
+    writer.write(b"z" * (MIB + 1))
+    del writer
+    gc.collect()
+    assert len(_temp_files(store)) == 1
+    assert store.sweep_temp() == 1
+    assert _temp_files(store) == []
+    assert list(store.keys()) == [kept]
+    assert b"".join(store.open(kept)) == b"committed"
+
+
+def test_sweep_removes_leftovers_of_a_killed_process(store: FilesystemBlobStore) -> None:
+    kept = new_blob_key()
+    put_blob(store, kept, [b"committed"])
+    crashing = (
+        "import os, sys\n"
+        "from openglacier.storage.blobs.filesystem import FilesystemBlobStore\n"
+        "w = FilesystemBlobStore(sys.argv[1]).create(sys.argv[2])\n"
+        "w.write(b'q' * 3_000_000)\n"
+        "os._exit(9)\n"
+    )
+    lost = new_blob_key()
+    result = subprocess.run(  # noqa: PLW1510 - the exit status is the point
+        [sys.executable, "-c", crashing, str(store.root), lost], capture_output=True
+    )
+    assert result.returncode == 9, result.stderr
+    (store.root / "tmp" / "stray.tmp").write_bytes(b"junk")
+    assert len(_temp_files(store)) == 2
+    assert store.stat(lost) is None
+    assert store.sweep_temp() == 2
+    assert _temp_files(store) == []
+    assert list(store.keys()) == [kept]
+
+
+def test_sweep_after_crash_between_link_and_unlink(store: FilesystemBlobStore) -> None:
+    key = new_blob_key()
+    put_blob(store, key, [b"durable"])
+    os.link(_blob_path(store, key), store.root / "tmp" / f"{key}.0000000000000000.tmp")
+    assert store.sweep_temp() == 1
+    assert b"".join(store.open(key)) == b"durable"
+
+
+def test_sweep_older_than_spares_active_writers(store: FilesystemBlobStore) -> None:
+    old = store.root / "tmp" / "old.tmp"
+    old.write_bytes(b"old")
+    an_hour_ago = time.time() - 3600
+    os.utime(old, (an_hour_ago, an_hour_ago))
+    key = new_blob_key()
+    writer = store.create(key)
+    writer.write(b"in flight")
+    assert store.sweep_temp(older_than=600) == 1
+    assert not old.exists()
+    assert writer.commit() == BlobInfo(key, 9)
+    assert store.sweep_temp() == 0
+
+
+def test_fresh_store_creates_its_directories(tmp_path: Path) -> None:
+    root = tmp_path / "a" / "b"
+    store = FilesystemBlobStore(root)
+    assert (root / "objects").is_dir()
+    assert (root / "tmp").is_dir()
+    assert store.sweep_temp() == 0
+    FilesystemBlobStore(root).close()  # reopening is fine
+
+
+# --- durability steps and failure paths -------------------------------------
+
+
+def test_fsyncs_new_directories_and_parents(
+    store: FilesystemBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[str] = []
+    real = fs_module._fsync_dir
+
+    def recording(path: str) -> None:
+        synced.append(path)
+        real(path)
+
+    monkeypatch.setattr(fs_module, "_fsync_dir", recording)
+    objects = str(store.root / "objects")
+    key = "abcd" + "1" * 28
+    put_blob(store, key, [b"1"])
+    leaf = f"{objects}/ab/cd"
+    # New ab (and its parent), new ab/cd (and its parent), then the blob's entry.
+    assert synced == [f"{objects}/ab", objects, leaf, f"{objects}/ab", leaf]
+    synced.clear()
+    put_blob(store, "abcd" + "2" * 28, [b"2"])
+    assert synced == [leaf]
+    synced.clear()
+    store.delete(key)
+    assert synced == [leaf]
+
+
+def test_failed_directory_fsync_leaves_nothing(
+    store: FilesystemBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = new_blob_key()
+    store.create(new_blob_key()).abort()  # nothing to do with the failure
+    writer = store.create(key)
+    writer.write(b"w" * 1000)
+
+    def broken(path: str) -> None:
+        raise OSError(errno.EIO, "simulated I/O error", path)
+
+    monkeypatch.setattr(fs_module, "_fsync_dir", broken)
+    with pytest.raises(StorageError, match="simulated"):
+        writer.commit()
+    monkeypatch.undo()
+    assert store.stat(key) is None
+    assert list(store.keys()) == []
+    assert _temp_files(store) == []
+    writer.abort()
+
+
+def test_failed_file_fsync_leaves_nothing(
+    store: FilesystemBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = new_blob_key()
+    writer = store.create(key)
+    writer.write(b"w" * 1000)
+
+    def broken(fd: int) -> None:
+        raise OSError(errno.EIO, "simulated fsync failure")
+
+    monkeypatch.setattr(os, "fsync", broken)
+    with pytest.raises(StorageError, match="simulated"):
+        writer.commit()
+    monkeypatch.undo()
+    assert store.stat(key) is None
+    assert _temp_files(store) == []
+    with pytest.raises(BlobWriterClosedError):
+        writer.commit()
+
+
+def test_failed_write_closes_the_writer(
+    store: FilesystemBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = store.create(new_blob_key())
+    writer.write(b"ok")
+
+    def full(fd: int, view: memoryview) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fs_module, "_write_all", full)
+    with pytest.raises(StorageError, match="No space"):
+        writer.write(b"x" * MIB)
+    monkeypatch.undo()
+    with pytest.raises(BlobWriterClosedError):
+        writer.write(b"more")
+    with pytest.raises(BlobWriterClosedError):
+        writer.commit()
+    writer.abort()
+    assert _temp_files(store) == []
+
+
+def test_without_hard_links_rename_is_used(
+    store: FilesystemBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_links(src: str, dst: str) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    key = new_blob_key()
+    assert put_blob(store, key, [b"renamed"]) == BlobInfo(key, 7)
+    with pytest.raises(BlobAlreadyExistsError):
+        put_blob(store, key, [b"again"])
+    assert b"".join(store.open(key)) == b"renamed"
+    assert _temp_files(store) == []
+
+
+def test_duplicate_commit_removes_its_temp_file(store: FilesystemBlobStore) -> None:
+    key = new_blob_key()
+    put_blob(store, key, [b"one"])
+    with pytest.raises(BlobAlreadyExistsError):
+        put_blob(store, key, [b"two"])
+    assert _temp_files(store) == []
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_no_descriptor_leaks(store: FilesystemBlobStore) -> None:
+    key = new_blob_key()
+    put_blob(store, key, [b"r" * (2 * MIB)])
+    before = _open_fds()
+    for _ in range(20):
+        store.open(key)  # never iterated
+        reader = store.open(key)
+        next(reader)  # partly read
+        list(store.open(key, 5, MIB + 5))  # exhausted
+        store.create(new_blob_key())  # dropped writer
+        store.stat(key)
+    del reader
+    gc.collect()
+    assert _open_fds() == before
+    with store.open(key) as reader:
+        next(reader)
+    assert _open_fds() == before
+    with pytest.raises(ValueError, match="closed"):
+        next(reader)
+    store.sweep_temp()
