@@ -121,7 +121,8 @@ def validate(settings: Settings) -> None:
             raise ConfigError(f"setting {name!r} must be one of {', '.join(allowed)}")
     if not 0 <= settings.port <= 65535:
         raise ConfigError("setting 'port' must be between 0 and 65535")
-    if settings.account_id and not (settings.account_id.isdigit() and len(settings.account_id) == 12):
+    account = settings.account_id
+    if account and not (account.isdigit() and len(account) == 12):
         raise ConfigError("setting 'account_id' must be 12 digits")
     if bool(settings.access_key_id) != bool(settings.secret_access_key):
         raise ConfigError("set both access_key_id and secret_access_key, or neither")

@@ -21,7 +21,7 @@ from openglacier.domain.context import Deps
 from openglacier.domain.services import Services
 from openglacier.storage.factory import open_blobs, open_metadata
 
-ADMIN_TOKEN_FILE = "admin-token"
+ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105 - a file name, not a secret
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ import os
 from datetime import timedelta
 
 import pytest
-from support.asserts import assert_error
-from support.inprocess import ACCOUNT_ID, Api
-from support.signing import upload_headers
 
 from openglacier.clock import ManualClock
 from openglacier.treehash import MIB, tree_hash
+from support.asserts import assert_error
+from support.inprocess import ACCOUNT_ID, Api
+from support.signing import upload_headers
 
 V = "/-/vaults/v"
 

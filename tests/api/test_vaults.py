@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
+
 from support.asserts import assert_error
 from support.inprocess import ACCOUNT_ID, Api
 from support.signing import upload_headers

@@ -101,11 +101,15 @@ def engine_name(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def store_url(engine_name: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
-    if engine_name == "sqlite":
-        # A directory that does not exist yet: the store must create it.
-        return f"sqlite:///{tmp_path / 'meta' / 'metadata.db'}"
-    return str(request.getfixturevalue("pg_database"))
+def sqlite_url(tmp_path: Path) -> str:
+    # A directory that does not exist yet: the store must create it.
+    return f"sqlite:///{tmp_path / 'meta' / 'metadata.db'}"
+
+
+@pytest.fixture
+def store_url(engine_name: str, request: pytest.FixtureRequest) -> str:
+    fixture = "sqlite_url" if engine_name == "sqlite" else "pg_database"
+    return str(request.getfixturevalue(fixture))
 
 
 @pytest.fixture
@@ -118,13 +122,28 @@ def empty_db_url(engine_name: str, tmp_path: Path, request: pytest.FixtureReques
         yield url
 
 
-@pytest.fixture
-def store(store_url: str) -> Iterator[SqlMetadataStore]:
-    store = open_metadata_store(store_url)
-    with store.engine.begin() as conn:
-        for table in reversed(metadata.sorted_tables):
-            conn.execute(delete(table))
+@contextmanager
+def open_empty_store(url: str) -> Iterator[SqlMetadataStore]:
+    """A migrated metadata store with every table emptied (databases are reused)."""
+    store = open_metadata_store(url)
     try:
+        with store.engine.begin() as conn:
+            for table in reversed(metadata.sorted_tables):
+                conn.execute(delete(table))
         yield store
     finally:
         store.close()
+
+
+@pytest.fixture
+def metadata_store(store_url: str) -> Iterator[SqlMetadataStore]:
+    """A migrated, empty metadata store on the engine of `engine_name`."""
+    with open_empty_store(store_url) as store:
+        yield store
+
+
+@pytest.fixture
+def pg_store(pg_database: str) -> Iterator[SqlMetadataStore]:
+    """PostgreSQL only; tests using it carry the `postgres` marker."""
+    with open_empty_store(pg_database) as store:
+        yield store

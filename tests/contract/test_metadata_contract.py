@@ -77,11 +77,11 @@ def make_part(upload: Upload, index: int, *, size: int = MIB, leaf_count: int = 
 # --- vaults ------------------------------------------------------------------
 
 
-def test_create_vault_is_idempotent(store: SqlMetadataStore) -> None:
-    with store.transaction() as tx:
+def test_create_vault_is_idempotent(metadata_store: SqlMetadataStore) -> None:
+    with metadata_store.transaction() as tx:
         first = make_vault(tx, now=T0)
         again = make_vault(tx, now=T0 + timedelta(hours=1))
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         later = make_vault(tx, now=T0 + timedelta(days=1))
         assert tx.count_vaults(ACCOUNT, REGION) == 1
     assert first == again == later
@@ -93,8 +93,8 @@ def test_create_vault_is_idempotent(store: SqlMetadataStore) -> None:
     assert not first.dirty
 
 
-def test_vaults_are_scoped_by_account_and_region(store: SqlMetadataStore) -> None:
-    with store.transaction() as tx:
+def test_vaults_are_scoped_by_account_and_region(metadata_store: SqlMetadataStore) -> None:
+    with metadata_store.transaction() as tx:
         a = tx.create_vault(ACCOUNT, REGION, "v", T0)
         b = tx.create_vault("999988887777", REGION, "v", T0)
         c = tx.create_vault(ACCOUNT, "eu-west-1", "v", T0)
@@ -104,10 +104,10 @@ def test_vaults_are_scoped_by_account_and_region(store: SqlMetadataStore) -> Non
         assert tx.get_vault("999988887777", REGION, "v") == b
 
 
-def test_get_vault_by_name_and_id(store: SqlMetadataStore) -> None:
-    with store.transaction() as tx:
+def test_get_vault_by_name_and_id(metadata_store: SqlMetadataStore) -> None:
+    with metadata_store.transaction() as tx:
         vault = make_vault(tx)
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         assert tx.get_vault(ACCOUNT, REGION, "photos") == vault
         assert tx.get_vault(ACCOUNT, REGION, "photos", for_update=True) == vault
         assert tx.get_vault_by_id(vault.id) == vault
@@ -116,12 +116,12 @@ def test_get_vault_by_name_and_id(store: SqlMetadataStore) -> None:
         assert tx.get_vault_by_id(vault.id + 1000) is None
 
 
-def test_vault_names_list_in_binary_order(store: SqlMetadataStore) -> None:
+def test_vault_names_list_in_binary_order(metadata_store: SqlMetadataStore) -> None:
     names = ["a", "_", "B", "A", "b", "Z", "0", "-", ".", "a.b", "a-b", "a_b", "aB"]
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         for name in names:
             make_vault(tx, name)
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         listed = [v.name for v in tx.list_vaults(ACCOUNT, REGION, None, 100)]
     assert listed == sorted(names)  # Python orders str by code point = ASCII bytes
     assert listed[:6] == ["-", ".", "0", "A", "B", "Z"]
@@ -140,16 +140,16 @@ vault_names = st.text(
 )
 @given(names=st.sets(vault_names, min_size=1, max_size=15), page=st.integers(1, 6))
 def test_list_vaults_pages_through_every_name_in_order(
-    store: SqlMetadataStore, names: set[str], page: int
+    metadata_store: SqlMetadataStore, names: set[str], page: int
 ) -> None:
     account = str(100000000000 + secrets.randbelow(10**11))  # fresh per example
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         for name in names:
             tx.create_vault(account, REGION, name, T0)
     seen: list[str] = []
     start: str | None = None
     while True:
-        with store.transaction() as tx:
+        with metadata_store.transaction() as tx:
             batch = tx.list_vaults(account, REGION, start, page + 1)
         seen.extend(v.name for v in batch[:page])
         if len(batch) <= page:
@@ -158,8 +158,10 @@ def test_list_vaults_pages_through_every_name_in_order(
     assert seen == sorted(names)
 
 
-def test_list_vaults_start_name_is_inclusive_and_limit_caps(store: SqlMetadataStore) -> None:
-    with store.transaction() as tx:
+def test_list_vaults_start_name_is_inclusive_and_limit_caps(
+    metadata_store: SqlMetadataStore,
+) -> None:
+    with metadata_store.transaction() as tx:
         for name in ["alpha", "beta", "delta", "gamma"]:
             make_vault(tx, name)
         assert [v.name for v in tx.list_vaults(ACCOUNT, REGION, "beta", 2)] == ["beta", "delta"]
@@ -171,13 +173,13 @@ def test_list_vaults_start_name_is_inclusive_and_limit_caps(store: SqlMetadataSt
 # --- writes and inventory ------------------------------------------------------
 
 
-def test_record_write_bumps_sequence_and_live_counters(store: SqlMetadataStore) -> None:
-    with store.transaction() as tx:
+def test_record_write_bumps_sequence_and_live_counters(metadata_store: SqlMetadataStore) -> None:
+    with metadata_store.transaction() as tx:
         vault = make_vault(tx)
         assert tx.record_write(vault.id, 1, 100, T0 + timedelta(seconds=1)) == 1
         assert tx.record_write(vault.id, 1, 50, T0 + timedelta(seconds=2)) == 2
         assert tx.record_write(vault.id, -1, -100, T0 + timedelta(seconds=3)) == 3
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         after = tx.get_vault_by_id(vault.id)
     assert after is not None
     assert (after.write_seq, after.live_count, after.live_size) == (3, 1, 50)
@@ -187,20 +189,20 @@ def test_record_write_bumps_sequence_and_live_counters(store: SqlMetadataStore) 
     assert (after.inventory_count, after.inventory_size, after.inventory_date) == (0, 0, None)
 
 
-def test_record_write_on_missing_vault_fails(store: SqlMetadataStore) -> None:
-    with pytest.raises(StorageError), store.transaction() as tx:
+def test_record_write_on_missing_vault_fails(metadata_store: SqlMetadataStore) -> None:
+    with pytest.raises(StorageError), metadata_store.transaction() as tx:
         tx.record_write(424242, 1, 1, T0)
 
 
-def test_take_inventory_snapshots_only_dirty_vaults(store: SqlMetadataStore) -> None:
+def test_take_inventory_snapshots_only_dirty_vaults(metadata_store: SqlMetadataStore) -> None:
     t1, t2 = T0 + timedelta(days=1), T0 + timedelta(days=2)
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         vault = make_vault(tx)
         assert tx.take_inventory(vault.id, t1) is None  # never written: nothing to report
         assert tx.latest_inventory(vault.id) is None
         tx.record_write(vault.id, 1, 1000, T0)
         tx.record_write(vault.id, 1, 24, T0)
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         snap = tx.take_inventory(vault.id, t1)
         assert snap is not None
         assert (snap.vault_id, snap.seq, snap.taken_at) == (vault.id, 2, t1)
@@ -213,7 +215,7 @@ def test_take_inventory_snapshots_only_dirty_vaults(store: SqlMetadataStore) -> 
     assert not after.dirty
     assert (after.inventory_seq, after.inventory_date) == (2, t1)
     assert (after.inventory_count, after.inventory_size) == (2, 1024)
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         tx.record_write(vault.id, -1, -24, t2)
         second = tx.take_inventory(vault.id, t2)
         assert second is not None
@@ -221,8 +223,8 @@ def test_take_inventory_snapshots_only_dirty_vaults(store: SqlMetadataStore) -> 
         assert tx.latest_inventory(vault.id) == second
 
 
-def test_take_inventory_purges_archives_removed_before_it(store: SqlMetadataStore) -> None:
-    with store.transaction() as tx:
+def test_take_inventory_purges_archives_removed_before_it(metadata_store: SqlMetadataStore) -> None:
+    with metadata_store.transaction() as tx:
         vault = make_vault(tx)
         kept = make_archive(vault, seq=tx.record_write(vault.id, 1, 3 * MIB, T0))
         tx.insert_archive(kept, [one_segment(kept)])
@@ -230,7 +232,7 @@ def test_take_inventory_purges_archives_removed_before_it(store: SqlMetadataStor
         tx.insert_archive(gone, [one_segment(gone)])
         removed_at = tx.record_write(vault.id, -1, -3 * MIB, T0)
         tx.remove_archive(gone.archive_id, removed_at, T0)
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         # Until the next inventory the removed row is still there, marked.
         row = tx.get_archive(gone.archive_id)
         assert row is not None
@@ -245,9 +247,9 @@ def test_take_inventory_purges_archives_removed_before_it(store: SqlMetadataStor
         assert tx.get_archive(kept.archive_id) == kept
 
 
-def test_vaults_due_for_inventory(store: SqlMetadataStore) -> None:
+def test_vaults_due_for_inventory(metadata_store: SqlMetadataStore) -> None:
     day = timedelta(days=1)
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         clean = make_vault(tx, "clean", now=T0)
         old = make_vault(tx, "old", now=T0)
         young = make_vault(tx, "young", now=T0 + 2 * day)
@@ -256,7 +258,7 @@ def test_vaults_due_for_inventory(store: SqlMetadataStore) -> None:
             tx.record_write(vault.id, 1, 1, T0 + 2 * day)
         tx.take_inventory(inventoried.id, T0 + 3 * day)
         tx.record_write(inventoried.id, 1, 1, T0 + 3 * day)  # dirty again
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         assert tx.vaults_due_for_inventory(T0 + day, 10) == [old.id]
         due = tx.vaults_due_for_inventory(T0 + 2 * day, 10)
         assert due == [old.id, young.id]  # oldest baseline first
@@ -269,8 +271,8 @@ def test_vaults_due_for_inventory(store: SqlMetadataStore) -> None:
 # --- tags --------------------------------------------------------------------
 
 
-def test_tags_put_replace_and_delete(store: SqlMetadataStore) -> None:
-    with store.transaction() as tx:
+def test_tags_put_replace_and_delete(metadata_store: SqlMetadataStore) -> None:
+    with metadata_store.transaction() as tx:
         vault = make_vault(tx)
         other = make_vault(tx, "other")
         assert tx.get_tags(vault.id) == {}
@@ -278,11 +280,11 @@ def test_tags_put_replace_and_delete(store: SqlMetadataStore) -> None:
         tx.put_tags(other.id, {"owner": "zed"})
         tx.put_tags(vault.id, {"owner": "cat", "team": "ops"})
         tx.put_tags(vault.id, {})
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         assert tx.get_tags(vault.id) == {"owner": "cat", "Owner": "bob", "empty": "", "team": "ops"}
         tx.delete_tags(vault.id, ["owner", "missing"])
         tx.delete_tags(vault.id, [])
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         assert tx.get_tags(vault.id) == {"Owner": "bob", "empty": "", "team": "ops"}
         assert tx.get_tags(other.id) == {"owner": "zed"}
 
@@ -290,8 +292,8 @@ def test_tags_put_replace_and_delete(store: SqlMetadataStore) -> None:
 # --- archives ------------------------------------------------------------------
 
 
-def test_archive_and_segments_round_trip(store: SqlMetadataStore) -> None:
-    with store.transaction() as tx:
+def test_archive_and_segments_round_trip(metadata_store: SqlMetadataStore) -> None:
+    with metadata_store.transaction() as tx:
         vault = make_vault(tx)
         archive = make_archive(vault, size=5 * MIB + 7)
         segments = [
@@ -301,7 +303,7 @@ def test_archive_and_segments_round_trip(store: SqlMetadataStore) -> None:
         tx.insert_archive(archive, list(reversed(segments)))
         bare = Archive(new_archive_id(), vault.id, None, 0, "e3" * 32, None, T0, 2)
         tx.insert_archive(bare, [])
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         assert tx.get_archive(archive.archive_id) == archive
         assert tx.get_archive(bare.archive_id) == bare
         assert tx.get_segments(archive.archive_id) == segments
@@ -309,16 +311,16 @@ def test_archive_and_segments_round_trip(store: SqlMetadataStore) -> None:
         assert tx.get_archive(new_archive_id()) is None
 
 
-def test_insert_archive_rejects_foreign_segments(store: SqlMetadataStore) -> None:
-    with store.transaction() as tx:
+def test_insert_archive_rejects_foreign_segments(metadata_store: SqlMetadataStore) -> None:
+    with metadata_store.transaction() as tx:
         vault = make_vault(tx)
         archive, stranger = make_archive(vault), make_archive(vault)
         with pytest.raises(ValueError, match="other archives"):
             tx.insert_archive(archive, [one_segment(stranger)])
 
 
-def test_list_live_archives_pages_by_id(store: SqlMetadataStore) -> None:
-    with store.transaction() as tx:
+def test_list_live_archives_pages_by_id(metadata_store: SqlMetadataStore) -> None:
+    with metadata_store.transaction() as tx:
         vault, other = make_vault(tx), make_vault(tx, "other")
         archives = [make_archive(vault, seq=i) for i in range(1, 8)]
         for archive in archives:
@@ -329,7 +331,7 @@ def test_list_live_archives_pages_by_id(store: SqlMetadataStore) -> None:
     expected = sorted(a.archive_id for a in archives if a is not archives[3])
     seen: list[str] = []
     after: str | None = None
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         while batch := tx.list_live_archives(vault.id, after, 2):
             assert len(batch) <= 2
             seen.extend(a.archive_id for a in batch)
@@ -337,8 +339,8 @@ def test_list_live_archives_pages_by_id(store: SqlMetadataStore) -> None:
     assert seen == expected
 
 
-def test_remove_archive_marks_row_and_queues_its_blobs(store: SqlMetadataStore) -> None:
-    with store.transaction() as tx:
+def test_remove_archive_marks_row_and_queues_its_blobs(metadata_store: SqlMetadataStore) -> None:
+    with metadata_store.transaction() as tx:
         vault = make_vault(tx)
         archive = make_archive(vault)
         segments = [
@@ -347,9 +349,9 @@ def test_remove_archive_marks_row_and_queues_its_blobs(store: SqlMetadataStore) 
         ]
         tx.insert_archive(archive, segments)
         assert tx.pending_blob_deletes(10) == []
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         tx.remove_archive(archive.archive_id, 5, T0)
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         row = tx.get_archive(archive.archive_id)
         assert row is not None
         assert row.removed_seq == 5
@@ -364,8 +366,8 @@ def test_remove_archive_marks_row_and_queues_its_blobs(store: SqlMetadataStore) 
 # --- vault deletion ------------------------------------------------------------
 
 
-def test_delete_vault_cascades_and_queues_remaining_blobs(store: SqlMetadataStore) -> None:
-    with store.transaction() as tx:
+def test_delete_vault_cascades_and_queues_remaining_blobs(metadata_store: SqlMetadataStore) -> None:
+    with metadata_store.transaction() as tx:
         vault, bystander = make_vault(tx), make_vault(tx, "bystander")
         tx.put_tags(vault.id, {"k": "v"})
         live = make_archive(vault, seq=tx.record_write(vault.id, 1, 3 * MIB, T0))
@@ -389,9 +391,9 @@ def test_delete_vault_cascades_and_queues_remaining_blobs(store: SqlMetadataStor
         survivor = make_archive(bystander)
         tx.insert_archive(survivor, [one_segment(survivor)])
         tx.put_tags(bystander.id, {"k": "v"})
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         tx.delete_vault(vault.id, T0)
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         assert tx.get_vault_by_id(vault.id) is None
         assert tx.get_tags(vault.id) == {}
         assert tx.latest_inventory(vault.id) is None

@@ -67,25 +67,25 @@ def summary(part: Part) -> Part:
     return replace(part, leaf_hashes=b"")
 
 
-def test_upload_round_trip_and_touch(store: SqlMetadataStore) -> None:
-    with store.transaction() as tx:
+def test_upload_round_trip_and_touch(metadata_store: SqlMetadataStore) -> None:
+    with metadata_store.transaction() as tx:
         upload = replace(make_upload(make_vault(tx)), description="my backup")
         tx.insert_upload(upload)
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         assert tx.get_upload(upload.upload_id) == upload
         assert tx.get_upload(upload.upload_id, for_update=True) == upload
         assert tx.get_upload(new_upload_id()) is None
         tx.touch_upload(upload.upload_id, T0 + timedelta(minutes=5))
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         got = tx.get_upload(upload.upload_id)
     assert got == replace(upload, last_activity_at=T0 + timedelta(minutes=5))
     assert isinstance(got.state, UploadState)
 
 
 def test_list_uploads_orders_by_creation_then_id_and_skips_ended(
-    store: SqlMetadataStore,
+    metadata_store: SqlMetadataStore,
 ) -> None:
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         vault, other = make_vault(tx), make_vault(tx, "other")
         later = make_upload(vault, created=T0 + timedelta(seconds=1))
         tied = [make_upload(vault, upload_id=c * 92) for c in "ZAm"]  # same created_at
@@ -94,7 +94,7 @@ def test_list_uploads_orders_by_creation_then_id_and_skips_ended(
             tx.insert_upload(upload)
         tx.end_upload(ended.upload_id, UploadState.ABORTED, T0)
     expected = [*sorted(tied, key=lambda u: u.upload_id), later]
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         assert tx.list_uploads(vault.id, None, 10) == expected
         assert tx.list_uploads(vault.id, None, 2) == expected[:2]
         cursor = (expected[1].created_at, expected[1].upload_id)
@@ -103,14 +103,14 @@ def test_list_uploads_orders_by_creation_then_id_and_skips_ended(
         assert tx.list_uploads(vault.id, last, 10) == []
 
 
-def test_put_part_list_and_count(store: SqlMetadataStore) -> None:
-    with store.transaction() as tx:
+def test_put_part_list_and_count(metadata_store: SqlMetadataStore) -> None:
+    with metadata_store.transaction() as tx:
         upload = make_upload(make_vault(tx))
         tx.insert_upload(upload)
         parts = [make_part(upload, i) for i in range(5)]
         for part in reversed(parts):
             tx.put_part(part)
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         assert tx.count_parts(upload.upload_id) == 5
         # Listings leave the leaf hashes behind.
         assert tx.list_parts(upload.upload_id, 0, 100) == [summary(p) for p in parts]
@@ -120,8 +120,8 @@ def test_put_part_list_and_count(store: SqlMetadataStore) -> None:
         assert tx.count_parts(new_upload_id()) == 0
 
 
-def test_put_part_replaces_and_queues_the_old_blob(store: SqlMetadataStore) -> None:
-    with store.transaction() as tx:
+def test_put_part_replaces_and_queues_the_old_blob(metadata_store: SqlMetadataStore) -> None:
+    with metadata_store.transaction() as tx:
         upload = make_upload(make_vault(tx))
         tx.insert_upload(upload)
         first = make_part(upload, 1)
@@ -129,16 +129,16 @@ def test_put_part_replaces_and_queues_the_old_blob(store: SqlMetadataStore) -> N
         tx.put_part(first)  # a retry with the very same blob queues nothing
         assert tx.pending_blob_deletes(10) == []
     second = replace(make_part(upload, 1), size=MIB // 2)
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         tx.put_part(second)
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         assert tx.list_parts(upload.upload_id, 0, 10) == [summary(second)]
         assert tx.count_parts(upload.upload_id) == 1
         assert tx.pending_blob_deletes(10) == [first.blob_key]
 
 
-def test_complete_upload_moves_parts_into_segments(store: SqlMetadataStore) -> None:
-    with store.transaction() as tx:
+def test_complete_upload_moves_parts_into_segments(metadata_store: SqlMetadataStore) -> None:
+    with metadata_store.transaction() as tx:
         upload = make_upload(make_vault(tx), part_size=2 * MIB)
         tx.insert_upload(upload)
         parts = [make_part(upload, i) for i in range(3)] + [make_part(upload, 3, size=12345)]
@@ -147,9 +147,9 @@ def test_complete_upload_moves_parts_into_segments(store: SqlMetadataStore) -> N
     size = 6 * MIB + 12345
     archive = archive_for(upload, size)
     done_at = T0 + timedelta(hours=2)
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         tx.complete_upload(upload.upload_id, archive, done_at)
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         assert tx.get_archive(archive.archive_id) == archive
         assert tx.get_segments(archive.archive_id) == [
             Segment(archive.archive_id, i, p.first_byte, p.size, p.blob_key, p.leaf_hashes)
@@ -169,18 +169,18 @@ def test_complete_upload_moves_parts_into_segments(store: SqlMetadataStore) -> N
 
 
 @pytest.mark.slow
-def test_complete_upload_of_ten_thousand_parts(store: SqlMetadataStore) -> None:
+def test_complete_upload_of_ten_thousand_parts(metadata_store: SqlMetadataStore) -> None:
     count = 10_000
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         upload = make_upload(make_vault(tx))
         tx.insert_upload(upload)
         parts = [make_part(upload, i) for i in range(count)]
         for part in parts:
             tx.put_part(part)
     archive = archive_for(upload, count * MIB)
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         tx.complete_upload(upload.upload_id, archive, T0)
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         segments = tx.get_segments(archive.archive_id)
         assert tx.count_parts(upload.upload_id) == 0
     assert [s.seq for s in segments] == list(range(count))
@@ -189,24 +189,24 @@ def test_complete_upload_of_ten_thousand_parts(store: SqlMetadataStore) -> None:
 
 
 def test_complete_upload_of_an_ended_upload_fails_and_changes_nothing(
-    store: SqlMetadataStore,
+    metadata_store: SqlMetadataStore,
 ) -> None:
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         upload = make_upload(make_vault(tx))
         tx.insert_upload(upload)
         tx.end_upload(upload.upload_id, UploadState.ABORTED, T0)
     archive = archive_for(upload, 0)
-    with pytest.raises(StorageError, match="not active"), store.transaction() as tx:
+    with pytest.raises(StorageError, match="not active"), metadata_store.transaction() as tx:
         tx.complete_upload(upload.upload_id, archive, T0)
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         assert tx.get_archive(archive.archive_id) is None
         got = tx.get_upload(upload.upload_id)
         assert got is not None
         assert got.state is UploadState.ABORTED
 
 
-def test_end_upload_deletes_parts_and_queues_their_blobs(store: SqlMetadataStore) -> None:
-    with store.transaction() as tx:
+def test_end_upload_deletes_parts_and_queues_their_blobs(metadata_store: SqlMetadataStore) -> None:
+    with metadata_store.transaction() as tx:
         upload = make_upload(make_vault(tx))
         bystander = make_upload(make_vault(tx, "other"))
         tx.insert_upload(upload)
@@ -215,9 +215,9 @@ def test_end_upload_deletes_parts_and_queues_their_blobs(store: SqlMetadataStore
         for part in parts:
             tx.put_part(part)
         tx.put_part(make_part(bystander, 0))
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         tx.end_upload(upload.upload_id, UploadState.ABORTED, T0 + timedelta(hours=1))
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         assert tx.count_parts(upload.upload_id) == 0
         assert tx.count_parts(bystander.upload_id) == 1
         assert sorted(tx.pending_blob_deletes(10)) == sorted(p.blob_key for p in parts)
@@ -232,9 +232,9 @@ def test_end_upload_deletes_parts_and_queues_their_blobs(store: SqlMetadataStore
             tx.end_upload(bystander.upload_id, UploadState.COMPLETED, T0)
 
 
-def test_inactive_uploads_are_active_ones_idle_since(store: SqlMetadataStore) -> None:
+def test_inactive_uploads_are_active_ones_idle_since(metadata_store: SqlMetadataStore) -> None:
     hour = timedelta(hours=1)
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         vault = make_vault(tx)
         idle, busy, exact, ended = (make_upload(vault) for _ in range(4))
         for upload in (idle, busy, exact, ended):
@@ -242,15 +242,15 @@ def test_inactive_uploads_are_active_ones_idle_since(store: SqlMetadataStore) ->
         tx.touch_upload(busy.upload_id, T0 + 3 * hour)
         tx.touch_upload(exact.upload_id, T0 + 2 * hour)
         tx.end_upload(ended.upload_id, UploadState.ABORTED, T0)
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         assert tx.inactive_uploads(T0 + 2 * hour, 10) == [idle.upload_id, exact.upload_id]
         assert tx.inactive_uploads(T0 + 2 * hour, 1) == [idle.upload_id]
         assert tx.inactive_uploads(T0 - hour, 10) == []
 
 
-def test_purge_ended_uploads_removes_only_old_ended_ones(store: SqlMetadataStore) -> None:
+def test_purge_ended_uploads_removes_only_old_ended_ones(metadata_store: SqlMetadataStore) -> None:
     day = timedelta(days=1)
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         vault = make_vault(tx)
         old, recent, active, completed = (make_upload(vault) for _ in range(4))
         for upload in (old, recent, active, completed):
@@ -258,7 +258,7 @@ def test_purge_ended_uploads_removes_only_old_ended_ones(store: SqlMetadataStore
         tx.end_upload(old.upload_id, UploadState.ABORTED, T0)
         tx.end_upload(recent.upload_id, UploadState.ABORTED, T0 + 2 * day)
         tx.complete_upload(completed.upload_id, archive_for(completed, 0), T0)
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         assert tx.purge_ended_uploads(T0) == 0  # strictly before
         assert tx.purge_ended_uploads(T0 + day) == 2
         assert tx.get_upload(old.upload_id) is None

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from openglacier.domain.models import Archive, Credential
 from openglacier.errors import StorageError
 from openglacier.ids import new_archive_id, new_blob_key
+from openglacier.ports import MetadataTx
 from openglacier.storage.metadata.store import (
     SqlMetadataStore,
     open_metadata_store,
@@ -30,52 +31,65 @@ ACCOUNT, REGION = "111122223333", "us-east-1"
 # --- transactions and errors -----------------------------------------------------
 
 
-def test_exception_rolls_back_everything(store: SqlMetadataStore) -> None:
-    class Boom(Exception):
-        pass
+class BoomError(Exception):
+    pass
 
-    with pytest.raises(Boom), store.transaction() as tx:
+
+def run_in_tx(store: SqlMetadataStore, work: Callable[[MetadataTx], None]) -> None:
+    with store.transaction() as tx:
+        work(tx)
+
+
+def test_exception_rolls_back_everything(metadata_store: SqlMetadataStore) -> None:
+    def doomed(tx: MetadataTx) -> None:
         vault = tx.create_vault(ACCOUNT, REGION, "doomed", T0)
         tx.put_tags(vault.id, {"a": "b"})
         tx.record_write(vault.id, 1, 1, T0)
         tx.queue_blob_deletes([new_blob_key()], T0)
-        raise Boom
-    with store.transaction() as tx:
+        raise BoomError
+
+    with pytest.raises(BoomError):
+        run_in_tx(metadata_store, doomed)
+    with metadata_store.transaction() as tx:
         assert tx.get_vault(ACCOUNT, REGION, "doomed") is None
         assert tx.count_vaults(ACCOUNT, REGION) == 0
         assert tx.pending_blob_deletes(10) == []
 
 
 def test_database_errors_surface_as_storage_error_and_roll_back(
-    store: SqlMetadataStore,
+    metadata_store: SqlMetadataStore,
 ) -> None:
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         vault = tx.create_vault(ACCOUNT, REGION, "v", T0)
         archive = Archive(new_archive_id(), vault.id, None, 1, "00" * 32, None, T0, 1)
         tx.insert_archive(archive, [])
-    with pytest.raises(StorageError) as caught, store.transaction() as tx:
+
+    def duplicate(tx: MetadataTx) -> None:
         tx.put_tags(vault.id, {"written": "first"})
         tx.insert_archive(archive, [])  # duplicate primary key
+
+    with pytest.raises(StorageError) as caught:
+        run_in_tx(metadata_store, duplicate)
     assert not isinstance(caught.value, SQLAlchemyError)
     assert isinstance(caught.value.__cause__, SQLAlchemyError)  # kept for the log
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         assert tx.get_tags(vault.id) == {}
 
 
-def test_naive_datetimes_are_refused(store: SqlMetadataStore) -> None:
-    with pytest.raises(StorageError), store.transaction() as tx:
-        tx.create_vault(ACCOUNT, REGION, "v", datetime(2024, 1, 1))  # noqa: DTZ001
+def test_naive_datetimes_are_refused(metadata_store: SqlMetadataStore) -> None:
+    with pytest.raises(StorageError), metadata_store.transaction() as tx:
+        tx.create_vault(ACCOUNT, REGION, "v", datetime(2024, 1, 1))
 
 
-def test_datetimes_round_trip_as_aware_utc(store: SqlMetadataStore) -> None:
+def test_datetimes_round_trip_as_aware_utc(metadata_store: SqlMetadataStore) -> None:
     india = timezone(timedelta(hours=5, minutes=30))
     local = datetime(2024, 2, 29, 23, 59, 58, 999999, tzinfo=india)
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         vault = tx.create_vault(ACCOUNT, REGION, "tz", local)
         tx.record_write(vault.id, 1, 1, local)
         tx.take_inventory(vault.id, local)
         tx.queue_blob_deletes([new_blob_key()], local)
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         got = tx.get_vault_by_id(vault.id)
         snapshot = tx.latest_inventory(vault.id)
     assert got is not None
@@ -111,7 +125,7 @@ def run_threads(count: int, work: Callable[[int], None]) -> None:
     assert errors == []
 
 
-def test_concurrent_create_vault_and_record_write(store: SqlMetadataStore) -> None:
+def test_concurrent_create_vault_and_record_write(metadata_store: SqlMetadataStore) -> None:
     threads, rounds = 8, 10
     seqs: list[int] = []
     ids: set[int] = set()
@@ -119,7 +133,7 @@ def test_concurrent_create_vault_and_record_write(store: SqlMetadataStore) -> No
 
     def work(_index: int) -> None:
         for _ in range(rounds):
-            with store.transaction() as tx:
+            with metadata_store.transaction() as tx:
                 vault = tx.create_vault(ACCOUNT, REGION, "contended", T0)
                 seq = tx.record_write(vault.id, 1, 10, T0)
             with lock:
@@ -128,7 +142,7 @@ def test_concurrent_create_vault_and_record_write(store: SqlMetadataStore) -> No
 
     run_threads(threads, work)
     total = threads * rounds
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         assert tx.count_vaults(ACCOUNT, REGION) == 1
         vault = tx.get_vault(ACCOUNT, REGION, "contended")
     assert vault is not None
@@ -137,12 +151,9 @@ def test_concurrent_create_vault_and_record_write(store: SqlMetadataStore) -> No
     assert (vault.write_seq, vault.live_count, vault.live_size) == (total, total, 10 * total)
 
 
-def test_sqlite_transactions_take_the_write_lock_at_begin(
-    store: SqlMetadataStore, store_url: str, engine_name: str
-) -> None:
-    if engine_name != "sqlite":
-        pytest.skip("BEGIN IMMEDIATE is SQLite's serialisation")
-    impatient = SqlMetadataStore(store_url, busy_timeout=0)
+def test_sqlite_transactions_take_the_write_lock_at_begin(sqlite_url: str) -> None:
+    store = open_metadata_store(sqlite_url)
+    impatient = SqlMetadataStore(sqlite_url, busy_timeout=0)
     try:
         with impatient.transaction() as other:
             other.count_vaults(ACCOUNT, REGION)  # connect now, not while locked out
@@ -154,41 +165,39 @@ def test_sqlite_transactions_take_the_write_lock_at_begin(
             assert other.count_vaults(ACCOUNT, REGION) == 0
     finally:
         impatient.close()
+        store.close()
 
 
-def test_postgres_for_update_blocks_a_second_locker(
-    store: SqlMetadataStore, engine_name: str
-) -> None:
-    if engine_name != "postgresql":
-        pytest.skip("SQLite serialises whole transactions instead")
-    with store.transaction() as tx:
+@pytest.mark.postgres
+def test_postgres_for_update_blocks_a_second_locker(pg_store: SqlMetadataStore) -> None:
+    with pg_store.transaction() as tx:
         vault = tx.create_vault(ACCOUNT, REGION, "locked", T0)
     seen: list[int] = []
 
     def second_locker() -> None:
-        with store.transaction() as tx:
+        with pg_store.transaction() as tx:
             locked = tx.get_vault_by_id(vault.id, for_update=True)
             assert locked is not None
             seen.append(locked.write_seq)
 
-    with store.transaction() as tx:
+    with pg_store.transaction() as tx:
         tx.get_vault_by_id(vault.id, for_update=True)
         thread = threading.Thread(target=second_locker)
         thread.start()
-        wait_for_lock_waiter(store)
+        wait_for_lock_waiter(pg_store)
         tx.record_write(vault.id, 1, 1, T0)
     thread.join()
     assert seen == [1]  # it waited for our commit, then read the new row
 
 
-def wait_for_lock_waiter(store: SqlMetadataStore) -> None:
+def wait_for_lock_waiter(metadata_store: SqlMetadataStore) -> None:
     """Return once some session of this database waits on a row lock."""
     deadline = time.monotonic() + 30
     query = text(
         "SELECT count(*) FROM pg_stat_activity "
         "WHERE datname = current_database() AND wait_event_type = 'Lock'"
     )
-    with store.engine.connect() as conn:
+    with metadata_store.engine.connect() as conn:
         while not conn.execute(query).scalar():
             conn.rollback()  # new snapshot of pg_stat_activity
             assert time.monotonic() < deadline, "second locker never blocked"
@@ -229,21 +238,21 @@ def test_committed_writes_survive_kill_9(empty_db_url: str) -> None:
         store.close()
 
 
-def test_sqlite_connection_settings(
-    store: SqlMetadataStore, store_url: str, engine_name: str
-) -> None:
-    if engine_name != "sqlite":
-        pytest.skip("SQLite pragmas")
-    assert Path(store_url.removeprefix("sqlite:///")).is_file()  # parent dir was created
-    with store.engine.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
-        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+def test_sqlite_connection_settings(sqlite_url: str) -> None:
+    store = open_metadata_store(sqlite_url)
+    try:
+        assert Path(sqlite_url.removeprefix("sqlite:///")).is_file()  # parent dir created
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+    finally:
+        store.close()
 
 
-def test_store_reports_its_dialect(store: SqlMetadataStore, engine_name: str) -> None:
-    assert store.dialect == engine_name
+def test_store_reports_its_dialect(metadata_store: SqlMetadataStore, engine_name: str) -> None:
+    assert metadata_store.dialect == engine_name
 
 
 def test_postgres_urls_use_psycopg() -> None:
@@ -258,34 +267,34 @@ def test_postgres_urls_use_psycopg() -> None:
 
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "mysql://u@h/db", "not a url"])
 def test_unusable_urls_are_refused(url: str) -> None:
-    with pytest.raises(ValueError, match="URL|file path"):
+    with pytest.raises(ValueError, match=r"URL|file path"):
         SqlMetadataStore(url)
 
 
 # --- blob-deletion queue -------------------------------------------------------------
 
 
-def test_blob_delete_queue(store: SqlMetadataStore) -> None:
+def test_blob_delete_queue(metadata_store: SqlMetadataStore) -> None:
     early, late = new_blob_key(), new_blob_key()
     pair = sorted([new_blob_key(), new_blob_key()])
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         tx.queue_blob_deletes([late], T0 + timedelta(seconds=2))
         tx.queue_blob_deletes(pair, T0 + timedelta(seconds=1))
         tx.queue_blob_deletes([early, early], T0)
         tx.queue_blob_deletes([late], T0 - timedelta(days=1))  # already queued: kept as is
         tx.queue_blob_deletes([], T0)
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         assert tx.pending_blob_deletes(10) == [early, *pair, late]  # oldest first
         assert tx.pending_blob_deletes(2) == [early, pair[0]]
         tx.forget_blob_deletes([early, pair[1], new_blob_key()])
         tx.forget_blob_deletes([])
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         assert tx.pending_blob_deletes(10) == [pair[0], late]
 
 
-def test_forget_blob_deletes_handles_large_batches(store: SqlMetadataStore) -> None:
+def test_forget_blob_deletes_handles_large_batches(metadata_store: SqlMetadataStore) -> None:
     keys = [new_blob_key() for _ in range(1234)]
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         tx.queue_blob_deletes(keys, T0)
         assert len(tx.pending_blob_deletes(5000)) == 1234
         tx.forget_blob_deletes(keys[:1233])
@@ -295,14 +304,14 @@ def test_forget_blob_deletes_handles_large_batches(store: SqlMetadataStore) -> N
 # --- credentials -----------------------------------------------------------------------
 
 
-def test_credentials_crud(store: SqlMetadataStore) -> None:
+def test_credentials_crud(metadata_store: SqlMetadataStore) -> None:
     root = Credential("OGAKROOT", "s3cr3t", ACCOUNT, T0, "root key", is_root=True)
     user = Credential("OGAKUSER", "hunter2", "999988887777", T0 + timedelta(seconds=1))
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         assert tx.list_credentials() == []
         tx.put_credential(user)
         tx.put_credential(root)
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         assert tx.get_credential("OGAKROOT") == root
         assert tx.get_credential("OGAKUSER") == user
         assert tx.get_credential("OGAKNOPE") is None
@@ -312,5 +321,5 @@ def test_credentials_crud(store: SqlMetadataStore) -> None:
         assert tx.get_credential("OGAKUSER") == rotated
         assert tx.delete_credential("OGAKROOT") is True
         assert tx.delete_credential("OGAKROOT") is False
-    with store.transaction() as tx:
+    with metadata_store.transaction() as tx:
         assert tx.list_credentials() == [rotated]

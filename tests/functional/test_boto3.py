@@ -175,8 +175,13 @@ def test_tags(glacier, vault: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ClientError) as info:
         glacier.add_tags_to_vault(vaultName=vault, Tags={f"k{i}": "v" for i in range(11)})
     assert error_code(info) == "InvalidParameterValueException"
+    # "empty" plus 49 more makes exactly 50, the per-vault limit.
     for batch in range(5):
-        glacier.add_tags_to_vault(vaultName=vault, Tags={f"k{batch}-{i}": "v" for i in range(10)})
+        count = 10 if batch < 4 else 9
+        glacier.add_tags_to_vault(
+            vaultName=vault, Tags={f"k{batch}-{i}": "v" for i in range(count)}
+        )
+    assert len(glacier.list_tags_for_vault(vaultName=vault)["Tags"]) == 50
     with pytest.raises(ClientError) as info:
         glacier.add_tags_to_vault(vaultName=vault, Tags={"one-too-many": "v"})
     assert error_code(info) == "LimitExceededException"

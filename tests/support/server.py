@@ -60,13 +60,13 @@ class LiveServer:
     def start(self, timeout: float = 30.0) -> LiveServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir.parent / f"server-{self.port}.log"
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "openglacier", "serve"],
-            env=self.env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        with self.log_path.open("ab") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "openglacier", "serve"],
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self._wait_ready(timeout)
         return self
 

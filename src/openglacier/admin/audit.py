@@ -83,5 +83,3 @@ def _check(blobs: BlobStore, segments: list[Segment]) -> str | None:
         if issue is not None:
             return issue
     return None
-
-

@@ -7,12 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import click
+import uvicorn
 from rich.console import Console
 from rich.table import Table
 
 from openglacier import __version__
+from openglacier.cli.keys import create_key, delete_key, list_keys
 from openglacier.cli.options import server_options, settings_from, storage_options
 from openglacier.config import Settings
+from openglacier.server import build_runtime
 
 console = Console(highlight=False)
 
@@ -28,10 +31,6 @@ def main() -> None:
 @server_options
 def serve(config_file: Path | None, **options: Any) -> None:
     """Run the Glacier API server."""
-    import uvicorn
-
-    from openglacier.server import build_runtime
-
     settings = settings_from(config_file, **options)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     runtime = build_runtime(settings)
@@ -89,8 +88,6 @@ def keys_create(
     config_file: Path | None, key_account: str | None, description: str, **options: Any
 ) -> None:
     """Create an access key and print its secret (shown only once)."""
-    from openglacier.cli.keys import create_key
-
     settings = settings_from(config_file, **options)
     cred = create_key(settings, key_account, description)
     console.print(f"access key id      {cred.access_key_id}")
@@ -102,8 +99,6 @@ def keys_create(
 @storage_options
 def keys_list(config_file: Path | None, **options: Any) -> None:
     """List access keys (secrets are not shown)."""
-    from openglacier.cli.keys import list_keys
-
     table = Table("access key id", "account id", "created", "description")
     for cred in list_keys(settings_from(config_file, **options)):
         table.add_row(
@@ -120,8 +115,6 @@ def keys_list(config_file: Path | None, **options: Any) -> None:
 @click.argument("access_key_id")
 def keys_delete(config_file: Path | None, access_key_id: str, **options: Any) -> None:
     """Delete an access key."""
-    from openglacier.cli.keys import delete_key
-
     if not delete_key(settings_from(config_file, **options), access_key_id):
         raise click.ClickException(f"no such key: {access_key_id}")
     console.print(f"deleted {access_key_id}")

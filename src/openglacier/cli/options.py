@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -86,8 +87,6 @@ def server_options(func: F) -> F:
 def settings_from(config_file: Path | None, **overrides: Any) -> Settings:
     """Credentials and tokens are read from the environment only, never from flags
     (flags show up in process listings)."""
-    import os
-
     for name in ("access_key_id", "secret_access_key", "account_id", "admin_token"):
         overrides.setdefault(name, os.environ.get(_env(name)) or None)
     try:

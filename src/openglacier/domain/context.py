@@ -61,7 +61,7 @@ class Deps:
             if not keys:
                 return total
             await self.blocking(partial(self._delete_blobs, keys))
-            await self.in_tx(lambda tx: tx.forget_blob_deletes(keys))
+            await self.in_tx(partial(_forget, keys=keys))
             total += len(keys)
             if len(keys) < GC_BATCH:
                 return total
@@ -69,3 +69,7 @@ class Deps:
     def _delete_blobs(self, keys: list[str]) -> None:
         for key in keys:
             self.blobs.delete(key)
+
+
+def _forget(tx: MetadataTx, *, keys: list[str]) -> None:
+    tx.forget_blob_deletes(keys)

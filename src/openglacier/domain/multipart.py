@@ -140,9 +140,7 @@ class MultipartService:
             clean = check_description(description, strip_leading=True)
             now = self.deps.clock.now()
             upload_id = new_upload_id()
-            tx.insert_upload(
-                Upload(upload_id, vault.id, clean, size, now, now, UploadState.ACTIVE)
-            )
+            tx.insert_upload(Upload(upload_id, vault.id, clean, size, now, now, UploadState.ACTIVE))
             return upload_id
 
         upload_id = await self.deps.in_tx(run)
@@ -170,7 +168,9 @@ class MultipartService:
                 f"{content_length}"
             )
         expected = require_tree_hash(tree_hash)
-        await self._check_part_slot(caller, vault_name, upload_id, first, length, content_range)
+        await self._check_part_slot(
+            caller, vault_name, upload_id, first=first, length=length, content_range=content_range
+        )
 
         def mismatch(n: int) -> InvalidParameterValueException:
             return InvalidParameterValueException(
@@ -204,6 +204,7 @@ class MultipartService:
         caller: Caller,
         vault_name: str,
         upload_id: str,
+        *,
         first: int,
         length: int,
         content_range: str | None,

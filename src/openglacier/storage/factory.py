@@ -1,7 +1,7 @@
 """Storage URLs -> adapters.
 
-    sqlite:///path/to/metadata.db | postgresql://user@host/db   metadata
-    file:///path/to/blobs                                      blobs
+sqlite:///path/to/metadata.db | postgresql://user@host/db   metadata
+file:///path/to/blobs                                      blobs
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from urllib.parse import unquote, urlparse
 
 from openglacier.config import ConfigError
 from openglacier.ports import BlobStore, MetadataStore
+from openglacier.storage.blobs.filesystem import FilesystemBlobStore
+from openglacier.storage.metadata.store import open_metadata_store
 
 
 def open_metadata(url: str) -> MetadataStore:
-    from openglacier.storage.metadata.store import open_metadata_store
-
     if not url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
         raise ConfigError(f"metadata_url {url!r}: use sqlite:///FILE or postgresql://...")
     return open_metadata_store(url)
@@ -24,7 +24,5 @@ def open_metadata(url: str) -> MetadataStore:
 def open_blobs(url: str) -> BlobStore:
     parsed = urlparse(url)
     if parsed.scheme == "file":
-        from openglacier.storage.blobs.filesystem import FilesystemBlobStore
-
         return FilesystemBlobStore(Path(unquote(parsed.path)))
     raise ConfigError(f"blob_url {url!r}: use file:///DIRECTORY")

@@ -64,9 +64,7 @@ class TxBase:
         with translated():
             return self._conn.execute(stmt).scalar()
 
-    def _run(
-        self, stmt: Executable, params: Sequence[Mapping[str, Any]] | None = None
-    ) -> int:
+    def _run(self, stmt: Executable, params: Sequence[Mapping[str, Any]] | None = None) -> int:
         """Execute (once per params row if given); the affected row count."""
         with translated():
             # Without preserve_rowcount SQLAlchemy reports -1 for psycopg INSERTs.

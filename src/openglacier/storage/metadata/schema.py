@@ -68,7 +68,6 @@ class UTCDateTime(TypeDecorator[datetime]):
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
 
-
 def binary_string(length: int) -> TypeEngine[str]:
     """A string compared and ordered byte by byte on both engines.
 
@@ -137,7 +136,9 @@ archives = Table(
 archive_segments = Table(
     "archive_segments",
     metadata,
-    Column("archive_id", binary_string(ARCHIVE_ID), ForeignKey("archives.archive_id"), nullable=False),
+    Column(
+        "archive_id", binary_string(ARCHIVE_ID), ForeignKey("archives.archive_id"), nullable=False
+    ),
     Column("seq", BigInteger, nullable=False),
     Column("offset", BigInteger, nullable=False),
     Column("size", BigInteger, nullable=False),

@@ -167,6 +167,9 @@ class VaultOps(TxBase):
         )
         return [int(r.id) for r in self._rows(stmt)]
 
+    def all_vault_ids(self) -> list[int]:
+        return [int(r.id) for r in self._rows(select(vaults.c.id).order_by(vaults.c.id))]
+
     def latest_inventory(self, vault_id: int) -> InventorySnapshot | None:
         stmt = (
             select(inventories)

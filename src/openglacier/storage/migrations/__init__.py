@@ -23,6 +23,8 @@ SCRIPT_LOCATION = Path(__file__).resolve().parent
 # Arbitrary but fixed: identifies "OpenGlacier schema migration" among advisory locks.
 _PG_MIGRATION_LOCK = 0x06C1AC1E
 
+_FAILURES: tuple[type[Exception], ...] = (*DB_ERRORS, CommandError)
+
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic Config for this package; `env.py` uses `connection` if given."""
@@ -49,7 +51,9 @@ def _upgrade(engine: Engine) -> None:
     try:
         with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
+                )
             command.upgrade(alembic_config(conn), "head")
-    except (*DB_ERRORS, CommandError) as exc:
+    except _FAILURES as exc:
         raise StorageError(f"metadata schema migration failed: {exc}") from exc

@@ -12,6 +12,7 @@ Create Date: 2024-06-01
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -29,19 +30,19 @@ def _bin(length: int) -> sa.types.TypeEngine[str]:
     return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
 
 
-def _ts(name: str, *, nullable: bool = False) -> sa.Column[object]:
+def _ts(name: str, *, nullable: bool = False) -> sa.Column[Any]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
-def _big(name: str, *, nullable: bool = False) -> sa.Column[object]:
+def _big(name: str, *, nullable: bool = False) -> sa.Column[Any]:
     return sa.Column(name, sa.BigInteger(), nullable=nullable)
 
 
-def _str(name: str, length: int, *, nullable: bool = False) -> sa.Column[object]:
+def _str(name: str, length: int, *, nullable: bool = False) -> sa.Column[Any]:
     return sa.Column(name, sa.String(length), nullable=nullable)
 
 
-def _key(name: str, length: int, *, nullable: bool = False) -> sa.Column[object]:
+def _key(name: str, length: int, *, nullable: bool = False) -> sa.Column[Any]:
     return sa.Column(name, _bin(length), nullable=nullable)
 
 
