@@ -40,6 +40,7 @@ class Settings:
     body_timeout_seconds: float = 60.0
     max_json_body_bytes: int = 1 << 20
     maintenance_interval_seconds: float = 1.0
+    credential_cache_seconds: float = 5.0
     access_key_id: str = ""
     secret_access_key: str = ""
     account_id: str = ""

@@ -83,6 +83,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         max_skew_seconds=settings.max_clock_skew_seconds,
         root=root,
         verify=settings.auth == "sigv4",
+        cache_seconds=settings.credential_cache_seconds,
     )
     token = load_or_create_admin_token(settings.data_dir, settings.admin_token)
     admin = AdminApi(services, token, settings.region)

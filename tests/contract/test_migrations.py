@@ -34,6 +34,21 @@ def schema_differences(engine: Engine) -> list[object]:
         return list(compare_metadata(context, metadata))
 
 
+def column_type_differences(engine: Engine) -> list[tuple[str, str, str, str]]:
+    """Column types as each engine spells them, collation included (which
+    Alembic's type comparison ignores)."""
+    inspector = inspect(engine)
+    differences = []
+    for table in metadata.sorted_tables:
+        actual = {c["name"]: c["type"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            want = column.type.compile(dialect=engine.dialect)
+            got = actual[column.name].compile(dialect=engine.dialect)
+            if want != got:
+                differences.append((table.name, column.name, want, got))
+    return differences
+
+
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
@@ -46,6 +61,7 @@ def head_revision() -> str | None:
 def test_migrated_schema_matches_schema_py(metadata_store: SqlMetadataStore) -> None:
     assert set(metadata.tables) == TABLES
     assert schema_differences(metadata_store.engine) == []
+    assert column_type_differences(metadata_store.engine) == []
     assert current_revision(metadata_store.engine) == head_revision() == "0001"
 
 

@@ -23,7 +23,6 @@ from openglacier.errors import UnrecognizedClientException
 from openglacier.ids import new_access_key_id, new_account_id, new_secret_access_key
 
 CREDENTIALS_FILE = "credentials.json"
-CACHE_SECONDS = 5.0  # a deleted key stops working within this many seconds
 
 
 @dataclass(frozen=True)
@@ -66,6 +65,7 @@ class Authenticator:
         root: RootKeys,
         verify: bool = True,
         wall_clock: Clock | None = None,
+        cache_seconds: float = 5.0,
     ) -> None:
         self.deps = deps
         self.region = region
@@ -74,6 +74,8 @@ class Authenticator:
         self.verify = verify
         # Request timestamps are real-world times even when the service clock is manual.
         self.wall_clock = wall_clock or SystemClock()
+        # A deleted key keeps working for at most this long on each server process.
+        self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Credential | None]] = {}
 
     async def authenticate(self, req: sigv4.RequestToVerify, payload_hash: str) -> Caller:
@@ -98,7 +100,7 @@ class Authenticator:
 
     async def _lookup(self, access_key_id: str) -> Credential | None:
         hit = self._cache.get(access_key_id)
-        if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+        if hit is not None and time.monotonic() - hit[0] < self.cache_seconds:
             return hit[1]
         found = await self.deps.in_tx(lambda tx: tx.get_credential(access_key_id))
         if len(self._cache) > 10_000:
