@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
 
+from openglacier.clock import ManualClock
 from support.asserts import assert_error
 from support.inprocess import ACCOUNT_ID, Api
 from support.signing import upload_headers
@@ -103,3 +106,35 @@ def test_tag_validation(api: Api) -> None:
     remove = "/-/vaults/v/tags?operation=remove"
     assert_error(api("POST", remove, body=b"{}"), 400, "MissingParameterValueException")
     assert api("GET", "/-/vaults/v/tags").json() == {"Tags": {}}
+
+
+ISO_MS = re.compile(r"\A\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z")
+
+
+@pytest.mark.parametrize("timing", ["aws"])
+def test_daily_inventory_cadence(api: Api, clock: ManualClock) -> None:
+    api("PUT", "/-/vaults/v")
+    body = b"daily"
+    api("POST", "/-/vaults/v/archives", body=body, headers=upload_headers(body))
+    clock.advance(timedelta(hours=23))
+    assert api.admin("POST", "/maintenance").json()["inventories"] == 0
+    assert api("GET", "/-/vaults/v").json()["NumberOfArchives"] == 0
+    clock.advance(timedelta(hours=1))
+    assert api.admin("POST", "/maintenance").json()["inventories"] == 1
+    described = api("GET", "/-/vaults/v").json()
+    assert described["NumberOfArchives"] == 1
+    assert ISO_MS.match(described["LastInventoryDate"])
+    assert ISO_MS.match(described["CreationDate"])
+    # No writes since: the next day's pass leaves the inventory date alone (spec 5).
+    clock.advance(timedelta(hours=25))
+    assert api.admin("POST", "/maintenance").json()["inventories"] == 0
+    assert api("GET", "/-/vaults/v").json()["LastInventoryDate"] == described["LastInventoryDate"]
+
+
+def test_upload_list_dates_are_iso_ms(api: Api) -> None:
+    api("PUT", "/-/vaults/v")
+    api("POST", "/-/vaults/v/multipart-uploads", headers={"x-amz-part-size": "1048576"})
+    listed = api("GET", "/-/vaults/v/multipart-uploads").json()
+    assert ISO_MS.match(listed["UploadsList"][0]["CreationDate"])
+    assert listed["UploadsList"][0]["ArchiveDescription"] is None
+    assert listed["Marker"] is None

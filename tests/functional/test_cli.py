@@ -10,6 +10,7 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+
 from support.server import LiveServer
 
 
@@ -38,7 +39,8 @@ def test_generated_root_credentials_are_kept_and_printed(tmp_path: Path) -> None
     stored = json.loads((data / "credentials.json").read_text())
     assert (data / "credentials.json").stat().st_mode & 0o777 == 0o600
     banner = first.log()
-    assert stored["access_key_id"] in banner and stored["secret_access_key"] in banner
+    assert stored["access_key_id"] in banner
+    assert stored["secret_access_key"] in banner
     assert stored["account_id"] in banner
     assert f"--endpoint-url {first.endpoint}" in banner
     assert "aws glacier" in banner
@@ -86,7 +88,9 @@ def test_keys_create_list_delete_with_separate_accounts(tmp_path: Path) -> None:
         root_vaults = [v["VaultName"] for v in server.client().list_vaults()["VaultList"]]
         assert "mine" not in root_vaults
         listing = openglacier("keys", "list", data_dir=server.data_dir)
-        assert key in listing and "444455556666" in listing and secret not in listing
+        assert key in listing
+        assert "444455556666" in listing
+        assert secret not in listing
         openglacier("keys", "delete", key, data_dir=server.data_dir)
         assert key not in openglacier("keys", "list", data_dir=server.data_dir)
         with pytest.raises(ClientError) as info:
