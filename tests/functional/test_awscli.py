@@ -7,77 +7,55 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from openglacier.treehash import MIB, tree_hash
 from support.server import ACCOUNT_ID, LiveServer
 
 
-def aws(server: LiveServer, env: dict[str, str], *args: str) -> dict:  # type: ignore[type-arg]
-    exe = shutil.which("aws", path=os.path.dirname(sys.executable)) or "aws"
-    proc = subprocess.run(
-        [exe, "glacier", *args, "--endpoint-url", server.endpoint, "--output", "json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout) if proc.stdout.strip() else {}
+@dataclass
+class Cli:
+    server: LiveServer
+    env: dict[str, str]
+    vault: str = "cli"
+
+    def __call__(self, command: str, *args: str, account: str = "-") -> Any:
+        exe = shutil.which("aws", path=os.path.dirname(sys.executable)) or "aws"
+        scope = ["--account-id", account]
+        if command != "list-vaults":
+            scope += ["--vault-name", self.vault]
+        proc = subprocess.run(
+            [
+                exe,
+                "glacier",
+                *command.split(),
+                *scope,
+                *args,
+                "--endpoint-url",
+                self.server.endpoint,
+                "--output",
+                "json",
+            ],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout) if proc.stdout.strip() else {}
 
 
-def test_cli_vault_archive_multipart(
-    server: LiveServer, cli_env: dict[str, str], tmp_path: Path
-) -> None:
-    created = aws(server, cli_env, "create-vault", "--account-id", "-", "--vault-name", "cli")
-    assert created["location"] == f"/{ACCOUNT_ID}/vaults/cli"
-    aws(server, cli_env, "wait", "vault-exists", "--account-id", "-", "--vault-name", "cli")
-    archive_file = tmp_path / "a.bin"
-    archive_file.write_bytes(b"cli archive bytes" * 1000)
-    up = aws(
-        server,
-        cli_env,
-        "upload-archive",
-        "--account-id",
-        "-",
-        "--vault-name",
-        "cli",
-        "--archive-description",
-        "from cli",
-        "--body",
-        str(archive_file),
-    )
-    assert up["checksum"] == tree_hash(archive_file.read_bytes())
-    desc = aws(server, cli_env, "describe-vault", "--account-id", "-", "--vault-name", "cli")
-    assert desc["NumberOfArchives"] == 1
-
-    init = aws(
-        server,
-        cli_env,
-        "initiate-multipart-upload",
-        "--account-id",
-        "-",
-        "--vault-name",
-        "cli",
-        "--part-size",
-        str(MIB),
-    )
-    upload_id = init["uploadId"]
-    data = os.urandom(MIB + 100)
+def upload_parts(aws: Cli, upload_id: str, data: bytes, tmp_path: Path) -> list[str]:
     hashes = []
-    for first in (0, MIB):
+    for first in range(0, len(data), MIB):
         piece = tmp_path / f"part{first}"
         piece.write_bytes(data[first : first + MIB])
-        last = first + len(piece.read_bytes()) - 1
+        last = first + piece.stat().st_size - 1
         r = aws(
-            server,
-            cli_env,
             "upload-multipart-part",
-            "--account-id",
-            "-",
-            "--vault-name",
-            "cli",
             "--upload-id",
             upload_id,
             "--range",
@@ -86,26 +64,28 @@ def test_cli_vault_archive_multipart(
             str(piece),
         )
         hashes.append(r["checksum"])
-    listed = aws(
-        server,
-        cli_env,
-        "list-parts",
-        "--account-id",
-        "-",
-        "--vault-name",
-        "cli",
-        "--upload-id",
-        upload_id,
-    )
+    return hashes
+
+
+def test_cli_vault_archive_multipart(
+    server: LiveServer, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    aws = Cli(server, cli_env)
+    assert aws("create-vault")["location"] == f"/{ACCOUNT_ID}/vaults/cli"
+    aws("wait vault-exists")
+    archive_file = tmp_path / "a.bin"
+    archive_file.write_bytes(b"cli archive bytes" * 1000)
+    up = aws("upload-archive", "--archive-description", "from cli", "--body", str(archive_file))
+    assert up["checksum"] == tree_hash(archive_file.read_bytes())
+    assert aws("describe-vault")["NumberOfArchives"] == 1
+
+    upload_id = aws("initiate-multipart-upload", "--part-size", str(MIB))["uploadId"]
+    data = os.urandom(MIB + 100)
+    hashes = upload_parts(aws, upload_id, data, tmp_path)
+    listed = aws("list-parts", "--upload-id", upload_id)
     assert [p["SHA256TreeHash"] for p in listed["Parts"]] == hashes
     done = aws(
-        server,
-        cli_env,
         "complete-multipart-upload",
-        "--account-id",
-        "-",
-        "--vault-name",
-        "cli",
         "--upload-id",
         upload_id,
         "--archive-size",
@@ -115,66 +95,20 @@ def test_cli_vault_archive_multipart(
     )
     assert done["checksum"] == tree_hash(data)
 
-    aws(
-        server,
-        cli_env,
-        "add-tags-to-vault",
-        "--account-id",
-        "-",
-        "--vault-name",
-        "cli",
-        "--tags",
-        "k=v",
-    )
-    tags = aws(server, cli_env, "list-tags-for-vault", "--account-id", "-", "--vault-name", "cli")
-    assert tags["Tags"] == {"k": "v"}
-    aws(
-        server,
-        cli_env,
-        "remove-tags-from-vault",
-        "--account-id",
-        "-",
-        "--vault-name",
-        "cli",
-        "--tag-keys",
-        "k",
-    )
-    vaults = aws(server, cli_env, "list-vaults", "--account-id", ACCOUNT_ID)
+    aws("add-tags-to-vault", "--tags", "k=v")
+    assert aws("list-tags-for-vault")["Tags"] == {"k": "v"}
+    aws("remove-tags-from-vault", "--tag-keys", "k")
+    assert aws("list-tags-for-vault").get("Tags", {}) == {}
+    vaults = aws("list-vaults", account=ACCOUNT_ID)
     assert "cli" in [v["VaultName"] for v in vaults["VaultList"]]
+
+    abort_me = aws("initiate-multipart-upload", "--part-size", str(MIB))["uploadId"]
+    in_progress = aws("list-multipart-uploads")["UploadsList"]
+    assert [u["MultipartUploadId"] for u in in_progress] == [abort_me]
+    aws("abort-multipart-upload", "--upload-id", abort_me)
+    assert aws("list-multipart-uploads").get("UploadsList", []) == []
+
     for archive_id in (up["archiveId"], done["archiveId"]):
-        aws(
-            server,
-            cli_env,
-            "delete-archive",
-            "--account-id",
-            "-",
-            "--vault-name",
-            "cli",
-            "--archive-id",
-            archive_id,
-        )
-    abort_me = aws(
-        server,
-        cli_env,
-        "initiate-multipart-upload",
-        "--account-id",
-        "-",
-        "--vault-name",
-        "cli",
-        "--part-size",
-        str(MIB),
-    )["uploadId"]
-    aws(
-        server,
-        cli_env,
-        "abort-multipart-upload",
-        "--account-id",
-        "-",
-        "--vault-name",
-        "cli",
-        "--upload-id",
-        abort_me,
-    )
-    aws(server, cli_env, "list-multipart-uploads", "--account-id", "-", "--vault-name", "cli")
-    aws(server, cli_env, "delete-vault", "--account-id", "-", "--vault-name", "cli")
-    aws(server, cli_env, "wait", "vault-not-exists", "--account-id", "-", "--vault-name", "cli")
+        aws("delete-archive", "--archive-id", archive_id)
+    aws("delete-vault")
+    aws("wait vault-not-exists")

@@ -103,24 +103,21 @@ class LiveServer:
                 self.process.wait(5)
             self.process = None
 
+    def _session_args(self) -> dict[str, Any]:
+        return {
+            "endpoint_url": self.endpoint,
+            "region_name": REGION,
+            "aws_access_key_id": ACCESS_KEY,
+            "aws_secret_access_key": SECRET_KEY,
+        }
+
     def client(self, **config: Any) -> Any:
-        return boto3.client(
-            "glacier",
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-            config=Config(retries={"max_attempts": 1}, **config),
-        )
+        # One attempt: a retry would hide the first answer, which is what tests check.
+        retries = Config(retries={"max_attempts": 1}, **config)
+        return boto3.client("glacier", config=retries, **self._session_args())
 
     def resource(self) -> Any:
-        return boto3.resource(
-            "glacier",
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-        )
+        return boto3.resource("glacier", **self._session_args())
 
     def admin(self, method: str, path: str, json: Any = None) -> httpx.Response:
         return httpx.request(

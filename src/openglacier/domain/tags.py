@@ -38,6 +38,17 @@ def check_tag(key: str, value: str) -> None:
         raise InvalidParameterValueException(f"Invalid tag value for key {key}: {value}")
 
 
+def check_request_size(member: str, count: int) -> None:
+    """Spec 2.15/2.16: one to ten entries per request."""
+    if count == 0:
+        raise MissingParameterValueException(f"Required parameter missing: {member}")
+    if count > MAX_TAGS_PER_REQUEST:
+        raise InvalidParameterValueException(
+            f"Too many entries in {member}: {count}. A request may carry at most "
+            f"{MAX_TAGS_PER_REQUEST}."
+        )
+
+
 class TagService:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
@@ -45,35 +56,24 @@ class TagService:
     async def add(self, caller: Caller, vault_name: str, tags: Mapping[str, str] | None) -> None:
         def run(tx: MetadataTx) -> None:
             vault = require_vault(self.deps, tx, caller, vault_name, for_update=True)
-            if not tags:
-                raise MissingParameterValueException("Required parameter missing: Tags")
-            if len(tags) > MAX_TAGS_PER_REQUEST:
-                raise InvalidParameterValueException(
-                    f"Too many tags in the request: {len(tags)}. At most "
-                    f"{MAX_TAGS_PER_REQUEST} tags can be added at a time."
-                )
-            for key, value in tags.items():
+            check_request_size("Tags", len(tags or {}))
+            tags_to_add = dict(tags or {})
+            for key, value in tags_to_add.items():
                 check_tag(key, value)
-            merged = tx.get_tags(vault.id) | dict(tags)
+            merged = tx.get_tags(vault.id) | tags_to_add
             if len(merged) > MAX_TAGS_PER_VAULT:
                 raise LimitExceededException(
                     f"The vault would have {len(merged)} tags; the limit is {MAX_TAGS_PER_VAULT}."
                 )
-            tx.put_tags(vault.id, dict(tags))
+            tx.put_tags(vault.id, tags_to_add)
 
         await self.deps.in_tx(run)
 
     async def remove(self, caller: Caller, vault_name: str, keys: Sequence[str] | None) -> None:
         def run(tx: MetadataTx) -> None:
             vault = require_vault(self.deps, tx, caller, vault_name, for_update=True)
-            if not keys:
-                raise MissingParameterValueException("Required parameter missing: TagKeys")
-            if len(keys) > MAX_TAGS_PER_REQUEST:
-                raise InvalidParameterValueException(
-                    f"Too many tag keys in the request: {len(keys)}. At most "
-                    f"{MAX_TAGS_PER_REQUEST} tags can be removed at a time."
-                )
-            tx.delete_tags(vault.id, list(keys))
+            check_request_size("TagKeys", len(keys or ()))
+            tx.delete_tags(vault.id, list(keys or ()))
 
         await self.deps.in_tx(run)
 
