@@ -102,6 +102,7 @@ def test_vaults_are_scoped_by_account_and_region(metadata_store: SqlMetadataStor
         assert tx.count_vaults(ACCOUNT, REGION) == 1
         assert [v.id for v in tx.list_vaults(ACCOUNT, "eu-west-1", None, 10)] == [c.id]
         assert tx.get_vault("999988887777", REGION, "v") == b
+        assert tx.all_vault_ids() == sorted([a.id, b.id, c.id])
 
 
 def test_get_vault_by_name_and_id(metadata_store: SqlMetadataStore) -> None:

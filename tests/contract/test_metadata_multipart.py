@@ -137,6 +137,21 @@ def test_put_part_replaces_and_queues_the_old_blob(metadata_store: SqlMetadataSt
         assert tx.pending_blob_deletes(10) == [first.blob_key]
 
 
+def test_put_part_requires_an_active_upload(metadata_store: SqlMetadataStore) -> None:
+    # A part landing after complete/abort would be an orphan nothing cleans up.
+    with metadata_store.transaction() as tx:
+        upload = make_upload(make_vault(tx))
+        tx.insert_upload(upload)
+        tx.end_upload(upload.upload_id, UploadState.ABORTED, T0)
+    with pytest.raises(StorageError, match="not active"), metadata_store.transaction() as tx:
+        tx.put_part(make_part(upload, 0))
+    stranger = replace(upload, upload_id=new_upload_id())  # never inserted
+    with pytest.raises(StorageError, match="not active"), metadata_store.transaction() as tx:
+        tx.put_part(make_part(stranger, 0))
+    with metadata_store.transaction() as tx:
+        assert tx.count_parts(upload.upload_id) == 0
+
+
 def test_complete_upload_moves_parts_into_segments(metadata_store: SqlMetadataStore) -> None:
     with metadata_store.transaction() as tx:
         upload = make_upload(make_vault(tx), part_size=2 * MIB)

@@ -1,7 +1,8 @@
 """The metadata schema: one set of Core tables for SQLite and PostgreSQL.
 
 Every query is built from these objects; `migrations/versions/` must produce the
-same schema (a contract test compares them with Alembic's autogenerate).
+same schema (tests/contract/test_migrations.py compares the two on both engines,
+with Alembic's autogenerate plus each column's engine-specific type).
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ def upgrade_to_head(engine_or_url: Engine | str) -> None:
 def _upgrade(engine: Engine) -> None:
     try:
         with engine.begin() as conn:
-            if False:
+            if conn.dialect.name == "postgresql":
                 conn.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
                 )
