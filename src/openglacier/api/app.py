@@ -103,17 +103,17 @@ class GlacierApp:
         await response(scope, receive, send)
 
     async def _glacier(self, request: Request, path: str, request_id: str) -> Response:
-        matched: Match | None = None
-        route_error: GlacierError | None = None
+        routed: Match | GlacierError
         try:
-            matched = match(request.method, path, dict(request.query_params))
+            routed = match(request.method, path, dict(request.query_params))
         except GlacierError as error:
-            route_error = error
-        kind = matched.route.body if matched else Body.NONE
+            routed = error  # reported after authentication (spec 1.8 order)
+        kind = routed.route.body if isinstance(routed, Match) else Body.NONE
         caller, body, declared = await self._authenticate(request, path, kind)
         check_version(request.headers.get("x-amz-glacier-version"))
-        if route_error is not None or matched is None:
-            raise route_error or AssertionError("unreachable")
+        if isinstance(routed, GlacierError):
+            raise routed
+        matched = routed
         check_account(caller, matched.params["accountId"])
         handler = HANDLERS.get(matched.route.operation)
         if handler is None:
