@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
-from openglacier.treehash import MIB, combine, tree_hash
+from openglacier.treehash import MIB, tree_hash
 from support.server import ACCOUNT_ID, LiveServer
+from support.uploads import multipart_upload
 
 pytestmark = pytest.mark.slow
 KILL_AFTER = 24  # acknowledged operations before the kill
@@ -27,23 +28,10 @@ def single_upload(glacier: Any, rng: random.Random) -> tuple[str, str, int]:
     return resp["archiveId"], tree_hash(body), len(body)
 
 
-def multipart_upload(glacier: Any, rng: random.Random) -> tuple[str, str, int]:
+def multipart(glacier: Any, rng: random.Random) -> tuple[str, str, int]:
     data = rng.randbytes(rng.randrange(MIB + 1, 4 * MIB))
-    upload_id = glacier.initiate_multipart_upload(vaultName="crash", partSize=str(MIB))["uploadId"]
-    hashes = []
-    for first in range(0, len(data), MIB):
-        piece = data[first : first + MIB]
-        glacier.upload_multipart_part(
-            vaultName="crash",
-            uploadId=upload_id,
-            range=f"bytes {first}-{first + len(piece) - 1}/*",
-            body=piece,
-        )
-        hashes.append(tree_hash(piece))
-    resp = glacier.complete_multipart_upload(
-        vaultName="crash", uploadId=upload_id, archiveSize=str(len(data)), checksum=combine(hashes)
-    )
-    return resp["archiveId"], combine(hashes), len(data)
+    resp = multipart_upload(glacier, "crash", data)
+    return resp["archiveId"], tree_hash(data), len(data)
 
 
 def test_sigkill_loses_no_acknowledged_archive(tmp_path: Path) -> None:
@@ -57,7 +45,7 @@ def test_sigkill_loses_no_acknowledged_archive(tmp_path: Path) -> None:
         rng = random.Random(seed)
         glacier = server.client()
         while not enough.is_set():
-            op = multipart_upload if seed % 2 else single_upload
+            op = multipart if seed % 2 else single_upload
             try:
                 result = op(glacier, rng)
             except (ClientError, BotoCoreError):

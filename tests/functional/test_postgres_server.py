@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL
 
-from openglacier.treehash import MIB, combine, tree_hash
+from openglacier.treehash import MIB, tree_hash
 from support.server import LiveServer
 from support.services import fresh_pg_database
+from support.uploads import multipart_upload
 
 pytestmark = pytest.mark.postgres
 
@@ -28,21 +29,8 @@ def test_live_server_on_postgresql(pg_server: LiveServer) -> None:
     glacier = pg_server.client()
     glacier.create_vault(vaultName="pg")
     single = glacier.upload_archive(vaultName="pg", body=b"on postgres")
-    upload_id = glacier.initiate_multipart_upload(vaultName="pg", partSize=str(MIB))["uploadId"]
     data = bytes(range(256)) * (MIB // 256) + b"tail"
-    hashes = []
-    for first in (0, MIB):
-        piece = data[first : first + MIB]
-        glacier.upload_multipart_part(
-            vaultName="pg",
-            uploadId=upload_id,
-            range=f"bytes {first}-{first + len(piece) - 1}/*",
-            body=piece,
-        )
-        hashes.append(tree_hash(piece))
-    done = glacier.complete_multipart_upload(
-        vaultName="pg", uploadId=upload_id, archiveSize=str(len(data)), checksum=combine(hashes)
-    )
+    done = multipart_upload(glacier, "pg", data)
     assert done["checksum"] == tree_hash(data)
     described = glacier.describe_vault(vaultName="pg")
     assert described["NumberOfArchives"] == 2
