@@ -9,7 +9,7 @@ an unchecked value.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,6 @@ class Settings:
     account_id: str = ""
     admin_token: str = ""
     log_level: str = "info"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def profile(self) -> TimingProfile:
@@ -103,7 +102,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
 
 def load_settings(overrides: dict[str, Any], config_file: Path | None = None) -> Settings:
     """Merge file values under explicit overrides (None means "not given")."""
-    known = {f.name for f in fields(Settings)} - {"extra"}
+    known = {f.name for f in fields(Settings)}
     merged: dict[str, Any] = {}
     if config_file is not None:
         for key, value in read_config_file(config_file).items():

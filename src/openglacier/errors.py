@@ -145,24 +145,3 @@ class StorageError(ServiceUnavailableException):
 
 class IntegrityError(ServiceUnavailableException):
     """Stored bytes no longer match their recorded hashes (bit rot, truncation)."""
-
-
-ALL_ERRORS: tuple[type[GlacierError], ...] = (
-    AccessDeniedException,
-    BadRequest,
-    ExpiredTokenException,
-    InsufficientCapacityException,
-    InvalidParameterValueException,
-    InvalidSignatureException,
-    LimitExceededException,
-    MissingAuthenticationTokenException,
-    MissingParameterValueException,
-    NoLongerSupportedException,
-    PolicyEnforcedException,
-    RequestTimeoutException,
-    ResourceNotFoundException,
-    SerializationException,
-    ServiceUnavailableException,
-    ThrottlingException,
-    UnrecognizedClientException,
-)

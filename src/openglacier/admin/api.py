@@ -24,14 +24,13 @@ from starlette.responses import Response
 
 from openglacier.admin.audit import audit_archives
 from openglacier.api.app import read_bounded
-from openglacier.api.protocol import json_response, parse_json_object
+from openglacier.api.protocol import json_response, parse_json_object, parse_limit
 from openglacier.api.routes import split_path
 from openglacier.clock import ManualClock, iso_ms
 from openglacier.domain.models import Caller
 from openglacier.domain.services import Services
 from openglacier.errors import (
     AccessDeniedException,
-    GlacierError,
     InvalidParameterValueException,
     MissingAuthenticationTokenException,
     ResourceNotFoundException,
@@ -110,7 +109,7 @@ class AdminApi:
         return json_response({"now": iso_ms(clock.advance(timedelta(seconds=seconds)))})
 
     async def _archives(self, account_id: str, vault: str, request: Request) -> Response:
-        limit = int(request.query_params.get("limit", "1000"))
+        limit = parse_limit(request.query_params.get("limit"), 1000, 100_000)
         after = request.query_params.get("after")
         rows = await self.services.inventory.live_archives(
             self._caller(account_id), vault, after, limit
@@ -129,6 +128,3 @@ class AdminApi:
                 ]
             }
         )
-
-
-__all__ = ["AdminApi", "GlacierError"]

@@ -93,6 +93,3 @@ def settings_from(config_file: Path | None, **overrides: Any) -> Settings:
         return load_settings(overrides, config_file)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
-
-
-__all__ = ["Settings", "server_options", "settings_from", "storage_options"]

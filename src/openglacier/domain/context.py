@@ -6,7 +6,6 @@ Blocking storage calls run in worker threads (design 4) through `in_tx` and
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -18,7 +17,6 @@ from openglacier.clock import Clock, TimingProfile
 from openglacier.ports import BlobStore, MetadataStore, MetadataTx
 
 T = TypeVar("T")
-log = logging.getLogger("openglacier.domain")
 
 MAX_VAULTS_PER_REGION = 1000
 ARCHIVE_OVERHEAD_BYTES = 32 * 1024  # spec 2.0: SizeInBytes counts 32 KiB per archive

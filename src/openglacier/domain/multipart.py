@@ -119,6 +119,20 @@ def check_parts(parts: list[Part], part_size: int, archive_size: int) -> None:
         )
 
 
+def check_part_slot(part_size: int, first: int, length: int, content_range: str | None) -> None:
+    """Spec 2.21: aligned to the part size, no longer than it, part number <= 10,000."""
+    if first % part_size or length > part_size:
+        raise InvalidParameterValueException(
+            f"Content-Range: {content_range} is not aligned with part size {part_size}"
+        )
+    number = first // part_size + 1
+    if number > MAX_PARTS:
+        raise InvalidParameterValueException(
+            f"This is part number {number} for the current multipart upload. "
+            f"It exceeds the limit of {MAX_PARTS} parts."
+        )
+
+
 class MultipartService:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
@@ -159,7 +173,10 @@ class MultipartService:
         content_sha256: str,
         body: AsyncIterator[bytes],
     ) -> str:
-        await self.deps.in_tx(lambda tx: require_vault(self.deps, tx, caller, vault_name))
+        # One lookup; its answers are raised in spec 1.8 order: vault, headers, upload.
+        upload = await self.deps.in_tx(
+            partial(self._find_upload, caller=caller, vault_name=vault_name, upload_id=upload_id)
+        )
         first, last = parse_content_range(content_range)
         length = last - first + 1
         if content_length is not None and content_length != length:
@@ -168,9 +185,9 @@ class MultipartService:
                 f"{content_length}"
             )
         expected = require_tree_hash(tree_hash)
-        await self._check_part_slot(
-            caller, vault_name, upload_id, first=first, length=length, content_range=content_range
-        )
+        if upload is None:
+            raise upload_not_found(upload_id)
+        check_part_slot(upload.part_size, first, length, content_range)
 
         def mismatch(n: int) -> InvalidParameterValueException:
             return InvalidParameterValueException(
@@ -199,47 +216,35 @@ class MultipartService:
         await self._record_part(caller, vault_name, part)
         return ingested.tree_hash
 
-    async def _check_part_slot(
-        self,
-        caller: Caller,
-        vault_name: str,
-        upload_id: str,
-        *,
-        first: int,
-        length: int,
-        content_range: str | None,
-    ) -> None:
-        def run(tx: MetadataTx) -> int:
-            vault = require_vault(self.deps, tx, caller, vault_name)
-            return self._active_upload(tx, vault.id, upload_id).part_size
-
-        part_size = await self.deps.in_tx(run)
-        if first % part_size or length > part_size:
-            raise InvalidParameterValueException(
-                f"Content-Range: {content_range} is not aligned with part size {part_size}"
-            )
-        number = first // part_size + 1
-        if number > MAX_PARTS:
-            raise InvalidParameterValueException(
-                f"This is part number {number} for the current multipart upload. "
-                f"It exceeds the limit of {MAX_PARTS} parts."
-            )
+    def _find_upload(
+        self, tx: MetadataTx, *, caller: Caller, vault_name: str, upload_id: str
+    ) -> Upload | None:
+        """The vault must exist (404 now); the upload's absence is reported later."""
+        vault = require_vault(self.deps, tx, caller, vault_name)
+        upload = tx.get_upload(upload_id)
+        if upload is None or upload.vault_id != vault.id or upload.state != UploadState.ACTIVE:
+            return None
+        return upload
 
     async def _record_part(self, caller: Caller, vault_name: str, part: Part) -> None:
-        def run(tx: MetadataTx) -> None:
+        def run(tx: MetadataTx) -> bool:
             vault = require_vault(self.deps, tx, caller, vault_name)
             self._active_upload(tx, vault.id, part.upload_id, for_update=True)
+            existing = tx.list_parts(part.upload_id, part.first_byte, 1)
+            replaced = bool(existing) and existing[0].first_byte == part.first_byte
             tx.put_part(part)
             tx.touch_upload(part.upload_id, part.uploaded_at)
+            return replaced
 
         try:
-            await self.deps.in_tx(run)
+            replaced = await self.deps.in_tx(run)
         except BaseException:
             # Aborted or completed meanwhile: this part's blob belongs to nobody.
             with anyio.CancelScope(shield=True):
                 await self.deps.blocking(partial(self.deps.blobs.delete, part.blob_key))
             raise
-        await self.deps.collect_garbage()  # a replaced part's old blob
+        if replaced:
+            await self.deps.collect_garbage()  # the replaced part's old blob
 
     async def complete(
         self,
