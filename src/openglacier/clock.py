@@ -7,8 +7,9 @@ admin API move time forward deterministically.
 
 from __future__ import annotations
 
+import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -59,6 +60,62 @@ class TimingProfile:
     standard: timedelta
     bulk: timedelta
     inventory_job: timedelta
+    job_retention: timedelta = timedelta(hours=24)  # completed jobs and output (spec 4.2)
+
+    def job_delay(self, tier: str | None) -> timedelta:
+        """How long a job of `tier` (None: inventory) takes on this profile."""
+        return {
+            "Expedited": self.expedited,
+            "Standard": self.standard,
+            "Bulk": self.bulk,
+        }.get(tier or "", self.inventory_job)
+
+    def with_delays(self, delays: dict[str, timedelta]) -> TimingProfile:
+        """Per-tier overrides: keys are tier names or "Inventory"."""
+        fields = {TIER_FIELDS[name]: delay for name, delay in delays.items()}
+        return replace(self, **fields)  # type: ignore[arg-type]
+
+
+TIER_FIELDS = {
+    "Expedited": "expedited",
+    "Standard": "standard",
+    "Bulk": "bulk",
+    "Inventory": "inventory_job",
+}
+_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([dhms])")
+
+
+def parse_duration(text: str) -> timedelta:
+    """Seconds ("3600", "0.5") or units ("5m", "1h30m", "2d", "45s")."""
+    value = text.strip().lower()
+    try:
+        seconds = float(value)
+    except ValueError:
+        parts = _DURATION.findall(value)
+        if not parts or "".join(n + u for n, u in parts) != value:
+            raise ValueError(f"not a duration: {text!r} (use seconds or e.g. 5m, 1h30m)") from None
+        seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+    if seconds < 0 or seconds != seconds:
+        raise ValueError(f"not a duration: {text!r}")
+    return timedelta(seconds=seconds)
+
+
+def parse_tier_delays(text: str) -> dict[str, timedelta]:
+    """`Bulk=3600,Standard=5m` (also separated by spaces or semicolons)."""
+    delays: dict[str, timedelta] = {}
+    for item in re.split(r"[,;\s]+", text.strip()):
+        if not item:
+            continue
+        name, sep, duration = item.partition("=")
+        tier = next((t for t in TIER_FIELDS if t.lower() == name.strip().lower()), None)
+        if not sep or tier is None:
+            raise ValueError(
+                f"bad tier delay {item!r}: use TIER=DURATION with TIER one of "
+                + ", ".join(TIER_FIELDS)
+            )
+        delays[tier] = parse_duration(duration)
+    return delays
 
 
 PROFILES: dict[str, TimingProfile] = {

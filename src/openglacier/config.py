@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from openglacier.clock import PROFILES, TimingProfile
+from openglacier.clock import PROFILES, TimingProfile, parse_tier_delays
 
 ENV_PREFIX = "OPENGLACIER_"
 DEFAULT_PORT = 7979
@@ -46,10 +46,24 @@ class Settings:
     account_id: str = ""
     admin_token: str = ""
     log_level: str = "info"
+    # jobs (issue 3)
+    tier_delays: str = ""  # "Bulk=3600,Standard=5m,Inventory=1h": overrides the profile
+    job_retention_seconds: float = 86400.0  # completed jobs and their output (spec 4.2)
+    job_workers: int = 1  # in-process job runners; 0: only `openglacier worker` processes
+    job_lease_seconds: float = 60.0  # a runner's claim on a job; renewed while it runs
+    job_poll_seconds: float = 1.0  # how often idle runners look for due jobs
+    inventory_before_first: str = "error"  # "empty": accept, output an empty inventory
+    select_output_url: str = ""  # s3+http://host:port, s3+https://..., or file:///dir
+    select_output_access_key_id: str = ""
+    select_output_secret_access_key: str = ""
+    notify_targets: str = ""  # "TOPIC_ARN=TARGET,...": TARGET log | http(s)://... | sns+http(s)://...
+    notify_max_attempts: int = 10
+    notify_retry_seconds: float = 2.0  # first retry delay; doubles per attempt
 
     @property
     def profile(self) -> TimingProfile:
-        return PROFILES[self.timing]
+        base = PROFILES[self.timing].with_delays(parse_tier_delays(self.tier_delays))
+        return replace(base, job_retention=timedelta(seconds=self.job_retention_seconds))
 
     @property
     def resolved_metadata_url(self) -> str:
@@ -70,12 +84,20 @@ _CHOICES = {
     "auth": ("sigv4", "none"),
     "partition": ("aws", "aws-cn", "aws-us-gov"),
     "log_level": ("critical", "error", "warning", "info", "debug"),
+    "inventory_before_first": ("error", "empty"),
 }
+
+# Settings whose file form may be a TOML table; flags and variables give "k=v,k=v".
+_TABLES = ("tier_delays", "notify_targets")
 
 
 def _coerce(name: str, value: Any) -> Any:
     """Turn a file or flag value into the field's type, naming the field on error."""
     default = getattr(Settings(), name)
+    if name in _TABLES and isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items())
+    if name in _TABLES and isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
     try:
         if isinstance(default, bool):
             return value if isinstance(value, bool) else str(value).lower() in {"1", "true", "yes"}
@@ -124,5 +146,14 @@ def validate(settings: Settings) -> None:
     account = settings.account_id
     if account and not (account.isdigit() and len(account) == 12):
         raise ConfigError("setting 'account_id' must be 12 digits")
+    try:
+        parse_tier_delays(settings.tier_delays)
+    except ValueError as exc:
+        raise ConfigError(f"setting 'tier_delays': {exc}") from None
+    for name in ("job_retention_seconds", "job_lease_seconds", "job_poll_seconds"):
+        if not getattr(settings, name) > 0:
+            raise ConfigError(f"setting {name!r} must be greater than 0")
+    if settings.job_workers < 0:
+        raise ConfigError("setting 'job_workers' must be 0 or more")
     if bool(settings.access_key_id) != bool(settings.secret_access_key):
         raise ConfigError("set both access_key_id and secret_access_key, or neither")

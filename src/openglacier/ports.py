@@ -27,7 +27,12 @@ from typing import Protocol
 from openglacier.domain.models import (
     Archive,
     Credential,
+    InventoryItem,
     InventorySnapshot,
+    Job,
+    JobStatus,
+    Notification,
+    NotificationConfig,
     Part,
     Segment,
     Upload,
@@ -143,6 +148,96 @@ class MetadataTx(Protocol):
 
     def purge_ended_uploads(self, ended_before: datetime) -> int: ...
 
+    # --- jobs (spec 2.26-2.29, 4) ---------------------------------------------
+    def insert_job(self, job: Job) -> None: ...
+
+    def get_job(self, job_id: str, *, for_update: bool = False) -> Job | None: ...
+
+    def list_jobs(
+        self,
+        vault_id: int,
+        after: tuple[datetime, str] | None,
+        limit: int,
+        *,
+        status: JobStatus | None = None,
+        completed: bool | None = None,
+    ) -> list[Job]:
+        """Jobs ordered by (created_at, job_id), strictly after `after`, filtered."""
+        ...
+
+    def count_jobs(self, vault_id: int) -> int: ...
+
+    def claim_due_jobs(
+        self, now: datetime, owner: str, lease_until: datetime, limit: int
+    ) -> list[Job]:
+        """Lease due in-progress jobs whose lease is free or expired; never one
+        that another transaction is claiming at the same time."""
+        ...
+
+    def claim_job(
+        self, job_id: str, now: datetime, owner: str, lease_until: datetime
+    ) -> Job | None:
+        """Lease one in-progress job now, due or not; None if leased or finished."""
+        ...
+
+    def renew_lease(self, job_id: str, owner: str, lease_until: datetime) -> bool: ...
+
+    def finish_job(self, job: Job, owner: str | None) -> bool:
+        """Store the finished `job` iff it is still in progress and (owner given)
+        still leased to `owner`."""
+        ...
+
+    def put_job_segments(self, job_id: str, segments: Sequence[Segment]) -> None:
+        """Pin segment blobs for the job (its retrieved bytes)."""
+        ...
+
+    def get_job_segments(self, job_id: str, archive_id: str) -> list[Segment]: ...
+
+    def release_job_segments(self, job_id: str, now: datetime) -> None: ...
+
+    def expired_jobs(self, completed_before: datetime, limit: int) -> list[str]: ...
+
+    def delete_job(self, job_id: str, now: datetime) -> None:
+        """Forget the job; queue its output blob and pinned segment blobs."""
+        ...
+
+    def inventory_items(
+        self,
+        vault_id: int,
+        seq: int,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[InventoryItem]:
+        """The archives of the inventory taken at `seq`, by (created_at, archive_id)."""
+        ...
+
+    # --- notifications (spec 2.5-2.7, 4.7) -----------------------------------
+    def get_vault_notifications(self, vault_id: int) -> NotificationConfig | None: ...
+
+    def set_vault_notifications(self, vault_id: int, config: NotificationConfig) -> None: ...
+
+    def delete_vault_notifications(self, vault_id: int) -> None: ...
+
+    def enqueue_notification(self, topic_arn: str, message: str, now: datetime) -> None: ...
+
+    def claim_notifications(
+        self, now: datetime, until: datetime, limit: int
+    ) -> list[Notification]: ...
+
+    def settle_notification(
+        self,
+        notification_id: int,
+        *,
+        state: str,
+        next_attempt_at: datetime | None,
+        last_error: str | None,
+    ) -> None: ...
+
+    def list_notifications(self, state: str | None, limit: int) -> list[Notification]: ...
+
     # --- blob deletion queue ------------------------------------------------
     def queue_blob_deletes(self, keys: Sequence[str], now: datetime) -> None: ...
 
@@ -163,7 +258,10 @@ class MetadataTx(Protocol):
 class MetadataStore(Protocol):
     dialect: str  # "sqlite" | "postgresql"
 
-    def transaction(self) -> AbstractContextManager[MetadataTx]: ...
+    def transaction(self, *, readonly: bool = False) -> AbstractContextManager[MetadataTx]:
+        """`readonly`: a consistent snapshot that never blocks writers (long reads,
+        such as generating an inventory document); writing in it is an error."""
+        ...
 
     def close(self) -> None: ...
 

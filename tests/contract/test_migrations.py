@@ -25,6 +25,10 @@ TABLES = {
     "inventories",
     "blob_deletes",
     "credentials",
+    "jobs",
+    "job_segments",
+    "vault_notifications",
+    "notifications",
 }
 
 

@@ -73,6 +73,7 @@ def server_options(func: F) -> F:
             envvar=_env("auth"),
             help="none: accept every request as the root account (tests only).",
         ),
+        *job_options(),
         click.option(
             "--log-level",
             envvar=_env("log_level"),
@@ -84,11 +85,77 @@ def server_options(func: F) -> F:
     return func
 
 
+def job_options() -> list[Callable[[F], F]]:
+    """Job timing, runners and outputs (issue 3); shared by `serve` and `worker`."""
+    return [
+        click.option(
+            "--tier-delay",
+            "tier_delays",
+            multiple=True,
+            envvar=_env("tier_delays"),
+            metavar="TIER=DURATION",
+            help="Override a tier's job duration (Expedited, Standard, Bulk, Inventory), "
+            "in seconds or like 5m, 1h30m. Repeatable.",
+        ),
+        click.option(
+            "--job-retention",
+            "job_retention_seconds",
+            type=float,
+            envvar=_env("job_retention_seconds"),
+            help="Seconds completed jobs and their output are kept [86400].",
+        ),
+        click.option(
+            "--job-workers",
+            type=int,
+            envvar=_env("job_workers"),
+            help="Job runners inside this process; 0 leaves jobs to `openglacier worker` [1].",
+        ),
+        click.option(
+            "--job-lease",
+            "job_lease_seconds",
+            type=float,
+            envvar=_env("job_lease_seconds"),
+            help="Seconds a runner's claim on a job lasts without renewal [60].",
+        ),
+        click.option(
+            "--inventory-before-first",
+            type=click.Choice(["error", "empty"]),
+            envvar=_env("inventory_before_first"),
+            help="Inventory job before a vault's first inventory: 404 error, or an empty "
+            "inventory [error].",
+        ),
+        click.option(
+            "--select-output-url",
+            envvar=_env("select_output_url"),
+            help="Where select jobs write: s3+http://HOST:PORT (S3-compatible) or file:///DIR.",
+        ),
+        click.option(
+            "--notify",
+            "notify_targets",
+            multiple=True,
+            envvar=_env("notify_targets"),
+            metavar="TOPIC_ARN=TARGET",
+            help="Deliver a topic's notifications to log, an http(s):// webhook, or "
+            "sns+http(s)://HOST:PORT (SNS Publish). TOPIC_ARN may be * . Repeatable.",
+        ),
+    ]
+
+
 def settings_from(config_file: Path | None, **overrides: Any) -> Settings:
     """Credentials and tokens are read from the environment only, never from flags
     (flags show up in process listings)."""
-    for name in ("access_key_id", "secret_access_key", "account_id", "admin_token"):
+    for name in (
+        "access_key_id",
+        "secret_access_key",
+        "account_id",
+        "admin_token",
+        "select_output_access_key_id",
+        "select_output_secret_access_key",
+    ):
         overrides.setdefault(name, os.environ.get(_env(name)) or None)
+    for name, value in list(overrides.items()):
+        if isinstance(value, tuple):  # repeatable options
+            overrides[name] = ",".join(value) if value else None
     try:
         return load_settings(overrides, config_file)
     except ConfigError as exc:

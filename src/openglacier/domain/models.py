@@ -142,3 +142,110 @@ class Caller:
     access_key_id: str
     account_id: str
     region: str
+
+
+class JobAction(StrEnum):
+    """`Action` in job descriptions (spec 4.1)."""
+
+    ARCHIVE = "ArchiveRetrieval"
+    INVENTORY = "InventoryRetrieval"
+    SELECT = "Select"
+
+
+class JobStatus(StrEnum):
+    IN_PROGRESS = "InProgress"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+@dataclass(frozen=True)
+class InventoryParams:
+    """InventoryRetrievalParameters as given (spec 4.5); strings echo the input."""
+
+    format: str = "JSON"
+    start_date: str | None = None
+    end_date: str | None = None
+    limit: str | None = None
+    marker: str | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """A retrieval job (spec 2.26-2.29, 4).
+
+    `due_at` is when the job's data is "prepared" on the timing profile; a
+    runner completes it at or after that instant. `lease_owner`/`lease_until`
+    record which runner holds it; completion is accepted only from the holder
+    of an unexpired lease, so a job is never completed twice.
+    """
+
+    job_id: str
+    vault_id: int
+    action: JobAction
+    status: JobStatus
+    created_at: datetime
+    due_at: datetime
+    description: str | None = None
+    sns_topic: str | None = None
+    tier: str | None = None
+    status_message: str | None = None
+    completed_at: datetime | None = None
+    # archive retrieval and select
+    archive_id: str | None = None
+    archive_size: int | None = None
+    archive_tree_hash: str | None = None
+    archive_description: str | None = None
+    range_start: int | None = None
+    range_end: int | None = None  # inclusive
+    range_tree_hash: str | None = None  # SHA256TreeHash: set iff the range is tree-hash aligned
+    # inventory retrieval
+    inventory: InventoryParams | None = None
+    next_marker: str | None = None
+    # select: the request's JSON members, stored verbatim (echoed in descriptions)
+    select_parameters: str | None = None
+    output_location: str | None = None
+    output_path: str | None = None
+    # output (inventory: a blob of its own; archive: job segments)
+    output_blob_key: str | None = None
+    output_size: int | None = None
+    # runner bookkeeping
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    attempts: int = 0
+
+    @property
+    def completed(self) -> bool:
+        return self.status != JobStatus.IN_PROGRESS
+
+
+@dataclass(frozen=True)
+class NotificationConfig:
+    """A vault's notification configuration (spec 2.5)."""
+
+    sns_topic: str
+    events: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One message to deliver to one topic; kept until delivered or given up."""
+
+    id: int
+    topic_arn: str
+    message: str
+    created_at: datetime
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    last_error: str | None = None
+    state: str = "pending"  # pending | delivered | failed
+
+
+@dataclass(frozen=True)
+class InventoryItem:
+    """One archive as an inventory lists it (spec 4.6)."""
+
+    archive_id: str
+    description: str | None
+    created_at: datetime
+    size: int
+    tree_hash: str

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exists, select
 
 from openglacier.storage.metadata.base import TxBase
-from openglacier.storage.metadata.schema import blob_deletes
+from openglacier.storage.metadata.schema import blob_deletes, job_segments
 
 # Stay far below SQLite's bound-parameter limit in IN lists.
 _CHUNK = 500
@@ -25,6 +25,14 @@ class BlobQueueOps(TxBase):
         self._queue_keys(keys, now)
 
     def pending_blob_deletes(self, limit: int) -> list[str]:
+        """Queued keys nothing references any more.
+
+        A finished retrieval pins its archive's blobs (job_segments) until it
+        expires, even after DeleteArchive queued them. Pinned keys leave the
+        queue here; whoever drops the last pin queues them again.
+        """
+        pinned = exists().where(job_segments.c.blob_key == blob_deletes.c.blob_key)
+        self._run(delete(blob_deletes).where(pinned))
         stmt = (
             select(blob_deletes.c.blob_key)
             .order_by(blob_deletes.c.queued_at, blob_deletes.c.blob_key)

@@ -23,6 +23,7 @@ from openglacier.errors import StorageError
 
 DEFAULT_BUSY_TIMEOUT = 30.0  # seconds a SQLite transaction waits for the writer lock
 _WAL_RETRY_DELAY = 0.005
+READONLY_OPTION = "openglacier_readonly"
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -98,4 +99,7 @@ def _ensure_wal(cursor: Any, deadline: float) -> None:
 
 
 def _begin_immediate(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    if conn.get_execution_options().get(READONLY_OPTION):
+        conn.exec_driver_sql("BEGIN")  # deferred: a WAL read snapshot, no writer lock
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

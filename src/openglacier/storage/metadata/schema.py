@@ -22,6 +22,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
@@ -132,6 +133,8 @@ archives = Table(
     Column("removed_seq", BigInteger, nullable=True),
     # archive_id last: live listings page through this index in id order.
     Index("ix_archives_vault_id_removed_seq", "vault_id", "removed_seq", "archive_id"),
+    # Inventory documents list archives in (CreationDate, ArchiveId) order (spec 4.5 [R]).
+    Index("ix_archives_inventory_order", "vault_id", "created_at", "archive_id"),
 )
 
 archive_segments = Table(
@@ -209,4 +212,90 @@ credentials = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("description", String(DESCRIPTION), nullable=False),
     Column("is_root", Boolean, nullable=False),
+)
+
+JOB_ID = 92
+JOB_TEXT = 200_000  # select parameters / output location JSON (expression <= 128,000 chars)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("job_id", binary_string(JOB_ID), primary_key=True),
+    Column("vault_id", Id, ForeignKey("vaults.id"), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("due_at", UTCDateTime(), nullable=False),
+    Column("description", String(DESCRIPTION), nullable=True),
+    Column("sns_topic", String(DESCRIPTION), nullable=True),
+    Column("tier", String(16), nullable=True),
+    Column("status_message", String(DESCRIPTION), nullable=True),
+    Column("completed_at", UTCDateTime(), nullable=True),
+    Column("archive_id", binary_string(ARCHIVE_ID), nullable=True),
+    Column("archive_size", BigInteger, nullable=True),
+    Column("archive_tree_hash", String(HASH_HEX), nullable=True),
+    Column("archive_description", String(DESCRIPTION), nullable=True),
+    Column("range_start", BigInteger, nullable=True),
+    Column("range_end", BigInteger, nullable=True),
+    Column("range_tree_hash", String(HASH_HEX), nullable=True),
+    Column("inventory_format", String(8), nullable=True),
+    Column("inventory_start", String(64), nullable=True),
+    Column("inventory_end", String(64), nullable=True),
+    Column("inventory_limit", String(32), nullable=True),
+    Column("inventory_marker", String(DESCRIPTION), nullable=True),
+    Column("next_marker", String(DESCRIPTION), nullable=True),
+    Column("select_parameters", Text(), nullable=True),
+    Column("output_location", Text(), nullable=True),
+    Column("output_path", String(DESCRIPTION), nullable=True),
+    Column("output_blob_key", binary_string(BLOB_KEY), nullable=True),
+    Column("output_size", BigInteger, nullable=True),
+    Column("lease_owner", String(128), nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    Column("attempts", Integer, nullable=False),
+    # ListJobs pages in (created_at, job_id) order per vault (spec 2.28 [R]).
+    Index("ix_jobs_listing", "vault_id", "created_at", "job_id"),
+    # Runners claim due jobs; the purge finds expired ones.
+    Index("ix_jobs_due", "status", "due_at"),
+    Index("ix_jobs_completed_at", "completed_at"),
+)
+
+# A finished archive retrieval's bytes: a copy of the archive's segment rows that
+# overlap the retrieved range. The blobs they name stay until the job expires,
+# even if the archive is deleted (blob collection skips referenced keys).
+job_segments = Table(
+    "job_segments",
+    metadata,
+    Column("job_id", binary_string(JOB_ID), ForeignKey("jobs.job_id"), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("blob_key", binary_string(BLOB_KEY), nullable=False),
+    Column("leaf_hashes", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("job_id", "seq"),
+    Index("ix_job_segments_blob_key", "blob_key"),
+)
+
+vault_notifications = Table(
+    "vault_notifications",
+    metadata,
+    Column("vault_id", Id, ForeignKey("vaults.id"), primary_key=True, autoincrement=False),
+    Column("sns_topic", String(DESCRIPTION), nullable=False),
+    Column("events", String(256), nullable=False),  # comma-separated event names
+)
+
+# The notification outbox: written in the transaction that completes a job, so a
+# notification exists exactly when the completion does, whatever crashes later.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("topic_arn", String(DESCRIPTION), nullable=False),
+    Column("message", Text(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime(), nullable=True),
+    Column("last_error", String(DESCRIPTION), nullable=True),
+    Column("state", String(16), nullable=False),
+    Index("ix_notifications_due", "state", "next_attempt_at"),
+    sqlite_autoincrement=True,
 )

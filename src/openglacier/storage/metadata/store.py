@@ -15,7 +15,11 @@ from sqlalchemy import Engine
 
 from openglacier.errors import StorageError
 from openglacier.storage.metadata.base import DB_ERRORS
-from openglacier.storage.metadata.engine import DEFAULT_BUSY_TIMEOUT, make_engine
+from openglacier.storage.metadata.engine import (
+    DEFAULT_BUSY_TIMEOUT,
+    READONLY_OPTION,
+    make_engine,
+)
 from openglacier.storage.metadata.tx import SqlMetadataTx
 from openglacier.storage.migrations import upgrade_to_head
 
@@ -38,20 +42,32 @@ class SqlMetadataStore:
         return self._engine
 
     @contextmanager
-    def transaction(self) -> Iterator[SqlMetadataTx]:
+    def transaction(self, *, readonly: bool = False) -> Iterator[SqlMetadataTx]:
         """Commit when the block exits normally, roll back on any exception.
 
         Errors of the tx's own statements are already StorageError; what is
         caught here comes from connecting, BEGIN, COMMIT or ROLLBACK.
         """
         try:
-            with self._engine.begin() as conn:
-                yield SqlMetadataTx(conn)
+            with self._engine.connect() as conn:
+                if readonly:
+                    conn = conn.execution_options(**_readonly_options(self.dialect))
+                with conn.begin():
+                    yield SqlMetadataTx(conn)
         except DB_ERRORS as exc:
             raise StorageError(f"metadata transaction failed ({type(exc).__name__})") from exc
 
     def close(self) -> None:
         self._engine.dispose()
+
+
+def _readonly_options(dialect: str) -> dict[str, object]:
+    # SQLite: a deferred BEGIN in WAL mode reads one snapshot and takes no
+    # writer lock (engine.py's "begin" hook honours this option). PostgreSQL:
+    # REPEATABLE READ gives the snapshot, READ ONLY guards against writes.
+    if dialect == "sqlite":
+        return {READONLY_OPTION: True}
+    return {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
 
 
 def open_metadata_store(

@@ -5,9 +5,13 @@ from __future__ import annotations
 from openglacier.storage.metadata.archives import ArchiveOps
 from openglacier.storage.metadata.blobqueue import BlobQueueOps
 from openglacier.storage.metadata.credentials import CredentialOps
+from openglacier.storage.metadata.jobs import JobOps
+from openglacier.storage.metadata.notifications import NotificationOps
 from openglacier.storage.metadata.uploads import UploadOps
 from openglacier.storage.metadata.vaults import VaultOps
 
 
-class SqlMetadataTx(VaultOps, ArchiveOps, UploadOps, BlobQueueOps, CredentialOps):
+class SqlMetadataTx(
+    VaultOps, ArchiveOps, UploadOps, JobOps, NotificationOps, BlobQueueOps, CredentialOps
+):
     """Valid only inside the `SqlMetadataStore.transaction()` block that made it."""

@@ -6,12 +6,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, delete, func, select, update
+from sqlalchemy import Row, Select, and_, delete, func, select, update
 
 from openglacier.domain.models import InventorySnapshot, Vault
 from openglacier.errors import StorageError
 from openglacier.storage.metadata.base import TxBase, values_of
 from openglacier.storage.metadata.schema import (
+    job_segments,
+    jobs,
+    vault_notifications,
     archive_segments,
     archives,
     inventories,
@@ -98,14 +101,25 @@ class VaultOps(TxBase):
         self._queue_blobs_from(
             archive_segments.c.blob_key, archive_segments.c.archive_id.in_(archive_ids), now
         )
+        self._delete_jobs_of(vault_id, now)
         # Children first: foreign keys are enforced on both engines.
         self._run(delete(parts).where(parts.c.upload_id.in_(upload_ids)))
         self._run(delete(uploads).where(uploads.c.vault_id == vault_id))
         self._run(delete(archive_segments).where(archive_segments.c.archive_id.in_(archive_ids)))
         self._run(delete(archives).where(archives.c.vault_id == vault_id))
         self._run(delete(vault_tags).where(vault_tags.c.vault_id == vault_id))
+        self._run(delete(vault_notifications).where(vault_notifications.c.vault_id == vault_id))
         self._run(delete(inventories).where(inventories.c.vault_id == vault_id))
         self._run(delete(vaults).where(vaults.c.id == vault_id))
+
+    def _delete_jobs_of(self, vault_id: int, now: datetime) -> None:
+        job_ids = select(jobs.c.job_id).where(jobs.c.vault_id == vault_id)
+        pinned = job_segments.c.job_id.in_(job_ids)
+        self._queue_blobs_from(job_segments.c.blob_key, pinned, now)
+        self._run(delete(job_segments).where(pinned))
+        outputs = and_(jobs.c.vault_id == vault_id, jobs.c.output_blob_key.is_not(None))
+        self._queue_blobs_from(jobs.c.output_blob_key, outputs, now)
+        self._run(delete(jobs).where(jobs.c.vault_id == vault_id))
 
     def record_write(self, vault_id: int, count_delta: int, size_delta: int, now: datetime) -> int:
         # One UPDATE ... RETURNING: concurrent writers each get their own seq.

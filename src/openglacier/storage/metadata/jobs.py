@@ -1,0 +1,262 @@
+"""Retrieval jobs, their pinned segments and inventory listings (spec 2.26-2.29, 4).
+
+Runners claim due jobs under a lease. On PostgreSQL the claim query skips rows
+another runner has locked (FOR UPDATE SKIP LOCKED), so concurrent runners never
+wait on, or take, each other's jobs; SQLite transactions are serialised already.
+A completion names the lease holder and is refused otherwise (fencing): a runner
+that lost its lease (paused, partitioned) can never complete a job twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, delete, func, or_, select, update
+
+from openglacier.domain.models import (
+    InventoryItem,
+    InventoryParams,
+    Job,
+    JobAction,
+    JobStatus,
+    Segment,
+)
+from openglacier.storage.metadata.base import TxBase
+from openglacier.storage.metadata.schema import archives, job_segments, jobs
+
+IN_PROGRESS = JobStatus.IN_PROGRESS.value
+_INVENTORY_COLUMNS = {
+    "inventory_format": "format",
+    "inventory_start": "start_date",
+    "inventory_end": "end_date",
+    "inventory_limit": "limit",
+    "inventory_marker": "marker",
+}
+
+
+def _job(row: Row[Any]) -> Job:
+    values = dict(row._mapping)
+    inventory = {field: values.pop(column) for column, field in _INVENTORY_COLUMNS.items()}
+    params = InventoryParams(**inventory) if inventory["format"] is not None else None
+    return Job(
+        **{
+            **values,
+            "action": JobAction(values["action"]),
+            "status": JobStatus(values["status"]),
+            "inventory": params,
+        }
+    )
+
+
+def _job_values(job: Job) -> dict[str, Any]:
+    values: dict[str, Any] = {c.name: getattr(job, c.name, None) for c in jobs.c}
+    values["action"] = job.action.value
+    values["status"] = job.status.value
+    for column, field in _INVENTORY_COLUMNS.items():
+        values[column] = getattr(job.inventory, field) if job.inventory else None
+    return values
+
+
+def _lease_free(now: datetime) -> Any:
+    return or_(jobs.c.lease_until.is_(None), jobs.c.lease_until <= now)
+
+
+class JobOps(TxBase):
+    def insert_job(self, job: Job) -> None:
+        self._run(jobs.insert().values(_job_values(job)))
+
+    def get_job(self, job_id: str, *, for_update: bool = False) -> Job | None:
+        stmt = select(jobs).where(jobs.c.job_id == job_id)
+        row = self._first(stmt.with_for_update() if for_update else stmt)
+        return None if row is None else _job(row)
+
+    def list_jobs(
+        self,
+        vault_id: int,
+        after: tuple[datetime, str] | None,
+        limit: int,
+        *,
+        status: JobStatus | None = None,
+        completed: bool | None = None,
+    ) -> list[Job]:
+        stmt = select(jobs).where(jobs.c.vault_id == vault_id)
+        if after is not None:
+            created, job_id = after
+            stmt = stmt.where(
+                or_(
+                    jobs.c.created_at > created,
+                    and_(jobs.c.created_at == created, jobs.c.job_id > job_id),
+                )
+            )
+        if status is not None:
+            stmt = stmt.where(jobs.c.status == status.value)
+        if completed is not None:
+            stmt = stmt.where((jobs.c.status != IN_PROGRESS) if completed else (jobs.c.status == IN_PROGRESS))
+        stmt = stmt.order_by(jobs.c.created_at, jobs.c.job_id).limit(limit)
+        return [_job(r) for r in self._rows(stmt)]
+
+    def count_jobs(self, vault_id: int) -> int:
+        stmt = select(func.count()).select_from(jobs).where(jobs.c.vault_id == vault_id)
+        return int(self._scalar(stmt) or 0)
+
+    def claim_due_jobs(
+        self, now: datetime, owner: str, lease_until: datetime, limit: int
+    ) -> list[Job]:
+        """Lease up to `limit` due, unleased (or lease-expired) jobs to `owner`."""
+        stmt = (
+            select(jobs.c.job_id)
+            .where(jobs.c.status == IN_PROGRESS, jobs.c.due_at <= now, _lease_free(now))
+            .order_by(jobs.c.due_at, jobs.c.job_id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        ids = [str(r.job_id) for r in self._rows(stmt)]
+        claimed = [self._lease(job_id, owner, lease_until) for job_id in ids]
+        return [job for job in claimed if job is not None]
+
+    def claim_job(
+        self, job_id: str, now: datetime, owner: str, lease_until: datetime
+    ) -> Job | None:
+        """Lease one in-progress job whatever its due time (admin "complete now")."""
+        stmt = (
+            select(jobs.c.job_id)
+            .where(jobs.c.job_id == job_id, jobs.c.status == IN_PROGRESS, _lease_free(now))
+            .with_for_update()
+        )
+        if self._first(stmt) is None:
+            return None
+        return self._lease(job_id, owner, lease_until)
+
+    def _lease(self, job_id: str, owner: str, lease_until: datetime) -> Job | None:
+        stmt = (
+            update(jobs)
+            .where(jobs.c.job_id == job_id)
+            .values(lease_owner=owner, lease_until=lease_until, attempts=jobs.c.attempts + 1)
+            .returning(*jobs.c)
+        )
+        row = self._first(stmt)
+        return None if row is None else _job(row)
+
+    def renew_lease(self, job_id: str, owner: str, lease_until: datetime) -> bool:
+        stmt = (
+            update(jobs)
+            .where(
+                jobs.c.job_id == job_id,
+                jobs.c.status == IN_PROGRESS,
+                jobs.c.lease_owner == owner,
+            )
+            .values(lease_until=lease_until)
+        )
+        return self._run(stmt) == 1
+
+    def finish_job(self, job: Job, owner: str | None) -> bool:
+        """Store `job` (Succeeded or Failed) if it is still in progress and, when
+        `owner` is given, still leased to it. False: someone else finished it."""
+        conditions = [jobs.c.job_id == job.job_id, jobs.c.status == IN_PROGRESS]
+        if owner is not None:
+            conditions.append(jobs.c.lease_owner == owner)
+        done = replace(job, lease_owner=None, lease_until=None)
+        values = _job_values(done)
+        for fixed in ("job_id", "vault_id", "created_at", "attempts"):
+            values.pop(fixed)
+        return self._run(update(jobs).where(*conditions).values(values)) == 1
+
+    def put_job_segments(self, job_id: str, segments: Sequence[Segment]) -> None:
+        rows = [
+            {
+                "job_id": job_id,
+                "seq": s.seq,
+                "offset": s.offset,
+                "size": s.size,
+                "blob_key": s.blob_key,
+                "leaf_hashes": s.leaf_hashes,
+            }
+            for s in segments
+        ]
+        if rows:
+            self._run(job_segments.insert(), rows)
+
+    def get_job_segments(self, job_id: str, archive_id: str) -> list[Segment]:
+        stmt = (
+            select(job_segments)
+            .where(job_segments.c.job_id == job_id)
+            .order_by(job_segments.c.seq)
+        )
+        return [
+            Segment(
+                archive_id=archive_id,
+                seq=r.seq,
+                offset=r.offset,
+                size=r.size,
+                blob_key=r.blob_key,
+                leaf_hashes=r.leaf_hashes,
+            )
+            for r in self._rows(stmt)
+        ]
+
+    def release_job_segments(self, job_id: str, now: datetime) -> None:
+        """Drop the job's pins; blob collection deletes blobs nothing else pins."""
+        in_job = job_segments.c.job_id == job_id
+        self._queue_blobs_from(job_segments.c.blob_key, in_job, now)
+        self._run(delete(job_segments).where(in_job))
+
+    def expired_jobs(self, completed_before: datetime, limit: int) -> list[str]:
+        stmt = (
+            select(jobs.c.job_id)
+            .where(jobs.c.completed_at.is_not(None), jobs.c.completed_at <= completed_before)
+            .order_by(jobs.c.completed_at)
+            .limit(limit)
+        )
+        return [str(r.job_id) for r in self._rows(stmt)]
+
+    def delete_job(self, job_id: str, now: datetime) -> None:
+        """Forget the job; its output blob and pinned segments go to collection."""
+        self.release_job_segments(job_id, now)
+        self._queue_blobs_from(
+            jobs.c.output_blob_key,
+            and_(jobs.c.job_id == job_id, jobs.c.output_blob_key.is_not(None)),
+            now,
+        )
+        self._run(delete(jobs).where(jobs.c.job_id == job_id))
+
+    # --- inventory listings -------------------------------------------------
+    def inventory_items(
+        self,
+        vault_id: int,
+        seq: int,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[InventoryItem]:
+        """Archives in the inventory taken at `seq`, in (created_at, archive_id)
+        order: added at or before it and not removed at or before it (spec 5)."""
+        stmt = select(
+            archives.c.archive_id,
+            archives.c.description,
+            archives.c.created_at,
+            archives.c.size,
+            archives.c.tree_hash,
+        ).where(
+            archives.c.vault_id == vault_id,
+            archives.c.added_seq <= seq,
+            or_(archives.c.removed_seq.is_(None), archives.c.removed_seq > seq),
+        )
+        if start is not None:
+            stmt = stmt.where(archives.c.created_at >= start)
+        if end is not None:
+            stmt = stmt.where(archives.c.created_at < end)
+        if after is not None:
+            created, archive_id = after
+            stmt = stmt.where(
+                or_(
+                    archives.c.created_at > created,
+                    and_(archives.c.created_at == created, archives.c.archive_id > archive_id),
+                )
+            )
+        stmt = stmt.order_by(archives.c.created_at, archives.c.archive_id).limit(limit)
+        return [InventoryItem(**r._mapping) for r in self._rows(stmt)]

@@ -1,0 +1,96 @@
+"""Vault notification configurations and the notification outbox (spec 2.5-2.7, 4.7).
+
+Outbox rows are written in the job-completion transaction. Deliverers claim due
+rows by pushing `next_attempt_at` forward (a lease), so several processes can
+deliver concurrently without sending one message twice in the normal case.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, delete, select, update
+
+from openglacier.domain.models import Notification, NotificationConfig
+from openglacier.storage.metadata.base import TxBase
+from openglacier.storage.metadata.schema import notifications, vault_notifications
+
+PENDING = "pending"
+
+
+def _notification(row: Row[Any]) -> Notification:
+    return Notification(**row._mapping)
+
+
+class NotificationOps(TxBase):
+    def get_vault_notifications(self, vault_id: int) -> NotificationConfig | None:
+        stmt = select(vault_notifications).where(vault_notifications.c.vault_id == vault_id)
+        row = self._first(stmt)
+        if row is None:
+            return None
+        events = tuple(e for e in str(row.events).split(",") if e)
+        return NotificationConfig(sns_topic=str(row.sns_topic), events=events)
+
+    def set_vault_notifications(self, vault_id: int, config: NotificationConfig) -> None:
+        values = {"sns_topic": config.sns_topic, "events": ",".join(config.events)}
+        stmt = self._insert(vault_notifications).values(vault_id=vault_id, **values)
+        self._run(stmt.on_conflict_do_update(index_elements=["vault_id"], set_=values))
+
+    def delete_vault_notifications(self, vault_id: int) -> None:
+        self._run(delete(vault_notifications).where(vault_notifications.c.vault_id == vault_id))
+
+    def enqueue_notification(self, topic_arn: str, message: str, now: datetime) -> None:
+        self._run(
+            notifications.insert().values(
+                topic_arn=topic_arn,
+                message=message,
+                created_at=now,
+                attempts=0,
+                next_attempt_at=now,
+                last_error=None,
+                state=PENDING,
+            )
+        )
+
+    def claim_notifications(self, now: datetime, until: datetime, limit: int) -> list[Notification]:
+        """Pending rows due at `now`, leased until `until` (attempts counted)."""
+        stmt = (
+            select(notifications.c.id)
+            .where(notifications.c.state == PENDING, notifications.c.next_attempt_at <= now)
+            .order_by(notifications.c.next_attempt_at, notifications.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        ids = [int(r.id) for r in self._rows(stmt)]
+        claimed: list[Notification] = []
+        for nid in ids:
+            row = self._first(
+                update(notifications)
+                .where(notifications.c.id == nid)
+                .values(next_attempt_at=until, attempts=notifications.c.attempts + 1)
+                .returning(*notifications.c)
+            )
+            if row is not None:
+                claimed.append(_notification(row))
+        return claimed
+
+    def settle_notification(
+        self,
+        notification_id: int,
+        *,
+        state: str,
+        next_attempt_at: datetime | None,
+        last_error: str | None,
+    ) -> None:
+        self._run(
+            update(notifications)
+            .where(notifications.c.id == notification_id)
+            .values(state=state, next_attempt_at=next_attempt_at, last_error=last_error)
+        )
+
+    def list_notifications(self, state: str | None, limit: int) -> list[Notification]:
+        stmt = select(notifications)
+        if state is not None:
+            stmt = stmt.where(notifications.c.state == state)
+        return [_notification(r) for r in self._rows(stmt.order_by(notifications.c.id).limit(limit))]
