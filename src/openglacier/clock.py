@@ -7,6 +7,7 @@ admin API move time forward deterministically.
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from dataclasses import dataclass, replace
@@ -96,7 +97,7 @@ def parse_duration(text: str) -> timedelta:
         if not parts or "".join(n + u for n, u in parts) != value:
             raise ValueError(f"not a duration: {text!r} (use seconds or e.g. 5m, 1h30m)") from None
         seconds = sum(float(n) * _UNITS[u] for n, u in parts)
-    if seconds < 0 or seconds != seconds:
+    if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"not a duration: {text!r}")
     return timedelta(seconds=seconds)
 

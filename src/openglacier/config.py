@@ -56,7 +56,9 @@ class Settings:
     select_output_url: str = ""  # s3+http://host:port, s3+https://..., or file:///dir
     select_output_access_key_id: str = ""
     select_output_secret_access_key: str = ""
-    notify_targets: str = ""  # "TOPIC_ARN=TARGET,...": TARGET log | http(s)://... | sns+http(s)://...
+    notify_targets: str = (
+        ""  # "TOPIC_ARN=TARGET,...": TARGET log | http(s)://... | sns+http(s)://...
+    )
     notify_max_attempts: int = 10
     notify_retry_seconds: float = 2.0  # first retry delay; doubles per attempt
 
@@ -94,10 +96,6 @@ _TABLES = ("tier_delays", "notify_targets")
 def _coerce(name: str, value: Any) -> Any:
     """Turn a file or flag value into the field's type, naming the field on error."""
     default = getattr(Settings(), name)
-    if name in _TABLES and isinstance(value, dict):
-        return ",".join(f"{k}={v}" for k, v in value.items())
-    if name in _TABLES and isinstance(value, list | tuple):
-        return ",".join(str(v) for v in value)
     try:
         if isinstance(default, bool):
             return value if isinstance(value, bool) else str(value).lower() in {"1", "true", "yes"}
@@ -110,6 +108,15 @@ def _coerce(name: str, value: Any) -> Any:
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"setting {name!r}: {value!r} is not a valid value") from exc
     return str(value)
+
+
+def _flatten_table(value: Any) -> Any:
+    """A TOML table or list becomes the flag form "k=v,k=v"."""
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return value
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -132,6 +139,8 @@ def load_settings(overrides: dict[str, Any], config_file: Path | None = None) ->
                 raise ConfigError(f"config file {config_file}: unknown setting {key!r}")
             merged[key] = value
     merged.update({k: v for k, v in overrides.items() if v is not None and k in known})
+    for name in _TABLES:
+        merged[name] = _flatten_table(merged.get(name, ""))
     settings = replace(Settings(), **{k: _coerce(k, v) for k, v in merged.items()})
     validate(settings)
     return settings
@@ -150,9 +159,17 @@ def validate(settings: Settings) -> None:
         parse_tier_delays(settings.tier_delays)
     except ValueError as exc:
         raise ConfigError(f"setting 'tier_delays': {exc}") from None
+    from openglacier.notify.targets import parse_targets  # noqa: PLC0415 - heavy imports
+
+    try:
+        parse_targets(settings.notify_targets).close()
+    except ValueError as exc:
+        raise ConfigError(f"setting 'notify_targets': {exc}") from None
     for name in ("job_retention_seconds", "job_lease_seconds", "job_poll_seconds"):
         if not getattr(settings, name) > 0:
             raise ConfigError(f"setting {name!r} must be greater than 0")
+    if settings.notify_max_attempts < 1 or settings.notify_retry_seconds < 0:
+        raise ConfigError("notify_max_attempts must be >= 1 and notify_retry_seconds >= 0")
     if settings.job_workers < 0:
         raise ConfigError("setting 'job_workers' must be 0 or more")
     if bool(settings.access_key_id) != bool(settings.secret_access_key):

@@ -95,8 +95,9 @@ class MetadataTx(Protocol):
     # --- archives -----------------------------------------------------------
     def insert_archive(self, archive: Archive, segments: Sequence[Segment]) -> None: ...
 
-    def get_archive(self, archive_id: str) -> Archive | None:
-        """Any archive row, live or removed-but-not-purged, in any vault."""
+    def get_archive(self, archive_id: str, *, for_update: bool = False) -> Archive | None:
+        """Any archive row, live or removed-but-not-purged, in any vault. With
+        `for_update`, DeleteArchive waits until this transaction ends."""
         ...
 
     def remove_archive(self, archive_id: str, removed_seq: int, now: datetime) -> None:
@@ -166,6 +167,10 @@ class MetadataTx(Protocol):
         ...
 
     def count_jobs(self, vault_id: int) -> int: ...
+
+    def count_due_jobs(self, now: datetime) -> int:
+        """In-progress jobs due at `now`, leased or not."""
+        ...
 
     def claim_due_jobs(
         self, now: datetime, owner: str, lease_until: datetime, limit: int

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from openglacier.admin.api import AdminApi
 from openglacier.api.app import GlacierApp
@@ -18,7 +22,9 @@ from openglacier.auth.credentials import (
 from openglacier.clock import Clock, ManualClock, SystemClock
 from openglacier.config import Settings
 from openglacier.domain.context import Deps
-from openglacier.domain.services import Services
+from openglacier.domain.jobs import JobOptions
+from openglacier.domain.services import JobSetup, Services
+from openglacier.notify.targets import parse_targets
 from openglacier.storage.factory import open_blobs, open_metadata
 
 ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105 - a file name, not a secret
@@ -33,6 +39,7 @@ class Runtime:
     admin_token: str
 
     def close(self) -> None:
+        self.services.deliverer.targets.close()
         self.services.deps.store.close()
         self.services.deps.blobs.close()
 
@@ -70,9 +77,51 @@ def build_deps(settings: Settings, clock: Clock | None = None) -> Deps:
     )
 
 
+def job_setup(settings: Settings) -> JobSetup:
+    sink_factory = None
+    if settings.select_output_url:
+        from openglacier.storage.outputs import open_output_sink  # noqa: PLC0415 - boto3 on demand
+
+        sink_factory = partial(
+            open_output_sink,
+            settings.select_output_url,
+            settings.select_output_access_key_id,
+            settings.select_output_secret_access_key,
+            settings.region,
+        )
+    return JobSetup(
+        options=JobOptions(
+            inventory_before_first=settings.inventory_before_first,
+            select_enabled=sink_factory is not None,
+        ),
+        sink_factory=sink_factory,
+        lease=timedelta(seconds=settings.job_lease_seconds),
+        workers=settings.job_workers,
+        targets=parse_targets(settings.notify_targets, default_region=settings.region),
+        notify_max_attempts=settings.notify_max_attempts,
+        notify_retry_base=timedelta(seconds=settings.notify_retry_seconds),
+    )
+
+
+def background_loops(
+    settings: Settings, services: Services, *, maintenance: bool = True
+) -> list[Callable[[], Coroutine[Any, Any, None]]]:
+    """What runs beside request handling. With a manual clock nothing does:
+    tests move time and trigger each step through the admin API."""
+    if settings.clock == "manual":
+        return []
+    loops: list[Callable[[], Coroutine[Any, Any, None]]] = []
+    if maintenance:
+        loops.append(partial(services.maintenance.loop, settings.maintenance_interval_seconds))
+    if settings.job_workers > 0:
+        loops += [partial(r.loop, settings.job_poll_seconds) for r in services.runners]
+        loops.append(partial(services.deliverer.loop, settings.job_poll_seconds))
+    return loops
+
+
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     deps = build_deps(settings, clock)
-    services = Services.build(deps)
+    services = Services.build(deps, job_setup(settings))
     root = load_or_create_root(
         settings.data_dir, settings.access_key_id, settings.secret_access_key, settings.account_id
     )
@@ -87,12 +136,11 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     )
     token = load_or_create_admin_token(settings.data_dir, settings.admin_token)
     admin = AdminApi(services, token, settings.region)
-    interval = None if settings.clock == "manual" else settings.maintenance_interval_seconds
     app = GlacierApp(
         services,
         authenticator,
         admin,
         max_json_body=settings.max_json_body_bytes,
-        maintenance_interval=interval,
+        background=background_loops(settings, services),
     )
     return Runtime(settings, services, app, root, token)

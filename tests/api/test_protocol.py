@@ -102,9 +102,9 @@ def test_tags_without_operation(api: Api) -> None:
 
 def test_unimplemented_operation_answers_glacier_json(api: Api) -> None:
     api("PUT", "/-/vaults/v1")
-    resp = api("GET", "/-/vaults/v1/jobs")
+    resp = api("GET", "/-/vaults/v1/access-policy")
     assert_error(resp, 400, "BadRequest")
-    assert "ListJobs" in resp.json()["message"]
+    assert "GetVaultAccessPolicy" in resp.json()["message"]
 
 
 def test_malformed_json_is_serialization_exception(api: Api) -> None:

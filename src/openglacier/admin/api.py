@@ -11,11 +11,18 @@ and the admin token never works on the Glacier API.
     GET  /_admin/clock                         the service clock
     GET  /_admin/vaults/{account}/{vault}/archives?after=&limit=   live archives
     POST /_admin/audit                         verify stored archives against their hashes
+    POST /_admin/jobs/run                      complete every job due now (and wait for
+                                               those other runners hold)
+    POST /_admin/jobs/{jobId}/complete         complete one in-progress job now, due or not
+    POST /_admin/jobs/{jobId}/fail             {"message": "..."}: fail one job now
+    POST /_admin/notifications/deliver         deliver every due notification now
+    GET  /_admin/notifications?state=&limit=   the notification outbox
 """
 
 from __future__ import annotations
 
 import hmac
+from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
@@ -61,21 +68,68 @@ class AdminApi:
     async def _dispatch(
         self, method: str, segments: list[str], body: dict[str, Any], request: Request
     ) -> Response:
-        route = (method, *segments[:1])
+        head = segments[0] if segments else ""
+        if head == "jobs" and method == "POST":
+            return await self._jobs(segments[1:], body)
+        if head == "notifications":
+            return await self._notifications(method, segments[1:], request)
+        if head == "vaults" and (method, len(segments), segments[-1]) == ("GET", 4, "archives"):
+            return await self._archives(segments[1], segments[2], request)
+        return await self._operation(method, segments, body)
+
+    async def _operation(self, method: str, segments: list[str], body: dict[str, Any]) -> Response:
+        route = (method, "/".join(segments))
         if route == ("POST", "inventory"):
             return await self._inventory(body)
         if route == ("POST", "maintenance"):
             report = await self.services.maintenance.run_once()
             return json_response(report.as_dict())
-        if route == ("POST", "clock") and segments == ["clock", "advance"]:
+        if route == ("POST", "clock/advance"):
             return self._advance(body)
         if route == ("GET", "clock"):
             return json_response({"now": iso_ms(self.services.deps.clock.now())})
-        if route == ("GET", "vaults") and len(segments) == 4 and segments[3] == "archives":
-            return await self._archives(segments[1], segments[2], request)
         if route == ("POST", "audit"):
             return json_response(await audit_archives(self.services.deps))
         raise ResourceNotFoundException(f"No such admin resource: /{'/'.join(segments)}")
+
+    async def _jobs(self, rest: list[str], body: dict[str, Any]) -> Response:
+        runner = self.services.runner
+        if rest == ["run"]:
+            return json_response({"completed": await runner.drain()})
+        if len(rest) == 2 and rest[1] == "complete":
+            return json_response({"completed": await runner.complete_now(rest[0])})
+        if len(rest) == 2 and rest[1] == "fail":
+            message = body.get("message", "Failed by the operator.")
+            if not isinstance(message, str) or not message:
+                raise InvalidParameterValueException("Admin API: message must be a string")
+            return json_response({"failed": await runner.fail_now(rest[0], message)})
+        raise ResourceNotFoundException(f"No such admin resource: /jobs/{'/'.join(rest)}")
+
+    async def _notifications(self, method: str, rest: list[str], request: Request) -> Response:
+        deliverer = self.services.deliverer
+        if method == "POST" and rest == ["deliver"]:
+            report = await deliverer.run_once()
+            return json_response(asdict(report))
+        if method == "GET" and not rest:
+            state = request.query_params.get("state")
+            limit = parse_limit(request.query_params.get("limit"), 1000, 100_000)
+            rows = await self.services.deps.in_tx(lambda tx: tx.list_notifications(state, limit))
+            return json_response(
+                {
+                    "notifications": [
+                        {
+                            "id": n.id,
+                            "topic": n.topic_arn,
+                            "message": n.message,
+                            "state": n.state,
+                            "attempts": n.attempts,
+                            "last_error": n.last_error,
+                        }
+                        for n in rows
+                    ]
+                }
+            )
+        raise ResourceNotFoundException("No such admin resource: /notifications")
 
     async def _inventory(self, body: dict[str, Any]) -> Response:
         if "vault" not in body:

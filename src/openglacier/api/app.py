@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping, Sequence
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
@@ -52,14 +52,14 @@ class GlacierApp:
         admin: AdminHandler,
         *,
         max_json_body: int = 1 << 20,
-        maintenance_interval: float | None = 1.0,
+        background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
     ) -> None:
         self.services = services
         self.auth = authenticator
         self.admin = admin
         self.max_json_body = max_json_body
-        self.maintenance_interval = maintenance_interval
-        self._maintenance: asyncio.Task[None] | None = None
+        self.background = background  # loops run for the app's lifetime
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -71,15 +71,14 @@ class GlacierApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                if self.maintenance_interval is not None:
-                    loop = self.services.maintenance.loop(self.maintenance_interval)
-                    self._maintenance = asyncio.create_task(loop)
+                self._tasks = [asyncio.create_task(start()) for start in self.background]
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self._maintenance is not None:
-                    self._maintenance.cancel()
+                for task in self._tasks:
+                    task.cancel()
+                for task in self._tasks:
                     with contextlib.suppress(asyncio.CancelledError):
-                        await self._maintenance
+                        await task
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

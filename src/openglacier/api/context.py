@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from openglacier.api.protocol import parse_json_object
 from openglacier.api.routes import Route
-from openglacier.domain.models import Caller
+from openglacier.domain.models import Caller, Vault
 from openglacier.domain.services import Services
 
 
@@ -51,6 +51,10 @@ class RequestContext:
     @property
     def account_id(self) -> str:
         return self.caller.account_id
+
+    def vault_arn_of(self, vault: Vault) -> str:
+        """The ARN as stored (the vault's own name and account)."""
+        return self.services.deps.vault_arn(vault.region, vault.account_id, vault.name)
 
     def vault_arn(self) -> str:
         return self.services.deps.vault_arn(

@@ -1,7 +1,8 @@
-"""`openglacier` command line: serve, keys."""
+"""`openglacier` command line: serve, worker, keys."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,16 @@ from rich.table import Table
 
 from openglacier import __version__
 from openglacier.cli.keys import create_key, delete_key, list_keys
-from openglacier.cli.options import server_options, settings_from, storage_options
+from openglacier.cli.options import (
+    server_options,
+    settings_from,
+    storage_options,
+    worker_options,
+)
+from openglacier.clock import SystemClock
 from openglacier.config import Settings
-from openglacier.server import build_runtime
+from openglacier.domain.services import Services
+from openglacier.server import build_deps, build_runtime, job_setup
 
 console = Console(highlight=False)
 
@@ -73,6 +81,38 @@ def print_banner(settings: Settings, key: str, secret: str, account: str, admin:
         f"--endpoint-url {endpoint} --region {settings.region}",
         soft_wrap=True,
     )
+
+
+@main.command()
+@storage_options
+@worker_options
+def worker(config_file: Path | None, **options: Any) -> None:
+    """Run retrieval jobs and deliver notifications, without serving the API.
+
+    Start any number of workers against the same metadata store and blob store
+    as the API nodes (typically PostgreSQL + shared blobs); run the API nodes
+    with --job-workers 0 to leave all jobs to workers.
+    """
+    settings = settings_from(config_file, **options)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    services = Services.build(build_deps(settings, SystemClock()), job_setup(settings))
+    console.print(
+        f"[bold]OpenGlacier {__version__} worker[/bold]: "
+        f"{max(1, settings.job_workers)} runner(s) on {settings.resolved_metadata_url}"
+    )
+    try:
+        asyncio.run(run_worker(services, settings.job_poll_seconds))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        services.deliverer.targets.close()
+        services.deps.store.close()
+        services.deps.blobs.close()
+
+
+async def run_worker(services: Services, poll_seconds: float) -> None:
+    loops = [runner.loop(poll_seconds) for runner in services.runners]
+    await asyncio.gather(*loops, services.deliverer.loop(poll_seconds))
 
 
 @main.group()

@@ -85,6 +85,21 @@ def server_options(func: F) -> F:
     return func
 
 
+def worker_options(func: F) -> F:
+    options = [
+        click.option("--region", envvar=_env("region"), help="Region served [us-east-1]."),
+        *job_options(),
+        click.option(
+            "--log-level",
+            envvar=_env("log_level"),
+            type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def job_options() -> list[Callable[[F], F]]:
     """Job timing, runners and outputs (issue 3); shared by `serve` and `worker`."""
     return [

@@ -8,12 +8,9 @@ its parts, or the upload is still in progress with all its parts.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
 from functools import partial
 
 import anyio
@@ -21,6 +18,7 @@ import anyio
 from openglacier.domain.archives import ArchiveReceipt, archive_location, verify_body
 from openglacier.domain.context import Deps
 from openglacier.domain.ingest import discard, ingest
+from openglacier.domain.markers import decode_position, encode_position
 from openglacier.domain.models import Archive, Caller, Part, Upload, UploadState
 from openglacier.domain.validation import check_description, parse_decimal, require_tree_hash
 from openglacier.domain.vaults import require_vault
@@ -78,20 +76,6 @@ def parse_content_range(value: str | None) -> tuple[int, int]:
 
 def upload_not_found(upload_id: str) -> ResourceNotFoundException:
     return ResourceNotFoundException(f"The upload ID was not found: {upload_id}")
-
-
-def encode_upload_marker(upload: Upload) -> str:
-    raw = f"{upload.created_at.isoformat()}|{upload.upload_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_upload_marker(marker: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(marker + "=" * (-len(marker) % 4)).decode()
-        created, upload_id = raw.split("|", 1)
-        return datetime.fromisoformat(created), upload_id
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidParameterValueException(f"Invalid marker: {marker}") from None
 
 
 def check_parts(parts: list[Part], part_size: int, archive_size: int) -> None:
@@ -322,14 +306,18 @@ class MultipartService:
     async def list_uploads(
         self, caller: Caller, vault_name: str, limit: int, marker: str | None
     ) -> UploadPage:
-        after = decode_upload_marker(marker) if marker else None
+        after = decode_position(marker) if marker else None
 
         def run(tx: MetadataTx) -> list[Upload]:
             vault = require_vault(self.deps, tx, caller, vault_name)
             return tx.list_uploads(vault.id, after, limit + 1)
 
         rows = await self.deps.in_tx(run)
-        nxt = encode_upload_marker(rows[limit - 1]) if len(rows) > limit else None
+        nxt = (
+            encode_position(rows[limit - 1].created_at, rows[limit - 1].upload_id)
+            if len(rows) > limit
+            else None
+        )
         return UploadPage(rows[:limit], nxt)
 
     async def list_parts(

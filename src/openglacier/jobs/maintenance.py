@@ -29,6 +29,7 @@ class MaintenanceReport:
     inventories: int
     uploads_expired: int
     uploads_purged: int
+    jobs_expired: int
     blobs_deleted: int
 
     def as_dict(self) -> dict[str, int]:
@@ -44,8 +45,22 @@ class Maintenance:
         inventories = await self.inventory.run_due()
         expired = await self._expire_uploads()
         purged = await self._purge_ended_uploads()
+        jobs = await self._expire_jobs()
         blobs = await self.deps.collect_garbage()
-        return MaintenanceReport(inventories, expired, purged, blobs)
+        return MaintenanceReport(inventories, expired, purged, jobs, blobs)
+
+    async def _expire_jobs(self) -> int:
+        """Spec 4.2 [R]: completed jobs and their output go after the retention."""
+        cutoff = self.deps.clock.now() - self.deps.timing.job_retention
+        total = 0
+        while True:
+            ids = await self.deps.in_tx(lambda tx: tx.expired_jobs(cutoff, BATCH))
+            now = self.deps.clock.now()
+            for job_id in ids:
+                await self.deps.in_tx(partial(_delete_job, job_id=job_id, now=now))
+            total += len(ids)
+            if len(ids) < BATCH:
+                return total
 
     async def _expire_uploads(self) -> int:
         """Spec 2.20 [R]: an upload idle for the profile's expiry is aborted."""
@@ -84,3 +99,7 @@ class Maintenance:
             except Exception:
                 log.exception("maintenance pass failed; retrying next interval")
             await anyio.sleep(interval)
+
+
+def _delete_job(tx: MetadataTx, *, job_id: str, now: datetime) -> None:
+    tx.delete_job(job_id, now)

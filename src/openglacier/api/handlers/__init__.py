@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from starlette.responses import Response
 
 from openglacier.api.context import RequestContext
-from openglacier.api.handlers import archives, vaults
+from openglacier.api.handlers import archives, jobs, vaults
 
 Handler = Callable[[RequestContext], Awaitable[Response]]
 
@@ -27,4 +27,11 @@ HANDLERS: dict[str, Handler] = {
     "AbortMultipartUpload": archives.abort_multipart,
     "ListMultipartUploads": archives.list_multipart_uploads,
     "ListParts": archives.list_parts,
+    "InitiateJob": jobs.initiate_job,
+    "DescribeJob": jobs.describe_job,
+    "ListJobs": jobs.list_jobs,
+    "GetJobOutput": jobs.get_job_output,
+    "SetVaultNotifications": jobs.set_notifications,
+    "GetVaultNotifications": jobs.get_notifications,
+    "DeleteVaultNotifications": jobs.delete_notifications,
 }

@@ -30,8 +30,9 @@ class ArchiveOps(TxBase):
         if segments:
             self._run(archive_segments.insert(), [values_of(s) for s in segments])
 
-    def get_archive(self, archive_id: str) -> Archive | None:
-        row = self._first(select(archives).where(archives.c.archive_id == archive_id))
+    def get_archive(self, archive_id: str, *, for_update: bool = False) -> Archive | None:
+        stmt = select(archives).where(archives.c.archive_id == archive_id)
+        row = self._first(stmt.with_for_update() if for_update else stmt)
         return None if row is None else archive_from_row(row)
 
     def remove_archive(self, archive_id: str, removed_seq: int, now: datetime) -> None:

@@ -85,21 +85,35 @@ class JobOps(TxBase):
         stmt = select(jobs).where(jobs.c.vault_id == vault_id)
         if after is not None:
             created, job_id = after
+            # The redundant bound lets both engines start an index range scan
+            # at the position instead of filtering the vault from its start.
             stmt = stmt.where(
+                jobs.c.created_at >= created,
                 or_(
                     jobs.c.created_at > created,
                     and_(jobs.c.created_at == created, jobs.c.job_id > job_id),
-                )
+                ),
             )
         if status is not None:
             stmt = stmt.where(jobs.c.status == status.value)
         if completed is not None:
-            stmt = stmt.where((jobs.c.status != IN_PROGRESS) if completed else (jobs.c.status == IN_PROGRESS))
+            stmt = stmt.where(
+                (jobs.c.status != IN_PROGRESS) if completed else (jobs.c.status == IN_PROGRESS)
+            )
         stmt = stmt.order_by(jobs.c.created_at, jobs.c.job_id).limit(limit)
         return [_job(r) for r in self._rows(stmt)]
 
     def count_jobs(self, vault_id: int) -> int:
         stmt = select(func.count()).select_from(jobs).where(jobs.c.vault_id == vault_id)
+        return int(self._scalar(stmt) or 0)
+
+    def count_due_jobs(self, now: datetime) -> int:
+        """In-progress jobs due at `now`, leased or not (admin drain)."""
+        stmt = (
+            select(func.count())
+            .select_from(jobs)
+            .where(jobs.c.status == IN_PROGRESS, jobs.c.due_at <= now)
+        )
         return int(self._scalar(stmt) or 0)
 
     def claim_due_jobs(
@@ -181,9 +195,7 @@ class JobOps(TxBase):
 
     def get_job_segments(self, job_id: str, archive_id: str) -> list[Segment]:
         stmt = (
-            select(job_segments)
-            .where(job_segments.c.job_id == job_id)
-            .order_by(job_segments.c.seq)
+            select(job_segments).where(job_segments.c.job_id == job_id).order_by(job_segments.c.seq)
         )
         return [
             Segment(
@@ -253,10 +265,14 @@ class JobOps(TxBase):
         if after is not None:
             created, archive_id = after
             stmt = stmt.where(
+                # Redundant with the OR below, but a plain range on the index's
+                # created_at column: without it both engines scan from the start of
+                # the vault for every page, making a whole inventory quadratic.
+                archives.c.created_at >= created,
                 or_(
                     archives.c.created_at > created,
                     and_(archives.c.created_at == created, archives.c.archive_id > archive_id),
-                )
+                ),
             )
         stmt = stmt.order_by(archives.c.created_at, archives.c.archive_id).limit(limit)
         return [InventoryItem(**r._mapping) for r in self._rows(stmt)]

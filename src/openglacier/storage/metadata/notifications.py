@@ -93,4 +93,6 @@ class NotificationOps(TxBase):
         stmt = select(notifications)
         if state is not None:
             stmt = stmt.where(notifications.c.state == state)
-        return [_notification(r) for r in self._rows(stmt.order_by(notifications.c.id).limit(limit))]
+        return [
+            _notification(r) for r in self._rows(stmt.order_by(notifications.c.id).limit(limit))
+        ]

@@ -49,9 +49,12 @@ class SqlMetadataStore:
         caught here comes from connecting, BEGIN, COMMIT or ROLLBACK.
         """
         try:
-            with self._engine.connect() as conn:
-                if readonly:
-                    conn = conn.execution_options(**_readonly_options(self.dialect))
+            with self._engine.connect() as plain:
+                conn = (
+                    plain.execution_options(**_readonly_options(self.dialect))
+                    if readonly
+                    else plain
+                )
                 with conn.begin():
                     yield SqlMetadataTx(conn)
         except DB_ERRORS as exc:

@@ -47,11 +47,14 @@ class UploadOps(TxBase):
         stmt = select(uploads).where(uploads.c.vault_id == vault_id, uploads.c.state == ACTIVE)
         if after is not None:
             created, upload_id = after
+            # The redundant bound lets both engines start an index range scan
+            # at the position instead of filtering the vault from its start.
             stmt = stmt.where(
+                uploads.c.created_at >= created,
                 or_(
                     uploads.c.created_at > created,
                     and_(uploads.c.created_at == created, uploads.c.upload_id > upload_id),
-                )
+                ),
             )
         stmt = stmt.order_by(uploads.c.created_at, uploads.c.upload_id).limit(limit)
         return [_upload(r) for r in self._rows(stmt)]

@@ -12,14 +12,14 @@ from openglacier.domain.models import InventorySnapshot, Vault
 from openglacier.errors import StorageError
 from openglacier.storage.metadata.base import TxBase, values_of
 from openglacier.storage.metadata.schema import (
-    job_segments,
-    jobs,
-    vault_notifications,
     archive_segments,
     archives,
     inventories,
+    job_segments,
+    jobs,
     parts,
     uploads,
+    vault_notifications,
     vault_tags,
     vaults,
 )

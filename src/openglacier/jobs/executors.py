@@ -1,0 +1,225 @@
+"""What completing a job means, per job type (spec 4.1).
+
+Each executor does the work and records the outcome through `finish`, which
+stores the finished job only if the runner still holds its lease (fencing), and
+queues the notifications in the same transaction (spec 4.7), so a job is never
+completed twice and never completed without its notifications.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from functools import partial
+from typing import TYPE_CHECKING
+
+from openglacier.domain.context import Deps
+from openglacier.domain.inventory_doc import InventoryOutcome, inventory_window, write_inventory
+from openglacier.domain.job_description import (
+    SUCCEEDED_MESSAGE,
+    description_message,
+    job_description,
+)
+from openglacier.domain.models import InventoryItem, Job, JobAction, JobStatus, Segment
+from openglacier.domain.retrieval import read_range
+from openglacier.errors import GlacierError, StorageError
+from openglacier.ids import new_blob_key
+from openglacier.ports import MetadataTx
+
+if TYPE_CHECKING:
+    from openglacier.domain.select import SelectOutcome
+    from openglacier.ports import OutputSink
+
+log = logging.getLogger("openglacier.jobs")
+
+ARCHIVE_DELETED = "The archive was deleted before its data could be retrieved."
+EVENTS = {
+    JobAction.ARCHIVE: "ArchiveRetrievalCompleted",
+    JobAction.INVENTORY: "InventoryRetrievalCompleted",
+}
+
+
+class LeaseLost(Exception):
+    """The runner no longer holds the job: another runner took or finished it."""
+
+
+def finish(deps: Deps, tx: MetadataTx, job: Job, owner: str | None) -> None:
+    """Store the finished job and queue its notifications; LeaseLost if fenced."""
+    if not tx.finish_job(job, owner):
+        raise LeaseLost(job.job_id)
+    vault = tx.get_vault_by_id(job.vault_id)
+    if vault is None:  # deleted meanwhile: nobody is left to tell
+        return
+    message = description_message(job, deps.vault_arn(vault.region, vault.account_id, vault.name))
+    now = deps.clock.now()
+    # Spec 4.7: the job's own topic and the vault's, both when both apply.
+    if job.sns_topic:
+        tx.enqueue_notification(job.sns_topic, message, now)
+    config = tx.get_vault_notifications(job.vault_id)
+    event = EVENTS.get(job.action)
+    if config is not None and event in config.events:
+        tx.enqueue_notification(config.sns_topic, message, now)
+
+
+def failed(job: Job, deps: Deps, reason: str) -> Job:
+    return replace(
+        job, status=JobStatus.FAILED, status_message=reason, completed_at=deps.clock.now()
+    )
+
+
+def succeeded(job: Job, deps: Deps, **changes: object) -> Job:
+    done = replace(
+        job,
+        status=JobStatus.SUCCEEDED,
+        status_message=SUCCEEDED_MESSAGE,
+        completed_at=deps.clock.now(),
+    )
+    return replace(done, **changes)  # type: ignore[arg-type]
+
+
+@dataclass
+class JobExecutor:
+    deps: Deps
+    sink_factory: Callable[[], OutputSink] | None = None
+    _sink: OutputSink | None = None
+
+    async def execute(self, job: Job, owner: str) -> None:
+        """Complete `job`; LeaseLost if another runner finished it meanwhile."""
+        if job.action is JobAction.ARCHIVE:
+            await self.deps.in_tx(partial(self._archive, job=job, owner=owner))
+        elif job.action is JobAction.INVENTORY:
+            await self._inventory(job, owner)
+        else:
+            await self._select(job, owner)
+
+    async def fail(self, job: Job, reason: str, owner: str | None) -> None:
+        await self.deps.in_tx(
+            lambda tx: finish(self.deps, tx, failed(job, self.deps, reason), owner)
+        )
+
+    # --- archive retrieval --------------------------------------------------------
+    def _archive(self, tx: MetadataTx, *, job: Job, owner: str) -> None:
+        pinned = self._pin(tx, job)
+        if pinned is None:
+            finish(self.deps, tx, failed(job, self.deps, ARCHIVE_DELETED), owner)
+            return
+        assert job.range_start is not None
+        assert job.range_end is not None
+        length = job.range_end - job.range_start + 1
+        finish(self.deps, tx, succeeded(job, self.deps, output_size=length), owner)
+
+    def _pin(self, tx: MetadataTx, job: Job) -> list[Segment] | None:
+        """Pin the archive's blobs for the job; None if the archive is gone.
+
+        The archive row is locked, so a concurrent DeleteArchive either ran
+        before (we see it removed) or waits until the pins are committed, and
+        blob collection never deletes a pinned blob.
+        """
+        assert job.archive_id is not None
+        archive = tx.get_archive(job.archive_id, for_update=True)
+        if archive is None or archive.removed_seq is not None:
+            return None
+        segments = tx.get_segments(job.archive_id)
+        tx.put_job_segments(job.job_id, segments)
+        return segments
+
+    # --- inventory retrieval -----------------------------------------------------
+    async def _inventory(self, job: Job, owner: str) -> None:
+        key = new_blob_key()
+        outcome, size = await self.deps.blocking(partial(self._write_inventory, job, key))
+        done = succeeded(
+            job, self.deps, output_blob_key=key, output_size=size, next_marker=outcome.next_marker
+        )
+        try:
+            await self.deps.in_tx(lambda tx: finish(self.deps, tx, done, owner))
+        except BaseException:
+            now = self.deps.clock.now()
+            await self.deps.in_tx(lambda tx: tx.queue_blob_deletes([key], now))
+            raise
+
+    def _write_inventory(self, job: Job, key: str) -> tuple[InventoryOutcome, int]:
+        """Stream the document from one read snapshot into a new blob (spec 4.6)."""
+        params = job.inventory
+        assert params is not None
+        start, end = inventory_window(params)
+        writer = self.deps.blobs.create(key)
+        try:
+            with self.deps.store.transaction(readonly=True) as tx:
+                vault = tx.get_vault_by_id(job.vault_id)
+                if vault is None:
+                    raise StorageError(f"vault {job.vault_id} of job {job.job_id} is gone")
+                snapshot = tx.latest_inventory(vault.id)
+                arn = self.deps.vault_arn(vault.region, vault.account_id, vault.name)
+
+                def fetch(after: tuple[datetime, str] | None, limit: int) -> list[InventoryItem]:
+                    if snapshot is None:
+                        return []  # inventory_before_first = "empty"
+                    return tx.inventory_items(
+                        vault.id, snapshot.seq, start=start, end=end, after=after, limit=limit
+                    )
+
+                taken = snapshot.taken_at if snapshot else self.deps.clock.now()
+                outcome = write_inventory(fetch, params, arn, taken, writer.write)
+            info = writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+        return outcome, info.size
+
+    # --- select -------------------------------------------------------------------
+    async def _select(self, job: Job, owner: str) -> None:
+        segments = await self.deps.in_tx(lambda tx: self._pin(tx, job))
+        if segments is None:
+            await self.fail(job, ARCHIVE_DELETED, owner)
+            return
+        try:
+            outcome = await self.deps.blocking(partial(self._run_select, job, segments))
+            done = (
+                succeeded(job, self.deps)
+                if outcome.succeeded
+                else failed(job, self.deps, outcome.message)
+            )
+
+            def record(tx: MetadataTx) -> None:
+                tx.release_job_segments(job.job_id, self.deps.clock.now())
+                finish(self.deps, tx, done, owner)
+
+            await self.deps.in_tx(record)
+        except BaseException:
+            now = self.deps.clock.now()
+            await self.deps.in_tx(lambda tx: tx.release_job_segments(job.job_id, now))
+            raise
+
+    def _run_select(self, job: Job, segments: list[Segment]) -> SelectOutcome:
+        # Imported on first use, like in domain/jobs.py.
+        from openglacier.domain.select import (  # noqa: PLC0415
+            SelectOutcome,
+            parse_select_job,
+            run_select,
+        )
+
+        assert job.select_parameters is not None
+        assert job.output_location is not None
+        request = parse_select_job(
+            json.loads(job.select_parameters), json.loads(job.output_location)
+        )
+        size = sum(s.size for s in segments)
+        try:
+            data = read_range(self.deps.blobs, segments, 0, size - 1, verify=True)
+            with self.deps.store.transaction(readonly=True) as tx:
+                vault = tx.get_vault_by_id(job.vault_id)
+            arn = self.deps.vault_arn(vault.region, vault.account_id, vault.name) if vault else ""
+            return run_select(request, job.job_id, job_description(job, arn), data, self.sink())
+        except GlacierError as exc:
+            log.warning("select job %s failed: %s", job.job_id, exc)
+            return SelectOutcome(succeeded=False, message=str(exc))
+
+    def sink(self) -> OutputSink:
+        if self._sink is None:
+            if self.sink_factory is None:
+                raise StorageError("select output is not configured")
+            self._sink = self.sink_factory()
+        return self._sink
