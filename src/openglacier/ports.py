@@ -18,7 +18,7 @@ BlobStore
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -305,5 +305,14 @@ class BlobStore(Protocol):
         ...
 
     def keys(self) -> Iterator[str]: ...
+
+    def close(self) -> None: ...
+
+
+class OutputSink(Protocol):
+    """Where select jobs write their objects (spec 7.3): an S3-compatible store
+    or a directory. Keys are relative to the bucket."""
+
+    def put(self, bucket: str, key: str, chunks: Iterable[bytes], content_type: str) -> None: ...
 
     def close(self) -> None: ...

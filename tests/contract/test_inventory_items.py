@@ -24,7 +24,7 @@ from openglacier.domain.models import Archive, InventoryItem, InventorySnapshot,
 from openglacier.ids import new_archive_id
 from openglacier.ports import MetadataTx
 from openglacier.storage.metadata.store import SqlMetadataStore
-from unit.test_inventory_doc import parse_inventory
+from support.inventory import parse_inventory
 
 T0 = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
 ACCOUNT, REGION = "111122223333", "us-east-1"

