@@ -46,7 +46,13 @@ async def get_job_output(ctx: RequestContext) -> Response:
         ctx.caller, ctx.vault_name, ctx.params["jobId"], ctx.header("range")
     )
     window = output.window
-    headers = {"Content-Length": str(window.length), "Accept-Ranges": "bytes"}
+    # Content-Type set verbatim: Starlette's media_type would add "; charset=utf-8"
+    # to text/csv, and clients compare the value exactly (spec 1.7).
+    headers = {
+        "Content-Type": output.content_type,
+        "Content-Length": str(window.length),
+        "Accept-Ranges": "bytes",
+    }
     if window.content_range is not None:
         headers["Content-Range"] = window.content_range
     if output.checksum is not None:
@@ -54,9 +60,7 @@ async def get_job_output(ctx: RequestContext) -> Response:
     if output.archive_description:
         headers["x-amz-archive-description"] = output.archive_description
     # A sync iterator: Starlette reads it in a worker thread, chunk by chunk.
-    return StreamingResponse(
-        output.body, status_code=window.status, headers=headers, media_type=output.content_type
-    )
+    return StreamingResponse(output.body, status_code=window.status, headers=headers)
 
 
 async def set_notifications(ctx: RequestContext) -> Response:
