@@ -34,6 +34,7 @@ from openglacier.errors import (
     SerializationException,
 )
 from openglacier.ports import OutputSink
+from openglacier.streams import buffered
 
 log = logging.getLogger("openglacier.select")
 
@@ -246,31 +247,9 @@ def job_output_path(request: SelectRequest, job_id: str) -> str:
 # --- execution (runner) -------------------------------------------------------------------
 
 
-class _ChunkReader(io.RawIOBase):
-    """A byte iterator as a readable file, so `csv` can stream it."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks = iter(chunks)
-        self._pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            try:
-                self._pending = next(self._chunks)
-            except StopIteration:
-                return 0
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
-
-
 def _reader(request: SelectRequest, data: Iterable[bytes]) -> Iterator[list[str]]:
     spec = request.csv_in
-    text = io.TextIOWrapper(io.BufferedReader(_ChunkReader(data)), encoding="utf-8", newline="")
+    text = io.TextIOWrapper(buffered(data), encoding="utf-8", newline="")
     same = spec.quote_escape == spec.quote
     rows = csv.reader(
         text,

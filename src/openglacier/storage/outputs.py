@@ -8,12 +8,10 @@ become `StorageError` here, at the adapter boundary.
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
@@ -22,28 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from openglacier.errors import StorageError
 from openglacier.ports import OutputSink
-
-
-class _IterStream(io.RawIOBase):
-    """Chunks as a file object for boto3's streaming upload."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks: Iterator[bytes] = iter(chunks)
-        self._pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            try:
-                self._pending = next(self._chunks)
-            except StopIteration:
-                return 0
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
+from openglacier.streams import buffered
 
 
 class S3Sink:
@@ -59,7 +36,7 @@ class S3Sink:
         )
 
     def put(self, bucket: str, key: str, chunks: Iterable[bytes], content_type: str) -> None:
-        stream = io.BufferedReader(_IterStream(chunks), buffer_size=1 << 20)
+        stream = buffered(chunks)
         try:
             self._client.upload_fileobj(
                 stream, bucket, key, ExtraArgs={"ContentType": content_type}
