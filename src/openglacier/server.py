@@ -27,6 +27,7 @@ from openglacier.domain.services import JobSetup, Services
 from openglacier.notify.targets import parse_targets
 from openglacier.storage.factory import open_blobs, open_metadata
 
+STALE_TEMP_SECONDS = 3600.0
 ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105 - a file name, not a secret
 
 
@@ -64,7 +65,11 @@ def build_deps(settings: Settings, clock: Clock | None = None) -> Deps:
     blobs = open_blobs(settings.resolved_blob_url)
     sweep = getattr(blobs, "sweep_temp", None)
     if sweep is not None:
-        sweep()  # crash leftovers: never acknowledged, safe to drop (design 3)
+        # Crash leftovers: never acknowledged, safe to drop (design 3). Only stale
+        # ones: other processes (API nodes, workers) may share this blob store and
+        # be writing right now; a live writer touches its file at least once per
+        # body timeout.
+        sweep(older_than=max(STALE_TEMP_SECONDS, 2 * settings.body_timeout_seconds))
     if clock is None:
         clock = ManualClock() if settings.clock == "manual" else SystemClock()
     return Deps(

@@ -260,6 +260,31 @@ def test_sweep_older_than_spares_active_writers(store: FilesystemBlobStore) -> N
     assert store.sweep_temp() == 0
 
 
+def test_start_up_sweep_spares_writers_of_live_processes(store: FilesystemBlobStore) -> None:
+    """Processes sharing a store: a starting one removes only dead writers' files."""
+    dead = (
+        "import os, sys\n"
+        "from openglacier.storage.blobs.filesystem import FilesystemBlobStore\n"
+        "FilesystemBlobStore(sys.argv[1]).create(sys.argv[2]).write(b'x')\n"
+        "os._exit(9)\n"
+    )
+    result = subprocess.run(  # noqa: PLW1510 - the exit status is the point
+        [sys.executable, "-c", dead, str(store.root), new_blob_key()], capture_output=True
+    )
+    assert result.returncode == 9, result.stderr
+    mine = store.create(new_blob_key())  # this (live) process's writer
+    mine.write(b"in flight")
+    (dead_name,) = [n for n in _temp_files(store) if f".{os.getpid()}@" not in n]
+    parts = dead_name.split(".")
+    host = parts[1].split("@")[1]
+    alive = ".".join([new_blob_key(), f"1@{host}", parts[2], parts[3]])
+    (store.root / "tmp" / alive).write_bytes(b"pid 1 is alive")
+    assert store.sweep_temp(older_than=3600) == 1
+    assert dead_name not in _temp_files(store)
+    assert len(_temp_files(store)) == 2  # ours and pid 1's stay
+    mine.commit()
+
+
 def test_fresh_store_creates_its_directories(tmp_path: Path) -> None:
     root = tmp_path / "a" / "b"
     store = FilesystemBlobStore(root)

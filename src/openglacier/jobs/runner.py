@@ -2,7 +2,7 @@
 
 Any number of runners may work on one metadata store: inside API processes
 (`--job-workers`) and as `openglacier worker` processes. A runner claims a
-batch of due jobs (PostgreSQL: FOR UPDATE SKIP LOCKED), renews its lease while
+due job at a time (PostgreSQL: FOR UPDATE SKIP LOCKED), renews its lease while
 a long job runs, and finishes each job only while it still holds the lease. A
 runner that dies leaves its lease to expire; another runner then claims the job
 again. Time comes from the injected clock (design principle 5).
@@ -26,7 +26,6 @@ from openglacier.jobs.executors import JobExecutor, LeaseLost
 from openglacier.ports import MetadataTx
 
 log = logging.getLogger("openglacier.jobs")
-BATCH = 8
 
 
 def new_owner_id(role: str) -> str:
@@ -40,21 +39,24 @@ class JobRunner:
     executor: JobExecutor
     lease: timedelta = timedelta(seconds=60)
     owner: str = field(default_factory=lambda: new_owner_id("runner"))
-    batch: int = BATCH
     _wake: asyncio.Event | None = None
 
     async def run_due(self) -> int:
-        """Complete every job due now; the number this runner completed."""
+        """Complete every job due now; the number this runner completed.
+
+        One job is claimed at a time: only the running job's lease is renewed,
+        so a claimed job waiting behind a slow one would lose its lease to
+        another runner, which would then run it a second time.
+        """
         done = 0
         while True:
             now = self.deps.clock.now()
             claimed = await self.deps.in_tx(
-                partial(_claim_due, now=now, owner=self.owner, lease=self.lease, limit=self.batch)
+                partial(_claim_due, now=now, owner=self.owner, lease=self.lease, limit=1)
             )
-            for job in claimed:
-                done += await self.run(job)
-            if len(claimed) < self.batch:
+            if not claimed:
                 return done
+            done += await self.run(claimed[0])
 
     async def run(self, job: Job) -> bool:
         """Execute one claimed job, renewing the lease meanwhile."""

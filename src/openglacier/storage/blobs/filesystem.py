@@ -3,7 +3,7 @@
 Layout under ``root``::
 
     objects/<k[0:2]>/<k[2:4]>/<key>   committed blobs (format.py), never modified
-    tmp/<key>.<random>.tmp            blobs being written, and crash leftovers
+    tmp/<key>.<pid>@<host>.<random>.tmp   blobs being written, and crash leftovers
 
 Contract (on top of `openglacier.ports.BlobStore` and the shared rules in
 `openglacier.storage.blobs`):
@@ -16,8 +16,12 @@ Contract (on top of `openglacier.ports.BlobStore` and the shared rules in
   is the blob visible, and from then on it survives ``kill -9`` and power loss.
   A `commit()` that raises leaves nothing under the key.
 - Temp files of writers that never committed (crash, or a writer dropped
-  without `abort()`) stay in ``tmp/`` until `sweep_temp()` removes them; the
-  server calls it at start, before serving.
+  without `abort()`) stay in ``tmp/`` until `sweep_temp()` removes them. Every
+  process calls it at start. Several processes (API nodes, workers) may share
+  one store, so a start only removes the files of writers that are gone: the
+  temp name records the writing process (pid and a host tag), and a file goes
+  when that process no longer runs on this host, or when it is older than
+  `older_than` whoever wrote it.
 - `open()` checks the header and the file length eagerly, so a missing blob
   raises `BlobNotFoundError` and a damaged one `IntegrityError` at call time,
   not at the first ``next()``. The returned reader holds the file open: a blob
@@ -40,9 +44,11 @@ leaves, spec 3.1, and the chunks of future codecs).
 from __future__ import annotations
 
 import errno
+import hashlib
 import logging
 import os
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -74,6 +80,32 @@ READ_CHUNK = 1 << 20
 _DIRECT_WRITE_MIN = 256 << 10  # smaller writes are gathered in a buffer first
 _GATHER_MAX = 1 << 20  # the gathered buffer is written once it reaches this size
 _TMP_SUFFIX = ".tmp"
+# Names this host in temp-file names (no dots: the name is split on them).
+_HOST_TAG = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:12]
+
+
+def _writer_gone(name: str) -> bool:
+    """True if the temp file's writer was a process of this host that has ended.
+
+    Unknown owners (other hosts, older names) are never judged gone: only age
+    removes their files, so a live writer elsewhere is never disturbed.
+    """
+    parts = name.split(".")
+    if len(parts) != 4:
+        return False
+    pid_text, _, host = parts[1].partition("@")
+    if host != _HOST_TAG or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, owned by another user
+    return False
 # Filesystems without hard links (some FUSE, SMB and FAT mounts) answer link() so.
 _NO_LINK_ERRNOS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP})
 
@@ -169,7 +201,8 @@ class FilesystemBlobStore:
     # --- writing ------------------------------------------------------------
     def create(self, key: str) -> FilesystemBlobWriter:
         check_key(key)
-        tmp = os.path.join(self._tmp, f"{key}.{secrets.token_hex(8)}{_TMP_SUFFIX}")
+        owner = f"{os.getpid()}@{_HOST_TAG}"
+        tmp = os.path.join(self._tmp, f"{key}.{owner}.{secrets.token_hex(8)}{_TMP_SUFFIX}")
         with _os_errors(f"creating temp file for blob {key}"):
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             try:
@@ -278,18 +311,20 @@ class FilesystemBlobStore:
     def sweep_temp(self, older_than: float | None = None) -> int:
         """Remove temp files left by writers that never finished; returns the count.
 
-        With `older_than` (seconds), only files not modified for that long go, so
-        it is safe while writers are active; without it, every temp file goes
-        (call it before serving). File mtimes are wall-clock by nature, so this
+        A file goes if its writer was a process of this host that has ended, or
+        (with `older_than`, seconds) if it was not modified for that long. With
+        neither bound (`older_than=None`) every temp file goes: only for a store
+        no other process uses. File mtimes are wall-clock by nature, so this
         compares with `time.time()` rather than the injected Clock (design 1.5).
         """
-        cutoff = None if older_than is None else time.time() - older_than
+        cutoff = time.time() - older_than if older_than is not None else None
         removed = 0
         with _os_errors("sweeping temp files"), os.scandir(self._tmp) as entries:
             for entry in entries:
                 if not entry.is_file(follow_symlinks=False):
                     continue
-                if cutoff is not None and entry.stat(follow_symlinks=False).st_mtime > cutoff:
+                stale = cutoff is None or entry.stat(follow_symlinks=False).st_mtime <= cutoff
+                if not (stale or _writer_gone(entry.name)):
                     continue
                 try:
                     os.unlink(entry.path)
