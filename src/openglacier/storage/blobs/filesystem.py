@@ -106,6 +106,8 @@ def _writer_gone(name: str) -> bool:
     except PermissionError:
         return False  # alive, owned by another user
     return False
+
+
 # Filesystems without hard links (some FUSE, SMB and FAT mounts) answer link() so.
 _NO_LINK_ERRNOS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP})
 
