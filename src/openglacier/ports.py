@@ -236,12 +236,19 @@ class MetadataTx(Protocol):
         self,
         notification_id: int,
         *,
+        attempts: int,
         state: str,
         next_attempt_at: datetime | None,
         last_error: str | None,
-    ) -> None: ...
+    ) -> bool:
+        """Settle the claim that made `attempts`; False if a newer claim exists."""
+        ...
 
     def list_notifications(self, state: str | None, limit: int) -> list[Notification]: ...
+
+    def purge_delivered_notifications(self, created_before: datetime) -> int:
+        """Forget delivered messages; failed ones stay for operators."""
+        ...
 
     # --- blob deletion queue ------------------------------------------------
     def queue_blob_deletes(self, keys: Sequence[str], now: datetime) -> None: ...

@@ -549,3 +549,6 @@ def test_completion_queues_notifications_for_job_and_vault_topics(api: Api) -> N
     assert report["delivered"] == 2  # default target: the log
     states = {n["state"] for n in api.admin("GET", "/notifications").json()["notifications"]}
     assert states == {"delivered"}
+    advance(api, 24 * HOUR)  # delivered messages are kept as long as jobs, then purged
+    assert api.admin("POST", "/maintenance").status_code == 200
+    assert api.admin("GET", "/notifications").json()["notifications"] == []

@@ -484,3 +484,27 @@ def test_sns_to_a_missing_topic_is_retried(
     assert row.state == "pending"
     assert row.last_error is not None
     assert "NotFound" in row.last_error
+
+
+def test_a_stale_claim_cannot_settle_over_a_newer_one(deps: Deps, clock: ManualClock) -> None:
+    """A deliverer that stalled past its lease must not overwrite the newer claim."""
+    topic = "arn:aws:sns:us-east-1:111122223333:stale"
+    with deps.store.transaction() as tx:
+        tx.enqueue_notification(topic, "{}", clock.now())
+    with deps.store.transaction() as tx:
+        (first,) = tx.claim_notifications(clock.now(), clock.now() + LEASE, 10)
+    clock.advance(LEASE + timedelta(seconds=1))
+    with deps.store.transaction() as tx:
+        (second,) = tx.claim_notifications(clock.now(), clock.now() + LEASE, 10)
+    assert (first.attempts, second.attempts) == (1, 2)
+    with deps.store.transaction() as tx:
+        stale = tx.settle_notification(
+            first.id, attempts=1, state="failed", next_attempt_at=None, last_error="late"
+        )
+        current = tx.settle_notification(
+            second.id, attempts=2, state="delivered", next_attempt_at=None, last_error=None
+        )
+    assert (stale, current) == (False, True)
+    with deps.store.transaction() as tx:
+        (row,) = tx.list_notifications(None, 10)
+    assert (row.state, row.last_error) == ("delivered", None)

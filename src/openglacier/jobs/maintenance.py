@@ -46,6 +46,9 @@ class Maintenance:
         expired = await self._expire_uploads()
         purged = await self._purge_ended_uploads()
         jobs = await self._expire_jobs()
+        # Delivered notifications are kept as long as jobs, for operators' eyes.
+        cutoff = self.deps.clock.now() - self.deps.timing.job_retention
+        await self.deps.in_tx(lambda tx: tx.purge_delivered_notifications(cutoff))
         blobs = await self.deps.collect_garbage()
         return MaintenanceReport(inventories, expired, purged, jobs, blobs)
 

@@ -171,6 +171,7 @@ def _apply(tx: MetadataTx, *, settled: list[_Settlement]) -> None:
     for s in settled:
         tx.settle_notification(
             s.notification.id,
+            attempts=s.notification.attempts,
             state=s.state,
             next_attempt_at=s.next_attempt_at,
             last_error=s.last_error,

@@ -79,15 +79,29 @@ class NotificationOps(TxBase):
         self,
         notification_id: int,
         *,
+        attempts: int,
         state: str,
         next_attempt_at: datetime | None,
         last_error: str | None,
-    ) -> None:
-        self._run(
+    ) -> bool:
+        """Record an attempt's outcome, unless the row was claimed again since
+        (the claim's lease ran out): a stale deliverer never overwrites a newer one."""
+        stmt = (
             update(notifications)
-            .where(notifications.c.id == notification_id)
+            .where(
+                notifications.c.id == notification_id,
+                notifications.c.attempts == attempts,
+                notifications.c.state == PENDING,
+            )
             .values(state=state, next_attempt_at=next_attempt_at, last_error=last_error)
         )
+        return self._run(stmt) == 1
+
+    def purge_delivered_notifications(self, created_before: datetime) -> int:
+        stmt = delete(notifications).where(
+            notifications.c.state == "delivered", notifications.c.created_at <= created_before
+        )
+        return self._run(stmt)
 
     def list_notifications(self, state: str | None, limit: int) -> list[Notification]:
         stmt = select(notifications)
