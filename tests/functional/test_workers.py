@@ -149,11 +149,12 @@ def test_two_workers_run_every_job_once_despite_kill_and_pause(cluster: Cluster)
         poll(lambda: in_progress(mon) == 0, "workers B and C to finish wave 2")
         final = job_rows(mon)
         outbox = notifications(mon)
-    assert b.alive() and c.alive()
+    assert b.alive()
+    assert c.alive()
 
     assert set(final) == set(plan)
     assert len(final) == 2 * WAVE
-    for job_id, row in final.items():
+    for row in final.values():
         assert row["status"] == "Succeeded", row
         assert row["attempts"] >= 1, row
         assert row["completed_at"] is not None, row
