@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.engine import URL
 
+from support.seaweed import seaweed_store  # noqa: F401 - one SeaweedFS per session
 from support.services import pg_admin_url, probe_pg
 
 

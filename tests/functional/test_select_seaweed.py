@@ -7,17 +7,17 @@ from collections.abc import Iterator
 import pytest
 from botocore.exceptions import ClientError
 
-from support.seaweed import ACCESS_KEY, SECRET_KEY, Seaweed, seaweed
+from support.seaweed import ACCESS_KEY, SECRET_KEY, Seaweed
 from support.server import LiveServer
 
 DATA = b"region,amount\nnorth,10\nsouth,25\nnorth,7\n"
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
-    with seaweed(tmp_path_factory.mktemp("weed")) as running:
-        running.client().create_bucket(Bucket="select-out")
-        yield running
+def store(seaweed_store: Seaweed) -> Seaweed:
+    """The session's SeaweedFS (tests/conftest.py), with this module's bucket."""
+    seaweed_store.client().create_bucket(Bucket="select-out")
+    return seaweed_store
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -80,6 +82,10 @@ def seaweed(root: Path, timeout: float = 60.0) -> Iterator[Seaweed]:
     }
     config.write_text(json.dumps({"identities": [identity]}))
     ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
+    grpc = {name: free_port() for name in ("master", "volume", "filer", "s3")}
+    # weed's local sockets default to /tmp/seaweedfs-*-PORT.sock and outlive a
+    # killed process; keep those it lets us place in a short-lived directory.
+    sockets = Path(tempfile.mkdtemp(prefix="og-weed-"))
     args = [
         _weed(),
         "server",
@@ -87,16 +93,20 @@ def seaweed(root: Path, timeout: float = 60.0) -> Iterator[Seaweed]:
         "-ip=127.0.0.1",
         "-ip.bind=127.0.0.1",
         f"-master.port={ports['master']}",
-        f"-master.port.grpc={free_port()}",
+        f"-master.port.grpc={grpc['master']}",
         f"-volume.port={ports['volume']}",
-        f"-volume.port.grpc={free_port()}",
+        f"-volume.port.grpc={grpc['volume']}",
         "-filer",
         f"-filer.port={ports['filer']}",
-        f"-filer.port.grpc={free_port()}",
+        f"-filer.port.grpc={grpc['filer']}",
+        f"-filer.localSocket={sockets / 'filer.sock'}",
         "-s3",
         f"-s3.port={ports['s3']}",
-        f"-s3.port.grpc={free_port()}",
+        f"-s3.port.grpc={grpc['s3']}",
+        f"-s3.localSocket={sockets / 's3.sock'}",
         f"-s3.config={config}",
+        # S3 semantics: writing into a missing bucket is NoSuchBucket, not a new bucket.
+        "-s3.autoCreateBucket=false",
         # Side servers on fixed default ports would collide between runs: off.
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
@@ -114,6 +124,9 @@ def seaweed(root: Path, timeout: float = 60.0) -> Iterator[Seaweed]:
         # Its data is throwaway, and weed takes ~15 s to stop on SIGTERM.
         process.kill()
         process.wait(10)
+        shutil.rmtree(sockets, ignore_errors=True)
+        for kind in ("master", "volume", "filer", "s3"):
+            Path(f"/tmp/seaweedfs-{kind}-grpc-{grpc[kind]}.sock").unlink(missing_ok=True)
 
 
 def _wait_ready(
@@ -131,4 +144,17 @@ def _wait_ready(
             return
         except (BotoCoreError, ClientError):
             time.sleep(0.2)
-    raise RuntimeError(f"SeaweedFS not ready after {timeout}s")
+    log = (root / "weed.log").read_text(errors="replace")[-4000:]
+    raise RuntimeError(f"SeaweedFS not ready after {timeout}s; log tail:\n{log}")
+
+
+@pytest.fixture(scope="session")
+def seaweed_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
+    """One SeaweedFS for the whole session, with an empty bucket "results".
+
+    Import it into tests/conftest.py to share it between modules; a module that
+    imports it itself gets its own instance.
+    """
+    with seaweed(tmp_path_factory.mktemp("seaweed")) as running:
+        running.client().create_bucket(Bucket="results")
+        yield running

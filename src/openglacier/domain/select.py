@@ -1,16 +1,21 @@
 """Glacier Select jobs (spec 7): request validation and execution.
 
-Execution streams the archive's CSV into a temporary on-disk SQLite database
-(batched inserts, constant memory), runs the query that `select_sql.py`
-checked and rendered, and writes the output the way Glacier writes to S3:
+Execution streams the archive through `csv.reader` in batches of at most `BATCH`
+records (and about `BATCH_CHARS` characters); `select_eval.BatchEvaluator` runs
+the query that `select_sql.py` checked and translated over each batch in an
+in-memory SQLite table holding only that batch, and the result CSV streams to
+the sink as it is produced: memory stays constant and nothing is spooled to
+disk, whatever the archive's size. The output is laid out the way Glacier
+writes to S3 (spec 7.3):
 
     {prefix}/{job id}/job.txt               the job description, written first
     {prefix}/{job id}/results/00000001.csv  the rows (one result object)
-    {prefix}/{job id}/result_manifest.txt   the result object keys, on success
+    {prefix}/{job id}/result_manifest.txt   the result object key, on success
     {prefix}/{job id}/errors/00000001.txt   the error, on failure
-    {prefix}/{job id}/error_manifest.txt    the error object keys, on failure
+    {prefix}/{job id}/error_manifest.txt    the error object key, on failure
 
-Results go to a single object, streamed from the query cursor.
+A query that fails part-way leaves no result object: the sink discards an object
+whose chunks raise (a directory sink removes its temp file, an S3 upload aborts).
 """
 
 from __future__ import annotations
@@ -19,15 +24,13 @@ import csv
 import io
 import json
 import logging
-import sqlite3
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from openglacier.domain.select_sql import ParsedQuery, parse_query, render
+from openglacier.domain.select_eval import BatchEvaluator, SelectRuntimeError
+from openglacier.domain.select_sql import Query, compile_query, parse_query
 from openglacier.errors import (
     InvalidParameterValueException,
     MissingParameterValueException,
@@ -39,7 +42,10 @@ from openglacier.streams import buffered
 log = logging.getLogger("openglacier.select")
 
 MAX_LOCATION = 512  # bytes of prefix + job path (spec 7.1)
-BATCH = 5000
+BATCH = 5000  # records evaluated together
+BATCH_CHARS = 8 << 20  # ... or fewer, when they are long
+CHUNK_CHARS = 1 << 20  # result bytes handed to the sink at a time
+MAX_RECORD = 1 << 20  # characters per record (spec 7.2: 1 MB)
 ENCRYPTION_TYPES = ("AES256", "aws:kms")
 HEADER_INFO = ("USE", "IGNORE", "NONE")
 QUOTE_FIELDS = ("ALWAYS", "ASNEEDED")
@@ -86,7 +92,7 @@ class SelectRequest:
     output_location: dict[str, Any]  # as sent
     bucket: str
     prefix: str
-    query: ParsedQuery = field(repr=False, compare=False)
+    query: Query = field(repr=False, compare=False)
     csv_in: CsvInput = CsvInput()
     csv_out: CsvOutput = CsvOutput()
 
@@ -218,7 +224,8 @@ def parse_select_job(select_parameters: Any, output_location: Any) -> SelectRequ
             f"Invalid SelectParameters.ExpressionType: {kind}. The only valid value is SQL."
         )
     expression = _text(params, "Expression", "SelectParameters.Expression", required=True)
-    query = parse_query(expression)
+    csv_in, csv_out = _csv_input(params), _csv_output(params)
+    query = parse_query(expression, header_names=csv_in.header_info == "USE")
     # The job id is 92 characters; Glacier reserves the rest of S3's key length.
     if len(_path(prefix, "J" * 92).encode()) > MAX_LOCATION:
         raise InvalidParameterValueException(
@@ -231,8 +238,8 @@ def parse_select_job(select_parameters: Any, output_location: Any) -> SelectRequ
         bucket=bucket,
         prefix=prefix,
         query=query,
-        csv_in=_csv_input(params),
-        csv_out=_csv_output(params),
+        csv_in=csv_in,
+        csv_out=csv_out,
     )
 
 
@@ -247,53 +254,74 @@ def job_output_path(request: SelectRequest, job_id: str) -> str:
 # --- execution (runner) -------------------------------------------------------------------
 
 
-def _reader(request: SelectRequest, data: Iterable[bytes]) -> Iterator[list[str]]:
-    spec = request.csv_in
-    text = io.TextIOWrapper(buffered(data), encoding="utf-8", newline="")
-    same = spec.quote_escape == spec.quote
-    rows = csv.reader(
-        text,
-        delimiter=spec.field_delimiter,
-        quotechar=spec.quote,
-        escapechar=None if same else spec.quote_escape,
-        doublequote=same,
-        strict=True,
-    )
-    for row in rows:
-        if spec.comments and row and row[0].startswith(spec.comments):
-            continue
-        yield row
+class _Lines:
+    """The archive's text, line by line, for `csv.reader`. Comment lines are dropped
+    only where a record starts (never inside a quoted field); a line longer than the
+    record limit fails the job instead of filling memory; `chars` counts what was read."""
+
+    def __init__(self, data: Iterable[bytes], comments: str | None) -> None:
+        # utf-8-sig: a byte-order mark at the start is not part of the first field.
+        self._text = io.TextIOWrapper(buffered(data), encoding="utf-8-sig", newline="")
+        self._comments = comments
+        self.record_start = True
+        self.chars = 0
+
+    def __iter__(self) -> Iterator[str]:
+        while line := self._text.readline(MAX_RECORD + 1):
+            if len(line) > MAX_RECORD:
+                raise SelectRuntimeError(
+                    "OverMaxRecordSize", f"A record is longer than {MAX_RECORD} characters."
+                )
+            if self.record_start and self._comments and line.startswith(self._comments):
+                continue
+            self.record_start = False
+            self.chars += len(line)
+            yield line
 
 
-def _utcnow() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+class _Records:
+    """The archive's CSV records, in batches of bounded size."""
 
+    def __init__(self, spec: CsvInput, data: Iterable[bytes]) -> None:
+        same = spec.quote_escape == spec.quote
+        self._lines = _Lines(data, spec.comments)
+        self._reader = csv.reader(
+            self._lines,
+            delimiter=spec.field_delimiter,
+            quotechar=spec.quote,
+            escapechar=None if same else spec.quote_escape,
+            doublequote=same,
+            strict=True,
+        )
+        self.count = 0  # records read, header included
 
-def _load(db: sqlite3.Connection, rows: Iterator[list[str]]) -> int:
-    """Insert every row into archive(c1..cN), widening the table as rows need."""
-    width = 0
-    batch: list[list[str | None]] = []
+    def next(self) -> list[str] | None:
+        try:
+            while (row := next(self._reader, None)) is not None:
+                self._lines.record_start = True
+                self.count += 1
+                if row:  # blank lines are not records
+                    return row
+            return None
+        except csv.Error as exc:
+            raise SelectRuntimeError(
+                "CSVParsingError", f"Malformed CSV at record {self.count + 1}: {exc}."
+            ) from None
+        except UnicodeDecodeError as exc:
+            raise SelectRuntimeError(
+                "InvalidTextEncoding", f"The archive is not UTF-8 text: {exc.reason}."
+            ) from None
 
-    def flush() -> None:
+    def batches(self) -> Iterator[list[list[str]]]:
+        batch: list[list[str]] = []
+        start = self._lines.chars
+        while (row := self.next()) is not None:
+            batch.append(row)
+            if len(batch) >= BATCH or self._lines.chars - start >= BATCH_CHARS:
+                yield batch
+                batch, start = [], self._lines.chars
         if batch:
-            marks = ",".join("?" * width)
-            padded = [r + [None] * (width - len(r)) for r in batch]
-            db.executemany(f"INSERT INTO archive VALUES ({marks})", padded)  # noqa: S608
-            batch.clear()
-
-    db.execute("CREATE TABLE archive (c1)")
-    width = 1
-    for row in rows:
-        if len(row) > width:
-            flush()
-            for i in range(width + 1, len(row) + 1):
-                db.execute(f"ALTER TABLE archive ADD COLUMN c{i}")
-            width = len(row)
-        batch.append(list(row))
-        if len(batch) >= BATCH:
-            flush()
-    flush()
-    return width
+            yield batch
 
 
 def _writer_options(spec: CsvOutput) -> dict[str, Any]:
@@ -308,14 +336,20 @@ def _writer_options(spec: CsvOutput) -> dict[str, Any]:
     }
 
 
-def _csv_chunks(cursor: sqlite3.Cursor, spec: CsvOutput) -> Iterator[bytes]:
+def _result_chunks(
+    records: _Records, evaluator: BatchEvaluator, spec: CsvOutput
+) -> Iterator[bytes]:
+    """The result CSV, produced as the sink reads it (constant memory)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, **_writer_options(spec))
-    while rows := cursor.fetchmany(BATCH):
-        writer.writerows(["" if v is None else v for v in row] for row in rows)
+    for batch in records.batches():
+        writer.writerows(evaluator.evaluate(batch))
+        if buffer.tell() >= CHUNK_CHARS:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    if buffer.tell():
         yield buffer.getvalue().encode()
-        buffer.seek(0)
-        buffer.truncate()
 
 
 def run_select(
@@ -324,44 +358,44 @@ def run_select(
     job_description: dict[str, Any],
     data: Iterable[bytes],
     sink: OutputSink,
+    *,
+    now: datetime | None = None,
 ) -> SelectOutcome:
-    base = (request.prefix.rstrip("/") + "/" if request.prefix else "") + job_id + "/"
+    """Run the job (blocking); `now` is what UTCNOW() returns (default: the clock).
+
+    Data and query problems fail the job (errors/ and error_manifest.txt are
+    written, the outcome says why); a sink failure raises `StorageError`, whose
+    message names the object it could not write.
+    """
+    base = job_output_path(request, job_id)
     sink.put(request.bucket, base + "job.txt", [json.dumps(job_description).encode()], "text/plain")
-    with tempfile.TemporaryDirectory(prefix="og-select-") as tmp:
-        # The sink may pull result chunks from its own transfer thread; reads
-        # are sequential, so sharing the connection across threads is safe.
-        db = sqlite3.connect(Path(tmp) / "select.db", check_same_thread=False)
-        try:
-            return _execute(request, base, data, sink, db)
-        finally:
-            db.close()
-
-
-def _execute(
-    request: SelectRequest,
-    base: str,
-    data: Iterable[bytes],
-    sink: OutputSink,
-    db: sqlite3.Connection,
-) -> SelectOutcome:
-    db.create_function("UTCNOW", 0, _utcnow)
-    db.create_function("TO_STRING", 1, lambda v: None if v is None else str(v))
-    db.create_function("TO_TIMESTAMP", 1, lambda v: v)
+    if csv.field_size_limit() < MAX_RECORD:
+        csv.field_size_limit(MAX_RECORD)  # process-wide; the default is 128 KiB
     try:
-        rows = _reader(request, data)
-        header = next(rows, None) if request.csv_in.header_info != "NONE" else None
-        width = _load(db, rows)
-        names = header if request.csv_in.header_info == "USE" else None
-        sql, _ = render(request.query, names, width)
-        cursor = db.execute(sql)
-        key = base + "results/00000001.csv"
-        sink.put(request.bucket, key, _csv_chunks(cursor, request.csv_out), "text/csv")
-    except (csv.Error, sqlite3.Error, UnicodeDecodeError, InvalidParameterValueException) as exc:
+        key = _write_results(request, base, data, sink, now or datetime.now(UTC))
+    except SelectRuntimeError as exc:
         message = f"Select failed: {exc}"
         error_key = base + "errors/00000001.txt"
         sink.put(request.bucket, error_key, [message.encode()], "text/plain")
         sink.put(request.bucket, base + "error_manifest.txt", [error_key.encode()], "text/plain")
-        log.warning("select %s: %s", base, message)
+        log.info("select %s: %s", base, message)
         return SelectOutcome(False, message)
     sink.put(request.bucket, base + "result_manifest.txt", [key.encode()], "text/plain")
     return SelectOutcome(True, "Succeeded")
+
+
+def _write_results(
+    request: SelectRequest, base: str, data: Iterable[bytes], sink: OutputSink, now: datetime
+) -> str:
+    records = _Records(request.csv_in, data)
+    header = records.next() if request.csv_in.header_info != "NONE" else None
+    names = (header or []) if request.csv_in.header_info == "USE" else None
+    evaluator = BatchEvaluator(compile_query(request.query, names, now))
+    try:
+        key = base + "results/00000001.csv"
+        sink.put(
+            request.bucket, key, _result_chunks(records, evaluator, request.csv_out), "text/csv"
+        )
+    finally:
+        evaluator.close()
+    return key

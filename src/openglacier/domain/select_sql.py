@@ -1,176 +1,605 @@
-"""The Glacier Select SQL subset (spec 7.2), parsed by sqlglot, run by SQLite.
+"""Glacier Select SQL (spec 7.2): sqlglot parses, this module checks and translates
+the query to SQLite, and SQLite (the standard library's) evaluates it.
 
-We do not write a SQL engine: sqlglot parses the expression and checks it against
-the subset Glacier accepts (one SELECT with a select list, FROM ARCHIVE or
-OBJECT with an optional alias, WHERE; no LIMIT, aggregates, GROUP BY, joins,
-subqueries, DISTINCT, UNION or ORDER BY), then rewrites column references to
-the columns of a table that `select.py` loads from the CSV archive, and renders
-the query for SQLite, which evaluates it.
+Only ``SELECT list FROM ARCHIVE|OBJECT [[AS] alias] [WHERE cond]`` is accepted;
+everything spec 7.2 lists as unsupported (LIMIT, aggregates, GROUP BY, joins,
+subqueries, DISTINCT, UNION, ORDER BY, ...) and anything this module does not know
+is rejected up front with `InvalidParameterValueException`. The translation is a
+whitelist: each sqlglot node kind it accepts is re-emitted as SQLite text, string
+and number literals become bound parameters, so nothing of the user's text reaches
+SQLite verbatim.
 
-Columns are `_1`, `_2`, ... (or `alias._N`), or header names when the input's
-FileHeaderInfo is USE: unquoted names match case-insensitively, double-quoted
-ones exactly; an unknown or ambiguous name is an error. CSV values are strings,
-as in S3 Select: compare numbers with CAST.
+Types (S3 Select rule: CSV fields are strings unless CAST): every expression gets a
+static type. Where a string meets a number, boolean or timestamp (comparison,
+BETWEEN, IN, arithmetic, CASE operand), the string side is converted at run time,
+and a string that does not convert fails the job with ``CastFailed`` (an empty
+field converts to NULL: one blank cell should not fail an hours-long job). Strings
+compare by code point; LIKE is case-sensitive. DECIMAL is computed as a 64-bit
+float. Timestamps are held as fixed-width UTC text (so they order correctly) and
+printed without trailing zero fractions; time-zone offsets are normalised to UTC,
+so EXTRACT(TIMEZONE_HOUR/MINUTE) is always 0. TO_STRING is not supported.
+
+Header names (FileHeaderInfo USE) are known only when the job runs, so `parse_query`
+checks everything else and `compile_query` resolves names against the header:
+unquoted names match case-insensitively, double-quoted ones exactly; no match
+(``MissingHeaderName``) or several (``AmbiguousFieldName``) fail the job. ``_N``
+is always field N (1-based); ``"_N"`` is a header name if the header has it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any
 
 import sqlglot
-from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot import exp, parser
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import ParseError, TokenError
 
+from openglacier.domain import select_eval as values
+from openglacier.domain.select_eval import CompiledQuery, SelectRuntimeError
 from openglacier.errors import InvalidParameterValueException
 
+__all__ = [
+    "CompiledQuery",
+    "Query",
+    "SelectRuntimeError",
+    "compile_query",
+    "parse_query",
+]
+
 MAX_EXPRESSION = 128_000  # characters (spec 7.1, 9 #23)
-SOURCES = ("archive", "object")
-# Functions of spec 7.2 that SQLite evaluates natively (after sqlglot's rendering)
-# or through the helpers `select.py` registers.
-FUNCTIONS = {
-    "coalesce",
-    "nullif",
-    "cast",
-    "trycast",
-    "lower",
-    "upper",
-    "substring",
-    "trim",
-    "length",
-    "utcnow",
-    "to_string",
-    "to_timestamp",
+MAX_COLUMNS = 1_048_576  # spec 7.2 limit per record
+TABLE_NAMES = frozenset({"archive", "object"})
+_DATE_PARTS = frozenset({"year", "month", "day", "hour", "minute", "second"})
+_EXTRACT_PARTS = _DATE_PARTS | {"timezone_hour", "timezone_minute"}
+# sqlglot clause keys of a Select and how the user wrote them.
+_CLAUSES = {
+    "distinct": "DISTINCT",
+    "limit": "LIMIT",
+    "offset": "OFFSET",
+    "group": "GROUP BY",
+    "having": "HAVING",
+    "order": "ORDER BY",
+    "joins": "JOIN",
+    "laterals": "LATERAL",
+    "with": "WITH",
+    "with_": "WITH",
 }
-UNSUPPORTED = (
-    (exp.Join, "joins"),
-    (exp.Group, "GROUP BY"),
-    (exp.Order, "ORDER BY"),
-    (exp.Limit, "LIMIT"),
-    (exp.Distinct, "DISTINCT"),
-    (exp.Having, "HAVING"),
-    (exp.Window, "window functions"),
-    (exp.AggFunc, "aggregate functions"),
-    (exp.Union, "UNION"),
-)
 
 
-def invalid(message: str) -> InvalidParameterValueException:
+def _anonymous(name: str) -> Callable[[list[exp.Expression]], exp.Expression]:
+    return lambda args: exp.Anonymous(this=name, expressions=args)
+
+
+class _S3SelectDialect(Dialect):
+    """sqlglot's default dialect, except that S3 Select's own date functions keep
+    their arguments as written (sqlglot would read ``DATE_ADD(part, n, ts)`` with
+    another argument order)."""
+
+    class Parser(parser.Parser):
+        FUNCTIONS = {
+            **parser.Parser.FUNCTIONS,
+            **{
+                name: _anonymous(name)
+                for name in ("DATE_ADD", "DATE_DIFF", "TO_STRING", "TO_TIMESTAMP", "UTCNOW")
+            },
+        }
+
+
+class T(Enum):
+    """Static types of translated expressions."""
+
+    STRING = "string"
+    INT = "int"
+    FLOAT = "float"
+    NUMBER = "number"  # int or float, decided by the data
+    BOOL = "bool"
+    TIMESTAMP = "timestamp"
+    NULL = "null"
+    ANY = "any"
+
+
+_NUMERIC = frozenset({T.INT, T.FLOAT, T.NUMBER})
+_LOOSE = frozenset({T.STRING, T.ANY})  # converted to the other side's type
+_CAST_TYPES = {
+    exp.DataType.Type.INT: ("_s3_int", T.INT),
+    exp.DataType.Type.BIGINT: ("_s3_int", T.INT),
+    exp.DataType.Type.FLOAT: ("_s3_float", T.FLOAT),
+    exp.DataType.Type.DOUBLE: ("_s3_float", T.FLOAT),
+    exp.DataType.Type.DECIMAL: ("_s3_float", T.FLOAT),
+    exp.DataType.Type.TEXT: ("_s3_str", T.STRING),
+    exp.DataType.Type.VARCHAR: ("_s3_str", T.STRING),
+    exp.DataType.Type.BOOLEAN: ("_s3_bool", T.BOOL),
+    exp.DataType.Type.TIMESTAMP: ("_s3_ts", T.TIMESTAMP),
+}
+_COMPARISONS: dict[type[exp.Expression], str] = {
+    exp.EQ: "=",
+    exp.NEQ: "<>",
+    exp.GT: ">",
+    exp.GTE: ">=",
+    exp.LT: "<",
+    exp.LTE: "<=",
+}
+_ARITHMETIC: dict[type[exp.Expression], str] = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*"}
+
+Resolver = Callable[[str, bool], int]  # (name, quoted) -> 0-based field index
+
+
+_PARSE_TIME = datetime(2000, 1, 1, tzinfo=values.UTC)  # UTCNOW while checking
+
+
+def _invalid(message: str) -> InvalidParameterValueException:
     return InvalidParameterValueException(f"Invalid SelectParameters.Expression: {message}")
 
 
 @dataclass(frozen=True)
-class ParsedQuery:
+class Query:
+    """A parsed and checked query; header names are not resolved yet."""
+
     tree: exp.Select
-    alias: str | None
+    qualifiers: frozenset[str]  # lower-cased names that may prefix a column
 
 
-def parse_query(expression: str) -> ParsedQuery:
-    """Parse and check the subset; the column rewrite waits for the CSV header."""
+def parse_query(expression: str, *, header_names: bool) -> Query:
+    """Parse and check `expression`; `header_names`: FileHeaderInfo is USE."""
     if len(expression) > MAX_EXPRESSION:
-        raise invalid(f"longer than {MAX_EXPRESSION} characters.")
+        raise _invalid(f"longer than {MAX_EXPRESSION} characters")
     try:
-        statements = sqlglot.parse(expression)
+        statements = sqlglot.parse(expression, dialect=_S3SelectDialect)
     except ParseError as exc:
-        raise invalid(f"syntax error: {str(exc).splitlines()[0]}") from None
-    if len(statements) != 1 or not isinstance(statements[0], exp.Select):
-        raise invalid("only one SELECT statement is supported.")
+        first = exc.errors[0] if exc.errors else {}
+        where = f" at line {first.get('line', '?')}, column {first.get('col', '?')}"
+        near = first.get("highlight") or ""
+        raise _invalid(f"syntax error{where}" + (f" near '{near}'" if near else "")) from None
+    except TokenError:
+        raise _invalid("syntax error (unterminated string or identifier)") from None
+    statements = [s for s in statements if s is not None]
+    if len(statements) != 1:
+        raise _invalid("exactly one SELECT statement is required")
     tree = statements[0]
-    for kind, name in UNSUPPORTED:
-        if tree.find(kind) is not None:
-            raise invalid(f"{name}: not supported by Glacier Select.")
-    if any(s is not tree for s in tree.find_all(exp.Select)):
-        raise invalid("subqueries: not supported by Glacier Select.")
-    alias = _source_alias(tree)
-    for column in tree.find_all(exp.Column):
-        _check_qualifier(column, alias)
-    for func in tree.find_all(exp.Func):
-        function = _function_name(func)
-        if function is not None and function not in FUNCTIONS:
-            raise invalid(f"function {function.upper()} is not supported.")
-    return ParsedQuery(tree, alias)
+    if isinstance(tree, exp.Union | exp.Intersect | exp.Except):
+        raise _invalid(f"{type(tree).__name__.upper()} is not supported by Glacier Select")
+    if not isinstance(tree, exp.Select):
+        raise _invalid("only SELECT statements are supported")
+    query = Query(tree, _check_clauses(tree))
+
+    def no_header(name: str, quoted: bool) -> int:
+        if not header_names:
+            raise _invalid(
+                f"column name {name!r} needs FileHeaderInfo USE; use _1, _2, ... otherwise"
+            )
+        return 0
+
+    _translate(query, no_header, _PARSE_TIME)
+    return query
 
 
-def _from_key(tree: exp.Select) -> str:
-    # sqlglot names the FROM argument "from_" in recent releases, "from" before.
-    return "from_" if "from_" in tree.args else "from"
+def compile_query(query: Query, header: Sequence[str] | None, now: datetime) -> CompiledQuery:
+    """Resolve header names (raises `SelectRuntimeError`) and emit the SQLite text."""
+    exact: dict[str, list[int]] = {}
+    folded: dict[str, list[int]] = {}
+    for index, name in enumerate(header or ()):
+        exact.setdefault(name, []).append(index)
+        folded.setdefault(name.lower(), []).append(index)
+
+    def resolve(name: str, quoted: bool) -> int:
+        found = exact.get(name, []) if quoted else folded.get(name.lower(), [])
+        if quoted and not found and (position := values.positional(name)) is not None:
+            return position
+        if not found:
+            raise SelectRuntimeError("MissingHeaderName", f"No header column named {name!r}.")
+        if len(found) > 1:
+            raise SelectRuntimeError(
+                "AmbiguousFieldName", f"More than one header column is named {name!r}."
+            )
+        return found[0]
+
+    return _translate(query, resolve, now)
 
 
-def _source_alias(tree: exp.Select) -> str | None:
-    source = tree.args.get(_from_key(tree))
-    table = source.this if source is not None else None
-    if not isinstance(table, exp.Table) or table.name.lower() not in SOURCES or table.db:
-        raise invalid("the FROM clause must be FROM ARCHIVE or FROM OBJECT.")
-    return table.alias or None
+def _check_clauses(tree: exp.Select) -> frozenset[str]:
+    for key, value in tree.args.items():
+        if value and key not in ("expressions", "from", "from_", "where"):
+            name = _CLAUSES.get(key, key.upper())
+            raise _invalid(f"{name} is not supported by Glacier Select")
+    for node in tree.walk():
+        if node is not tree and isinstance(node, (exp.Query, exp.Subquery, exp.Exists)):
+            raise _invalid("subqueries are not supported by Glacier Select")
+    source = tree.args.get("from") or tree.args.get("from_")
+    table = source.this if isinstance(source, exp.From) else None
+    if not isinstance(table, exp.Table):
+        raise _invalid("FROM ARCHIVE (or FROM OBJECT) is required")
+    name = table.this
+    if not isinstance(name, exp.Identifier) or name.this.lower() not in TABLE_NAMES:
+        raise _invalid(f"FROM must name ARCHIVE or OBJECT, not {table.sql()!r}")
+    if table.args.get("db") or table.args.get("catalog"):
+        raise _invalid(f"FROM must name ARCHIVE or OBJECT, not {table.sql()!r}")
+    alias = table.args.get("alias")
+    if alias is None:
+        return frozenset({name.this.lower()})
+    if alias.args.get("columns"):
+        raise _invalid("column aliases in FROM are not supported")
+    return frozenset({alias.name.lower()})
 
 
-def _function_name(func: exp.Func) -> str | None:
-    """Lower-case SQL name of a function call; None for operators (AND, =, ...)."""
-    if isinstance(func, exp.Anonymous):
-        return str(func.name).lower()
-    if isinstance(func, exp.Connector | exp.Binary | exp.Unary | exp.Predicate):
-        return None
-    if isinstance(func, exp.Cast | exp.TryCast):
-        return "cast"
-    names = func.sql_names() if hasattr(func, "sql_names") else [func.key]
-    return str(names[0]).lower() if names else None
+def _translate(query: Query, resolve: Resolver, now: datetime) -> CompiledQuery:
+    tr = _Translator(query.qualifiers, resolve, values.format_timestamp_key(now))
+    projections = query.tree.expressions
+    stars = [p for p in projections if _is_star(p, query.qualifiers)]
+    if stars and len(projections) > 1:
+        raise _invalid("SELECT * cannot be combined with other expressions")
+    where = query.tree.args.get("where")
+    condition = tr.condition(where.this, "WHERE") if where is not None else None
+    if stars:
+        columns = ["rowid"]
+        formatters: tuple[Callable[[Any], str | None], ...] | None = None
+    else:
+        typed = [tr.expr(p.this if isinstance(p, exp.Alias) else p) for p in projections]
+        columns = [sql for sql, _ in typed]
+        types = [t for _, t in typed]
+        formatters = None if all(t is T.STRING for t in types) else _formatters(types)
+    positions = tuple(sorted(tr.columns, key=tr.columns.__getitem__))
+    if stars and condition is None:
+        return CompiledQuery(None, {}, positions, True, None)
+    # Our own translation: user text reaches SQLite only as bound parameters.
+    sql = f"SELECT {', '.join(columns)} FROM t"  # noqa: S608
+    if condition is not None:
+        sql += f" WHERE {condition}"
+    return CompiledQuery(sql + " ORDER BY rowid", tr.params, positions, bool(stars), formatters)
 
 
-def render(query: ParsedQuery, header: Sequence[str] | None, width: int) -> tuple[str, int]:
-    """SQLite text of the query over table `archive(c1..cN)`, and its column count.
-
-    `header`: column names when FileHeaderInfo is USE; `width`: the number of
-    columns the data has (positions beyond it read as NULL, as in S3 Select).
-    """
-    tree = query.tree.copy()
-    columns = max(width, len(header or ()), _highest_position(tree))
-    for column in list(tree.find_all(exp.Column)):
-        column.replace(exp.column(_resolve(column, query.alias, header)))
-    for star in list(tree.find_all(exp.Star)):
-        if isinstance(star.parent, exp.Select):
-            star.replace(exp.Star())
-    table = exp.Table(this=exp.to_identifier("archive"))
-    tree.set(_from_key(tree), exp.From(this=table))
-    if any(isinstance(e, exp.Star) for e in tree.expressions):
-        listed = [exp.column(f"c{i}") for i in range(1, max(columns, 1) + 1)]
-        tree.set("expressions", listed)
-    return tree.sql(dialect="sqlite"), columns
+def _is_star(node: exp.Expression, qualifiers: frozenset[str]) -> bool:
+    if isinstance(node, exp.Star):
+        return True
+    if isinstance(node, exp.Column) and isinstance(node.this, exp.Star):
+        if node.table.lower() not in qualifiers or node.args.get("db"):
+            raise _invalid(f"unknown qualifier in {node.sql()!r}")
+        return True
+    return False
 
 
-def _highest_position(tree: exp.Select) -> int:
-    highest = 0
-    for column in tree.find_all(exp.Column):
-        position = _position(column.name) if not column.this.quoted else None
-        highest = max(highest, position or 0)
-    return highest
+def _formatters(types: list[T]) -> tuple[Callable[[Any], str | None], ...]:
+    return tuple(values.formatter(t.value) for t in types)
 
 
-def _position(name: str) -> int | None:
-    if name.startswith("_") and name[1:].isdigit() and int(name[1:]) >= 1:
-        return int(name[1:])
-    return None
+class _Translator:
+    """Emits SQLite text for one query; collects its parameters and input fields."""
+
+    def __init__(self, qualifiers: frozenset[str], resolve: Resolver, now: str) -> None:
+        self.qualifiers = qualifiers
+        self.resolve = resolve
+        self.now = now
+        self.params: dict[str, Any] = {}
+        self.columns: dict[int, int] = {}  # input field index -> table column number
+
+    def param(self, value: Any) -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return f":{name}"
+
+    def condition(self, node: exp.Expression, where: str) -> str:
+        sql, kind = self.expr(node)
+        if kind not in (T.BOOL, T.ANY, T.NULL):
+            raise _invalid(f"{where} needs a boolean expression, not {node.sql()!r}")
+        return sql
+
+    def expr(self, node: exp.Expression) -> tuple[str, T]:
+        handler = _HANDLERS.get(type(node))
+        if handler is not None:
+            return handler(self, node)
+        kind = type(node)
+        if kind in _COMPARISONS:
+            return self.compare(node, _COMPARISONS[kind])
+        if kind in _ARITHMETIC:
+            return self.arithmetic(node, _ARITHMETIC[kind])
+        raise _unsupported(node)
+
+    def coerce(self, operands: list[tuple[str, T]], what: str) -> list[str]:
+        """Convert loosely typed operands to the one strict type among them."""
+        strict = {t for _, t in operands} - _LOOSE - {T.NULL}
+        if not strict:
+            return [sql for sql, _ in operands]
+        if strict <= _NUMERIC:
+            function = "_s3_num"
+        elif strict == {T.BOOL}:
+            function = "_s3_bool"
+        elif strict == {T.TIMESTAMP}:
+            function = "_s3_ts"
+        else:
+            names = ", ".join(sorted(t.value for t in strict))
+            raise _invalid(f"incompatible types ({names}) in {what}")
+        return [f"{function}({sql})" if t in _LOOSE else sql for sql, t in operands]
+
+    def compare(self, node: exp.Expression, op: str) -> tuple[str, T]:
+        left, right = self.coerce([self.expr(node.this), self.expr(node.expression)], op)
+        return f"({left} {op} {right})", T.BOOL
+
+    def numeric(self, node: exp.Expression, what: str) -> tuple[str, T]:
+        sql, kind = self.expr(node)
+        if kind in _LOOSE:
+            return f"_s3_num({sql})", T.NUMBER
+        if kind not in _NUMERIC and kind is not T.NULL:
+            raise _invalid(f"{what} needs a number, not {node.sql()!r}")
+        return sql, kind
+
+    def arithmetic(self, node: exp.Expression, op: str) -> tuple[str, T]:
+        left, lt = self.numeric(node.this, op)
+        right, rt = self.numeric(node.expression, op)
+        if op in ("/", "%"):
+            function = "_s3_div" if op == "/" else "_s3_mod"
+            return f"{function}({left}, {right})", _numeric_result(lt, rt)
+        return f"({left} {op} {right})", _numeric_result(lt, rt)
+
+    def column(self, node: exp.Column) -> tuple[str, T]:
+        if isinstance(node.this, exp.Star):
+            raise _invalid("* is only allowed alone in the SELECT list")
+        if node.args.get("db") or node.args.get("catalog"):
+            raise _invalid(f"nested paths are not supported for CSV: {node.sql()!r}")
+        if node.table and node.table.lower() not in self.qualifiers:
+            raise _invalid(f"unknown qualifier {node.table!r} in {node.sql()!r}")
+        ident = node.this
+        quoted = bool(ident.args.get("quoted"))
+        name = ident.name
+        position = None if quoted else values.positional(name)
+        if position is None:
+            if not quoted and name.startswith("_") and name[1:].isdigit():
+                raise _invalid(f"bad column position {name!r}")
+            position = self.resolve(name, quoted)
+        if position >= MAX_COLUMNS:
+            raise _invalid(f"column {name!r} is beyond the {MAX_COLUMNS} column limit")
+        number = self.columns.setdefault(position, len(self.columns))
+        return f"c{number}", T.STRING
+
+    def literal(self, node: exp.Literal) -> tuple[str, T]:
+        if node.is_string:
+            return self.param(node.this), T.STRING
+        number = values.parse_number(node.this)
+        if number is None:
+            raise _invalid(f"bad number {node.this!r}")
+        return self.param(number), T.INT if isinstance(number, int) else T.FLOAT
+
+    def function(self, node: exp.Anonymous) -> tuple[str, T]:
+        name = str(node.this).upper()
+        args = node.expressions
+        arity = {"UTCNOW": 0, "TO_TIMESTAMP": 1, "DATE_ADD": 3, "DATE_DIFF": 3}
+        if name not in arity:
+            raise _invalid(f"function {name} is not supported")
+        if len(args) != arity[name]:
+            raise _invalid(f"{name} takes {arity[name]} arguments")
+        if name == "UTCNOW":
+            return self.param(self.now), T.TIMESTAMP
+        if name == "TO_TIMESTAMP":
+            return self.timestamp(args[0], name), T.TIMESTAMP
+        part = self.param(_part(args[0], _DATE_PARTS, name))
+        if name == "DATE_ADD":
+            amount, _ = self.numeric(args[1], name)
+            return f"_s3_date_add({part}, {amount}, {self.timestamp(args[2], name)})", T.TIMESTAMP
+        first, second = self.timestamp(args[1], name), self.timestamp(args[2], name)
+        return f"_s3_date_diff({part}, {first}, {second})", T.INT
+
+    def timestamp(self, node: exp.Expression, what: str) -> str:
+        sql, kind = self.expr(node)
+        if kind in _LOOSE:
+            return f"_s3_ts({sql})"
+        if kind not in (T.TIMESTAMP, T.NULL):
+            raise _invalid(f"{what} needs a timestamp, not {node.sql()!r}")
+        return sql
+
+    def string(self, node: exp.Expression) -> str:
+        sql, kind = self.expr(node)
+        if kind in (T.STRING, T.NULL, T.ANY):
+            return sql
+        return f"_s3_str({sql}, '{kind.value}')"
 
 
-def _check_qualifier(column: exp.Column, alias: str | None) -> None:
-    qualifier = column.table
-    known = {*SOURCES, *([alias.lower()] if alias else [])}
-    if qualifier and qualifier.lower() not in known:
-        raise invalid(f"unknown table or alias {qualifier!r}.")
+def _numeric_result(left: T, right: T) -> T:
+    if left is T.INT and right is T.INT:
+        return T.INT
+    if T.FLOAT in (left, right):
+        return T.FLOAT
+    return T.NUMBER
 
 
-def _resolve(column: exp.Column, alias: str | None, header: Sequence[str] | None) -> str:
-    name = column.name
-    quoted = bool(column.this.quoted)
-    position = None if quoted else _position(name)
-    if position is not None:
-        return f"c{position}"
-    if header is None:
-        raise invalid(f"column {name!r} needs FileHeaderInfo USE, or use _1, _2, ...")
-    matches = [
-        i for i, h in enumerate(header) if (h == name if quoted else h.lower() == name.lower())
-    ]
-    if not matches:
-        raise invalid(f"MissingHeaderName: no column named {name!r} in the header.")
-    if len(matches) > 1:
-        raise invalid(f"AmbiguousFieldName: {name!r} names several header columns.")
-    return f"c{matches[0] + 1}"
+def _part(node: exp.Expression, allowed: frozenset[str], what: str) -> str:
+    name = node.name.lower() if isinstance(node, (exp.Column, exp.Var)) else ""
+    if name not in allowed:
+        raise _invalid(f"{what} needs a date part ({', '.join(sorted(allowed))})")
+    return name
+
+
+def _unsupported(node: exp.Expression) -> InvalidParameterValueException:
+    if isinstance(node, exp.AggFunc):
+        return _invalid(f"aggregate functions ({node.sql_name()}) are not supported")
+    if isinstance(node, exp.Window):
+        return _invalid("window functions are not supported")
+    if isinstance(node, exp.Func):
+        return _invalid(f"function {node.sql_name()} is not supported")
+    if isinstance(node, exp.Star):
+        return _invalid("* is only allowed alone in the SELECT list")
+    return _invalid(f"unsupported syntax {node.sql()[:200]!r}")
+
+
+# --- node handlers -------------------------------------------------------------
+
+
+def _boolean(tr: _Translator, node: exp.Expression) -> tuple[str, T]:
+    op = "AND" if isinstance(node, exp.And) else "OR"
+    left = tr.condition(node.this, op)
+    right = tr.condition(node.expression, op)
+    return f"({left} {op} {right})", T.BOOL
+
+
+def _not(tr: _Translator, node: exp.Expression) -> tuple[str, T]:
+    return f"(NOT {tr.condition(node.this, 'NOT')})", T.BOOL
+
+
+def _is(tr: _Translator, node: exp.Expression) -> tuple[str, T]:
+    if not isinstance(node.expression, exp.Null):
+        raise _invalid("only IS [NOT] NULL is supported")
+    return f"({tr.expr(node.this)[0]} IS NULL)", T.BOOL
+
+
+def _like(tr: _Translator, node: exp.Expression) -> tuple[str, T]:
+    escape = None
+    if isinstance(node, exp.Escape):
+        escape_node = node.expression
+        if not (isinstance(escape_node, exp.Literal) and len(escape_node.name) == 1):
+            raise _invalid("ESCAPE needs a single-character string")
+        escape, node = escape_node.name, node.this
+        if not isinstance(node, exp.Like):
+            raise _invalid("ESCAPE belongs to LIKE")
+    text = f"{tr.string(node.this)} LIKE {tr.string(node.expression)}"
+    if escape is not None:
+        text += f" ESCAPE {tr.param(escape)}"
+    return (f"(NOT ({text}))" if node.args.get("negate") else f"({text})"), T.BOOL
+
+
+def _between(tr: _Translator, node: exp.Expression) -> tuple[str, T]:
+    operands = [tr.expr(node.this), tr.expr(node.args["low"]), tr.expr(node.args["high"])]
+    value, low, high = tr.coerce(operands, "BETWEEN")
+    return f"({value} BETWEEN {low} AND {high})", T.BOOL
+
+
+def _in(tr: _Translator, node: exp.Expression) -> tuple[str, T]:
+    if node.args.get("query") or node.args.get("unnest") or node.args.get("field"):
+        raise _invalid("IN needs a list of values")
+    operands = [tr.expr(node.this), *(tr.expr(item) for item in node.expressions)]
+    value, *items = tr.coerce(operands, "IN")
+    return f"({value} IN ({', '.join(items)}))", T.BOOL
+
+
+def _division(tr: _Translator, node: exp.Expression) -> tuple[str, T]:
+    return tr.arithmetic(node, "/" if isinstance(node, exp.Div) else "%")
+
+
+def _negate(tr: _Translator, node: exp.Expression) -> tuple[str, T]:
+    sql, kind = tr.numeric(node.this, "-")
+    return f"(-{sql})", kind
+
+
+def _concat(tr: _Translator, node: exp.Expression) -> tuple[str, T]:
+    return f"({tr.string(node.this)} || {tr.string(node.expression)})", T.STRING
+
+
+def _paren(tr: _Translator, node: exp.Expression) -> tuple[str, T]:
+    sql, kind = tr.expr(node.this)
+    return f"({sql})", kind
+
+
+def _cast(tr: _Translator, node: exp.Expression) -> tuple[str, T]:
+    target = node.args["to"]
+    function, kind = _CAST_TYPES.get(target.this, (None, T.ANY))
+    if function is None:
+        raise _invalid(f"CAST to {target.sql()} is not supported")
+    sql, source = tr.expr(node.this)
+    if kind is T.STRING:
+        return (sql if source in (T.STRING, T.NULL) else f"_s3_str({sql}, '{source.value}')"), kind
+    return f"{function}({sql})", kind
+
+
+def _length(tr: _Translator, node: exp.Expression) -> tuple[str, T]:
+    return f"length({tr.string(node.this)})", T.INT
+
+
+def _case_fold(tr: _Translator, node: exp.Expression) -> tuple[str, T]:
+    function = "_s3_lower" if isinstance(node, exp.Lower) else "_s3_upper"
+    return f"{function}({tr.string(node.this)})", T.STRING
+
+
+def _substring(tr: _Translator, node: exp.Expression) -> tuple[str, T]:
+    args = [tr.string(node.this), tr.numeric(node.args["start"], "SUBSTRING")[0]]
+    if node.args.get("length") is not None:
+        args.append(tr.numeric(node.args["length"], "SUBSTRING")[0])
+    return f"_s3_substr({', '.join(args)})", T.STRING
+
+
+def _trim(tr: _Translator, node: exp.Expression) -> tuple[str, T]:
+    position = str(node.args.get("position") or "BOTH").upper()
+    function = {"LEADING": "ltrim", "TRAILING": "rtrim"}.get(position, "trim")
+    args = [tr.string(node.this)]
+    if node.args.get("expression") is not None:
+        args.append(tr.string(node.expression))
+    return f"{function}({', '.join(args)})", T.STRING
+
+
+def _common(types: list[T]) -> T:
+    kinds = {t for t in types if t is not T.NULL}
+    if len(kinds) == 1:
+        return kinds.pop()
+    if not kinds:
+        return T.NULL
+    return T.NUMBER if kinds <= _NUMERIC else T.ANY
+
+
+def _coalesce(tr: _Translator, node: exp.Expression) -> tuple[str, T]:
+    typed = [tr.expr(node.this), *(tr.expr(e) for e in node.expressions)]
+    if len(typed) == 1:
+        return typed[0]
+    return f"coalesce({', '.join(sql for sql, _ in typed)})", _common([t for _, t in typed])
+
+
+def _nullif(tr: _Translator, node: exp.Expression) -> tuple[str, T]:
+    typed = [tr.expr(node.this), tr.expr(node.expression)]
+    left, right = tr.coerce(typed, "NULLIF")
+    return f"nullif({left}, {right})", typed[0][1]
+
+
+def _case(tr: _Translator, node: exp.Expression) -> tuple[str, T]:
+    ifs = node.args.get("ifs") or []
+    default = node.args.get("default")
+    results = [tr.expr(branch.args["true"]) for branch in ifs]
+    if default is not None:
+        results.append(tr.expr(default))
+    if node.this is not None:
+        subject, *whens = tr.coerce(
+            [tr.expr(node.this), *(tr.expr(branch.this) for branch in ifs)], "CASE"
+        )
+        head = f"CASE {subject}"
+    else:
+        whens = [tr.condition(branch.this, "CASE WHEN") for branch in ifs]
+        head = "CASE"
+    parts = [head, *(f"WHEN {w} THEN {r[0]}" for w, r in zip(whens, results, strict=False))]
+    if default is not None:
+        parts.append(f"ELSE {results[-1][0]}")
+    return " ".join([*parts, "END"]), _common([t for _, t in results])
+
+
+def _extract(tr: _Translator, node: exp.Expression) -> tuple[str, T]:
+    part = tr.param(_part(node.this, _EXTRACT_PARTS, "EXTRACT"))
+    return f"_s3_extract({part}, {tr.timestamp(node.expression, 'EXTRACT')})", T.INT
+
+
+_HANDLERS: dict[type[exp.Expression], Callable[[_Translator, Any], tuple[str, T]]] = {
+    exp.Column: _Translator.column,
+    exp.Literal: _Translator.literal,
+    exp.Anonymous: _Translator.function,
+    exp.Boolean: lambda tr, node: (tr.param(1 if node.this else 0), T.BOOL),
+    exp.Null: lambda tr, node: ("NULL", T.NULL),
+    exp.Paren: _paren,
+    exp.And: _boolean,
+    exp.Or: _boolean,
+    exp.Not: _not,
+    exp.Is: _is,
+    exp.Like: _like,
+    exp.Escape: _like,
+    exp.Between: _between,
+    exp.In: _in,
+    exp.Div: _division,
+    exp.Mod: _division,
+    exp.Neg: _negate,
+    exp.DPipe: _concat,
+    exp.Cast: _cast,
+    exp.Length: _length,
+    exp.Lower: _case_fold,
+    exp.Upper: _case_fold,
+    exp.Substring: _substring,
+    exp.Trim: _trim,
+    exp.Coalesce: _coalesce,
+    exp.Nullif: _nullif,
+    exp.Case: _case,
+    exp.Extract: _extract,
+}

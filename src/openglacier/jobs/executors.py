@@ -212,7 +212,9 @@ class JobExecutor:
             with self.deps.store.transaction(readonly=True) as tx:
                 vault = tx.get_vault_by_id(job.vault_id)
             arn = self.deps.vault_arn(vault.region, vault.account_id, vault.name) if vault else ""
-            return run_select(request, job.job_id, job_description(job, arn), data, self.sink())
+            description = job_description(job, arn)
+            now = self.deps.clock.now()  # UTCNOW() follows the injected clock
+            return run_select(request, job.job_id, description, data, self.sink(), now=now)
         except GlacierError as exc:
             log.warning("select job %s failed: %s", job.job_id, exc)
             return SelectOutcome(succeeded=False, message=str(exc))

@@ -8,6 +8,7 @@ become `StorageError` here, at the adapter boundary.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Iterable
@@ -59,12 +60,19 @@ class DirectorySink:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as fh:
-                for chunk in chunks:
-                    fh.write(chunk)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    for chunk in chunks:
+                        fh.write(chunk)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, target)
+            except BaseException:
+                # Also when the chunks themselves raise (a select query failing
+                # part-way): no object, and no temp file left behind.
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
         except OSError as exc:
             raise StorageError(f"Cannot write {target}: {exc}") from exc
 
