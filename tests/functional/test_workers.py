@@ -7,11 +7,11 @@ runners each and a 2 s lease share the metadata database and the blob directory.
 To kill and pause workers while they hold claimed-but-unfinished jobs, without
 guessing at timing, the test holds an ACCESS EXCLUSIVE lock on the `inventories`
 table: archive retrievals run freely, but a runner that reaches an inventory
-retrieval blocks inside it (after claiming its batch) until the lock goes. Once
+retrieval blocks inside it, holding that job's lease, until the lock goes. Once
 every runner is blocked (seen in pg_locks), worker A is SIGKILLed and worker C
-SIGSTOPped; the lock is released and worker B must finish all their jobs after
-their leases lapse. Then C is resumed: its pending finishes must be refused
-(fencing). A second wave of jobs then runs on B and C side by side.
+SIGSTOPped; the lock is released and worker B must finish their jobs after the
+leases lapse. Then C is resumed: its pending finishes must be refused (fencing).
+A second wave of jobs then runs on B and C side by side.
 
 Exactly-once is checked through the notification outbox: the vault notifies on
 every retrieval completion, in the completing transaction, so exactly one outbox
@@ -39,7 +39,14 @@ from openglacier.treehash import MIB, tree_hash
 from support.server import ACCOUNT_ID, REGION, LiveServer
 from support.services import fresh_pg_database
 from support.uploads import multipart_upload
-from support.workers import WorkerProcess, held_jobs, named_url, poll, quiescent
+from support.workers import (
+    WorkerProcess,
+    held_jobs,
+    named_url,
+    poll,
+    quiescent,
+    waiting_on_locks,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.functional, pytest.mark.timeout(180)]
 
@@ -98,8 +105,8 @@ def test_two_workers_run_every_job_once_despite_kill_and_pause(cluster: Cluster)
         },
     )
     a, b, c = (cluster.workers[name] for name in "abc")
-    # All workers are up (each sweeps the shared blob temp dir when it starts)
-    # before any job exists.
+    # All workers are up before any job exists, so their runners all take part
+    # from the start.
     for worker in (a, b, c):
         worker.start()
     for worker in (a, b, c):
@@ -121,9 +128,10 @@ def test_two_workers_run_every_job_once_despite_kill_and_pause(cluster: Cluster)
             pause_quiescent(mon, c)
             held_c = held_jobs(mon, c)
         held_lock.rollback()
-    # Each blocked runner holds at least the inventory job it is stuck in.
+    # Runners claim one job at a time: each holds exactly the inventory job it is
+    # stuck in.
     for held in (held_a, held_c):
-        assert list(held.values()).count("InventoryRetrieval") >= RUNNERS, held
+        assert sorted(held.values()) == ["InventoryRetrieval"] * RUNNERS, held
     stranded = set(held_a) | set(held_c)
 
     # B alone finishes the rest, including A's and C's jobs once their leases lapse.
@@ -138,10 +146,21 @@ def test_two_workers_run_every_job_once_despite_kill_and_pause(cluster: Cluster)
 
     # C wakes up with leases it lost: every finish it attempts must be refused.
     c.resume()
-    poll(lambda: all(job_id in c.log() for job_id in held_c), "worker C to give up its jobs")
-    for job_id, action in held_c.items():
-        if action == "InventoryRetrieval":
-            assert f"job {job_id}: lease lost" in c.log()
+    with cluster.db.connect() as mon:
+
+        def c_done() -> bool:
+            """Each of C's jobs was given up, or (a fencing bug) completed again."""
+            rows = job_rows(mon)
+            return all(
+                f"job {job_id}: lease lost" in c.log() or rows[job_id] != wave1[job_id]
+                for job_id in held_c
+            )
+
+        poll(c_done, "worker C to give up its jobs")
+        assert {job_id: row for job_id, row in job_rows(mon).items() if job_id in wave1} == wave1
+    for job_id in held_c:
+        assert f"job {job_id}: lease lost" in c.log()
+    assert "failed to run" not in c.log()
 
     # --- wave 2: B and C side by side -------------------------------------------
     plan |= initiate(glacier, archives, range(WAVE, 2 * WAVE))
@@ -173,7 +192,68 @@ def test_two_workers_run_every_job_once_despite_kill_and_pause(cluster: Cluster)
     check_through_api(cluster, archives, plan, stranded)
 
 
+def test_a_paused_worker_cannot_finish_a_job_another_worker_now_holds(
+    cluster: Cluster,
+) -> None:
+    """Fencing while the job is still in progress: the paused worker resumes
+    after its lease went to another worker that has not finished yet. Only the
+    lease holder may complete the job (a status check alone would let either)."""
+    glacier = cluster.api.client()
+    archives = upload_archives(cluster)
+    glacier.set_vault_notifications(
+        vaultName=VAULT,
+        vaultNotificationConfig={"SNSTopic": TOPIC, "Events": ["ArchiveRetrievalCompleted"]},
+    )
+    workers = [cluster.workers["b"], cluster.workers["c"]]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.wait_ready()
+    archive_id, data = archives["mib"]
+    with cluster.db.connect() as mon, cluster.db.connect() as lock:
+        # A retrieval pins its archive under a row lock (FOR UPDATE): holding it
+        # stops whichever runner claims the job inside the job's transaction.
+        held_lock = lock.execution_options(isolation_level="READ COMMITTED").begin()
+        lock.execute(
+            text("SELECT 1 FROM archives WHERE archive_id = :id FOR UPDATE"), {"id": archive_id}
+        )
+        job_id = glacier.initiate_job(
+            vaultName=VAULT, jobParameters={"Type": "archive-retrieval", "ArchiveId": archive_id}
+        )["jobId"]
+        poll(lambda: any(waiting_on_locks(mon, w) for w in workers), "a runner to claim the job")
+        stale, holder = workers if waiting_on_locks(mon, workers[0]) else workers[::-1]
+        assert set(held_jobs(mon, stale)) == {job_id}
+        pause_quiescent(mon, stale)
+        held_lock.rollback()
+        # The stale worker's session now holds the archive row lock for its paused
+        # transaction; the other worker claims the job once the lease lapses and
+        # waits on that row lock, mid-job.
+        poll(
+            lambda: set(held_jobs(mon, holder)) == {job_id} and waiting_on_locks(mon, holder) == 1,
+            "the other worker to take over the job",
+        )
+        stale.resume()  # its finish, in the same transaction, must be refused
+        poll(
+            lambda: in_progress(mon) == 0 and job_id in stale.log() + holder.log(),
+            "the job to be finished and the loser to log it",
+        )
+        assert f"job {job_id}: lease lost" in stale.log()
+        row = job_rows(mon)[job_id]
+        outbox = notifications(mon)
+    assert row["status"] == "Succeeded"
+    assert row["attempts"] == 2
+    assert [message["JobId"] for _, message in outbox] == [job_id]
+    for worker in workers:
+        assert "failed to run" not in worker.log()
+    assert "lease lost" not in holder.log()
+    check_output(glacier, archives, job_id, Planned(0, "mib"))
+    assert tree_hash(data) == glacier.describe_job(vaultName=VAULT, jobId=job_id)["SHA256TreeHash"]
+
+
 def test_starting_a_worker_leaves_blobs_in_flight_alone(cluster: Cluster) -> None:
+    """A process starting on a shared file:// blob store sweeps only stale temp
+    files, never those of blobs another live process is writing (regression: the
+    start-up sweep used to delete every temp file, failing the other writers)."""
     glacier = cluster.api.client()
     upload_archives(cluster)
     writer, newcomer = cluster.workers["a"], cluster.workers["b"]
@@ -256,8 +336,8 @@ class Planned:
 
 
 def planned(index: int) -> Planned:
-    """Every fifth job is an inventory retrieval, so every batch a runner claims
-    (up to 8 jobs, in initiation order) soon reaches one."""
+    """Every fifth job is an inventory retrieval, so each runner, claiming jobs in
+    initiation order, soon reaches one."""
     if index % 5 == 2:
         return Planned(index, None, inventory_format=("JSON", "CSV")[index // 5 % 2])
     name = ("tiny", "small", "mib", "multi")[index % 4]

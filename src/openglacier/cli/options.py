@@ -133,6 +133,13 @@ def job_options() -> list[Callable[[F], F]]:
             help="Seconds a runner's claim on a job lasts without renewal [60].",
         ),
         click.option(
+            "--job-poll",
+            "job_poll_seconds",
+            type=float,
+            envvar=_env("job_poll_seconds"),
+            help="Seconds between idle runners' looks for due jobs and notifications [1].",
+        ),
+        click.option(
             "--inventory-before-first",
             type=click.Choice(["error", "empty"]),
             envvar=_env("inventory_before_first"),

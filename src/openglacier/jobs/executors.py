@@ -64,6 +64,18 @@ def finish(deps: Deps, tx: MetadataTx, job: Job, owner: str | None) -> None:
         tx.enqueue_notification(config.sns_topic, message, now)
 
 
+def _require_lease(tx: MetadataTx, job: Job, owner: str) -> None:
+    """Before pinning anything: a runner that lost the job leaves it alone.
+
+    Not a row lock: a stalled runner must not keep others from taking over.
+    The fenced `finish_job` in the same transaction is what guarantees one
+    completion; this check only saves the work (and a duplicate-pin error).
+    """
+    current = tx.get_job(job.job_id)
+    if current is None or current.completed or current.lease_owner != owner:
+        raise LeaseLost(job.job_id)
+
+
 def failed(job: Job, deps: Deps, reason: str) -> Job:
     return replace(
         job, status=JobStatus.FAILED, status_message=reason, completed_at=deps.clock.now()
@@ -102,6 +114,7 @@ class JobExecutor:
 
     # --- archive retrieval --------------------------------------------------------
     def _archive(self, tx: MetadataTx, *, job: Job, owner: str) -> None:
+        _require_lease(tx, job, owner)
         pinned = self._pin(tx, job)
         if pinned is None:
             finish(self.deps, tx, failed(job, self.deps, ARCHIVE_DELETED), owner)
@@ -110,6 +123,10 @@ class JobExecutor:
         assert job.range_end is not None
         length = job.range_end - job.range_start + 1
         finish(self.deps, tx, succeeded(job, self.deps, output_size=length), owner)
+
+    def _pin_leased(self, tx: MetadataTx, *, job: Job, owner: str) -> list[Segment] | None:
+        _require_lease(tx, job, owner)
+        return self._pin(tx, job)
 
     def _pin(self, tx: MetadataTx, job: Job) -> list[Segment] | None:
         """Pin the archive's blobs for the job; None if the archive is gone.
@@ -171,7 +188,7 @@ class JobExecutor:
 
     # --- select -------------------------------------------------------------------
     async def _select(self, job: Job, owner: str) -> None:
-        segments = await self.deps.in_tx(lambda tx: self._pin(tx, job))
+        segments = await self.deps.in_tx(partial(self._pin_leased, job=job, owner=owner))
         if segments is None:
             await self.fail(job, ARCHIVE_DELETED, owner)
             return
