@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, Executable, Row, Table, literal, select
+from sqlalchemy import Connection, Executable, Row, Table, and_, literal, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
@@ -44,6 +44,19 @@ def translated() -> Iterator[None]:
 def values_of(record: Any) -> dict[str, Any]:
     """A record dataclass as column values (records and tables share names)."""
     return {f.name: getattr(record, f.name) for f in fields(record)}
+
+
+def after_position(
+    created: ColumnElement[datetime], item_id: ColumnElement[str], after: tuple[datetime, str]
+) -> ColumnElement[bool]:
+    """Rows strictly after `after` in (created, id) order: keyset paging.
+
+    The first, redundant bound is a plain range on the index's leading time
+    column: without it both engines scan from the start of the vault for every
+    page, which makes paging through a large vault quadratic.
+    """
+    at, last_id = after
+    return and_(created >= at, or_(created > at, and_(created == at, item_id > last_id)))
 
 
 class TxBase:

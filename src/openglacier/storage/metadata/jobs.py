@@ -24,7 +24,7 @@ from openglacier.domain.models import (
     JobStatus,
     Segment,
 )
-from openglacier.storage.metadata.base import TxBase
+from openglacier.storage.metadata.base import TxBase, after_position
 from openglacier.storage.metadata.schema import archives, job_segments, jobs
 
 IN_PROGRESS = JobStatus.IN_PROGRESS.value
@@ -84,16 +84,7 @@ class JobOps(TxBase):
     ) -> list[Job]:
         stmt = select(jobs).where(jobs.c.vault_id == vault_id)
         if after is not None:
-            created, job_id = after
-            # The redundant bound lets both engines start an index range scan
-            # at the position instead of filtering the vault from its start.
-            stmt = stmt.where(
-                jobs.c.created_at >= created,
-                or_(
-                    jobs.c.created_at > created,
-                    and_(jobs.c.created_at == created, jobs.c.job_id > job_id),
-                ),
-            )
+            stmt = stmt.where(after_position(jobs.c.created_at, jobs.c.job_id, after))
         if status is not None:
             stmt = stmt.where(jobs.c.status == status.value)
         if completed is not None:
@@ -263,16 +254,6 @@ class JobOps(TxBase):
         if end is not None:
             stmt = stmt.where(archives.c.created_at < end)
         if after is not None:
-            created, archive_id = after
-            stmt = stmt.where(
-                # Redundant with the OR below, but a plain range on the index's
-                # created_at column: without it both engines scan from the start of
-                # the vault for every page, making a whole inventory quadratic.
-                archives.c.created_at >= created,
-                or_(
-                    archives.c.created_at > created,
-                    and_(archives.c.created_at == created, archives.c.archive_id > archive_id),
-                ),
-            )
+            stmt = stmt.where(after_position(archives.c.created_at, archives.c.archive_id, after))
         stmt = stmt.order_by(archives.c.created_at, archives.c.archive_id).limit(limit)
         return [InventoryItem(**r._mapping) for r in self._rows(stmt)]

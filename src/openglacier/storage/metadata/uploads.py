@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, func, literal, or_, select, update
+from sqlalchemy import Row, and_, delete, func, literal, select, update
 
 from openglacier.domain.models import Archive, Part, Upload, UploadState
 from openglacier.errors import StorageError
-from openglacier.storage.metadata.base import TxBase, values_of
+from openglacier.storage.metadata.base import TxBase, after_position, values_of
 from openglacier.storage.metadata.schema import archive_segments, archives, parts, uploads
 
 ACTIVE = UploadState.ACTIVE.value
@@ -46,16 +46,7 @@ class UploadOps(TxBase):
     ) -> list[Upload]:
         stmt = select(uploads).where(uploads.c.vault_id == vault_id, uploads.c.state == ACTIVE)
         if after is not None:
-            created, upload_id = after
-            # The redundant bound lets both engines start an index range scan
-            # at the position instead of filtering the vault from its start.
-            stmt = stmt.where(
-                uploads.c.created_at >= created,
-                or_(
-                    uploads.c.created_at > created,
-                    and_(uploads.c.created_at == created, uploads.c.upload_id > upload_id),
-                ),
-            )
+            stmt = stmt.where(after_position(uploads.c.created_at, uploads.c.upload_id, after))
         stmt = stmt.order_by(uploads.c.created_at, uploads.c.upload_id).limit(limit)
         return [_upload(r) for r in self._rows(stmt)]
 
