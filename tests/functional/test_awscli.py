@@ -2,50 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from openglacier.treehash import MIB, tree_hash
+from support.awscli import GlacierCli as Cli
 from support.server import ACCOUNT_ID, LiveServer
-
-
-@dataclass
-class Cli:
-    server: LiveServer
-    env: dict[str, str]
-    vault: str = "cli"
-
-    def __call__(self, command: str, *args: str, account: str = "-") -> Any:
-        exe = shutil.which("aws", path=os.path.dirname(sys.executable)) or "aws"
-        scope = ["--account-id", account]
-        if command != "list-vaults":
-            scope += ["--vault-name", self.vault]
-        proc = subprocess.run(
-            [
-                exe,
-                "glacier",
-                *command.split(),
-                *scope,
-                *args,
-                "--endpoint-url",
-                self.server.endpoint,
-                "--output",
-                "json",
-            ],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert proc.returncode == 0, proc.stderr
-        return json.loads(proc.stdout) if proc.stdout.strip() else {}
 
 
 def upload_parts(aws: Cli, upload_id: str, data: bytes, tmp_path: Path) -> list[str]:

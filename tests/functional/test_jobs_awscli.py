@@ -9,59 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from openglacier.treehash import MIB, tree_hash
+from support.awscli import GlacierCli
 from support.server import ACCESS_KEY, ACCOUNT_ID, REGION, SECRET_KEY, LiveServer
 
 VAULT = "cli-jobs"
 TOPIC = "arn:aws:sns:us-east-1:111122223333:cli-topic"
-
-
-@dataclass
-class Cli:
-    server: LiveServer
-    env: dict[str, str]
-
-    def run(self, command: str, *args: str) -> subprocess.CompletedProcess[str]:
-        exe = shutil.which("aws", path=os.path.dirname(sys.executable)) or "aws"
-        return subprocess.run(
-            [
-                exe,
-                "glacier",
-                command,
-                "--account-id",
-                "-",
-                "--vault-name",
-                VAULT,
-                *args,
-                "--endpoint-url",
-                self.server.endpoint,
-                "--output",
-                "json",
-            ],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-
-    def __call__(self, command: str, *args: str) -> Any:
-        proc = self.run(command, *args)
-        assert proc.returncode == 0, proc.stderr
-        return json.loads(proc.stdout) if proc.stdout.strip() else {}
-
-    def fails(self, command: str, *args: str) -> str:
-        proc = self.run(command, *args)
-        assert proc.returncode != 0, proc.stdout
-        return proc.stderr
 
 
 def run_jobs(server: LiveServer) -> None:
@@ -70,7 +27,7 @@ def run_jobs(server: LiveServer) -> None:
 
 
 @pytest.fixture(scope="module")
-def aws(server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Cli:
+def aws(server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> GlacierCli:
     home = tmp_path_factory.mktemp("cli-home")
     env = dict(os.environ)
     env.update(
@@ -82,13 +39,13 @@ def aws(server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Cli:
         AWS_PAGER="",
         AWS_MAX_ATTEMPTS="1",
     )
-    cli = Cli(server, env)
+    cli = GlacierCli(server, env, vault=VAULT)
     cli("create-vault")
     return cli
 
 
 @pytest.fixture(scope="module")
-def retrieval(aws: Cli, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def retrieval(aws: GlacierCli, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """An archive uploaded with the CLI and a finished whole-archive job for it."""
     work = tmp_path_factory.mktemp("cli-jobs")
     data = os.urandom(3 * MIB + 999)
@@ -106,7 +63,7 @@ def retrieval(aws: Cli, tmp_path_factory: pytest.TempPathFactory) -> dict[str, A
     return {"data": data, "archive_id": up["archiveId"], "job": job, "work": work}
 
 
-def test_cli_initiate_and_describe_job(aws: Cli, retrieval: dict[str, Any]) -> None:
+def test_cli_initiate_and_describe_job(aws: GlacierCli, retrieval: dict[str, Any]) -> None:
     job_id = retrieval["job"]["jobId"]
     assert len(job_id) == 92
     assert retrieval["job"]["location"] == f"/{ACCOUNT_ID}/vaults/{VAULT}/jobs/{job_id}"
@@ -128,7 +85,7 @@ def test_cli_initiate_and_describe_job(aws: Cli, retrieval: dict[str, Any]) -> N
     assert "InventorySizeInBytes" not in job  # null, omitted by the CLI
 
 
-def test_cli_list_jobs(aws: Cli, retrieval: dict[str, Any]) -> None:
+def test_cli_list_jobs(aws: GlacierCli, retrieval: dict[str, Any]) -> None:
     job_id = retrieval["job"]["jobId"]
     listed = aws("list-jobs")
     assert job_id in [j["JobId"] for j in listed["JobList"]]
@@ -141,7 +98,7 @@ def test_cli_list_jobs(aws: Cli, retrieval: dict[str, Any]) -> None:
     assert "The job status code is not valid: Done" in stderr
 
 
-def test_cli_get_job_output(aws: Cli, retrieval: dict[str, Any]) -> None:
+def test_cli_get_job_output(aws: GlacierCli, retrieval: dict[str, Any]) -> None:
     data, work = retrieval["data"], retrieval["work"]
     out = work / "whole.bin"
     printed = aws("get-job-output", "--job-id", retrieval["job"]["jobId"], str(out))
@@ -154,7 +111,7 @@ def test_cli_get_job_output(aws: Cli, retrieval: dict[str, Any]) -> None:
     assert "contentRange" not in printed
 
 
-def test_cli_ranged_get_job_output(aws: Cli, retrieval: dict[str, Any]) -> None:
+def test_cli_ranged_get_job_output(aws: GlacierCli, retrieval: dict[str, Any]) -> None:
     data, work, job_id = retrieval["data"], retrieval["work"], retrieval["job"]["jobId"]
     out = work / "range.bin"
     printed = aws(
@@ -174,7 +131,7 @@ def test_cli_ranged_get_job_output(aws: Cli, retrieval: dict[str, Any]) -> None:
     assert "ResourceNotFoundException" in stderr
 
 
-def test_cli_csv_inventory(aws: Cli, retrieval: dict[str, Any]) -> None:
+def test_cli_csv_inventory(aws: GlacierCli, retrieval: dict[str, Any]) -> None:
     job = aws("initiate-job", "--job-parameters", '{"Type":"inventory-retrieval","Format":"CSV"}')
     run_jobs(aws.server)
     described = aws("describe-job", "--job-id", job["jobId"])
@@ -196,7 +153,7 @@ def test_cli_csv_inventory(aws: Cli, retrieval: dict[str, Any]) -> None:
     assert "cli archive" in rows[0]
 
 
-def test_cli_vault_notifications(aws: Cli) -> None:
+def test_cli_vault_notifications(aws: GlacierCli) -> None:
     config = {"SNSTopic": TOPIC, "Events": ["ArchiveRetrievalCompleted"]}
     aws("set-vault-notifications", "--vault-notification-config", json.dumps(config))
     assert aws("get-vault-notifications") == {"vaultNotificationConfig": config}
@@ -204,7 +161,7 @@ def test_cli_vault_notifications(aws: Cli) -> None:
     assert "ResourceNotFoundException" in aws.fails("get-vault-notifications")
 
 
-def test_cli_unknown_archive(aws: Cli) -> None:
+def test_cli_unknown_archive(aws: GlacierCli) -> None:
     params = {"Type": "archive-retrieval", "ArchiveId": "a" * 138}
     stderr = aws.fails("initiate-job", "--job-parameters", json.dumps(params))
     assert "ResourceNotFoundException" in stderr

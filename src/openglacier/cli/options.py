@@ -19,6 +19,18 @@ def _env(name: str) -> str:
     return "OPENGLACIER_" + name.upper()
 
 
+def _region_option() -> Callable[[F], F]:
+    return click.option("--region", envvar=_env("region"), help="Region served [us-east-1].")
+
+
+def _log_level_option() -> Callable[[F], F]:
+    return click.option(
+        "--log-level",
+        envvar=_env("log_level"),
+        type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    )
+
+
 def storage_options(func: F) -> F:
     options = [
         click.option(
@@ -54,7 +66,7 @@ def server_options(func: F) -> F:
     options = [
         click.option("--host", envvar=_env("host"), help="Address to listen on [127.0.0.1]."),
         click.option("--port", type=int, envvar=_env("port"), help="Port to listen on [7979]."),
-        click.option("--region", envvar=_env("region"), help="Region served [us-east-1]."),
+        _region_option(),
         click.option(
             "--timing",
             type=click.Choice(list(PROFILES)),
@@ -74,11 +86,7 @@ def server_options(func: F) -> F:
             help="none: accept every request as the root account (tests only).",
         ),
         *job_options(),
-        click.option(
-            "--log-level",
-            envvar=_env("log_level"),
-            type=click.Choice(["critical", "error", "warning", "info", "debug"]),
-        ),
+        _log_level_option(),
     ]
     for option in reversed(options):
         func = option(func)
@@ -87,13 +95,9 @@ def server_options(func: F) -> F:
 
 def worker_options(func: F) -> F:
     options = [
-        click.option("--region", envvar=_env("region"), help="Region served [us-east-1]."),
+        _region_option(),
         *job_options(),
-        click.option(
-            "--log-level",
-            envvar=_env("log_level"),
-            type=click.Choice(["critical", "error", "warning", "info", "debug"]),
-        ),
+        _log_level_option(),
     ]
     for option in reversed(options):
         func = option(func)
