@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from openglacier.cli.main import main
 from openglacier.cli.options import settings_from
 from openglacier.clock import parse_duration
 from openglacier.config import ConfigError, load_settings
