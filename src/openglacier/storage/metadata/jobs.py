@@ -94,10 +94,6 @@ class JobOps(TxBase):
         stmt = stmt.order_by(jobs.c.created_at, jobs.c.job_id).limit(limit)
         return [_job(r) for r in self._rows(stmt)]
 
-    def count_jobs(self, vault_id: int) -> int:
-        stmt = select(func.count()).select_from(jobs).where(jobs.c.vault_id == vault_id)
-        return int(self._scalar(stmt) or 0)
-
     def count_due_jobs(self, now: datetime) -> int:
         """In-progress jobs due at `now`, leased or not (admin drain)."""
         stmt = (
