@@ -99,7 +99,7 @@ class JobService:
         def run(tx: MetadataTx) -> InitiatedJob:
             vault = require_vault(self.deps, tx, caller, vault_name)
             request = parse_job_request(dict(body))
-            job = self._new_job(tx, vault, caller, request)
+            job = self._new_job(tx, vault, request)
             tx.insert_job(job)
             return InitiatedJob(
                 job.job_id,
@@ -111,7 +111,7 @@ class JobService:
         self.on_initiated()
         return initiated
 
-    def _new_job(self, tx: MetadataTx, vault: Vault, caller: Caller, request: JobRequest) -> Job:
+    def _new_job(self, tx: MetadataTx, vault: Vault, request: JobRequest) -> Job:
         now = self.deps.clock.now()
         job_id = new_job_id()
         base = Job(
