@@ -26,7 +26,9 @@ from typing import Protocol
 
 from openglacier.domain.models import (
     Archive,
+    CapacityUnit,
     Credential,
+    DataRetrievalRule,
     InventoryItem,
     InventorySnapshot,
     Job,
@@ -246,6 +248,23 @@ class MetadataTx(Protocol):
 
     def purge_delivered_notifications(self, created_before: datetime) -> int:
         """Forget delivered messages; failed ones stay for operators."""
+        ...
+
+    # --- account-level settings (spec 2.30-2.33) --------------------------------
+    def get_data_retrieval_rule(self, account_id: str, region: str) -> DataRetrievalRule | None: ...
+
+    def set_data_retrieval_rule(
+        self, account_id: str, region: str, rule: DataRetrievalRule
+    ) -> None: ...
+
+    def insert_capacity(self, unit: CapacityUnit) -> None: ...
+
+    def count_active_capacity(self, account_id: str, region: str, now: datetime) -> int: ...
+
+    def list_capacity(
+        self, account_id: str, region: str, expired_after: datetime
+    ) -> list[CapacityUnit]:
+        """Units expiring after `expired_after`, by start date."""
         ...
 
     # --- blob deletion queue ------------------------------------------------

@@ -249,3 +249,22 @@ class InventoryItem:
     created_at: datetime
     size: int
     tree_hash: str
+
+
+@dataclass(frozen=True)
+class DataRetrievalRule:
+    """The one rule of an account's data retrieval policy (spec 2.30, 6.4)."""
+
+    strategy: str  # "None" | "FreeTier" | "BytesPerHour"
+    bytes_per_hour: int | None = None
+
+
+@dataclass(frozen=True)
+class CapacityUnit:
+    """A provisioned capacity unit (spec 2.32, 6.5)."""
+
+    capacity_id: str
+    account_id: str
+    region: str
+    start_date: datetime
+    expiration_date: datetime

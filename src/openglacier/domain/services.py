@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from openglacier.domain.account_settings import AccountSettingsService
 from openglacier.domain.archives import ArchiveService
 from openglacier.domain.context import Deps
 from openglacier.domain.inventory import InventoryService
@@ -49,6 +50,7 @@ class Services:
     maintenance: Maintenance
     jobs: JobService
     notifications: NotificationService
+    accounts: AccountSettingsService
     executor: JobExecutor
     deliverer: Deliverer
     runners: list[JobRunner] = field(default_factory=list)
@@ -80,6 +82,7 @@ class Services:
             maintenance=Maintenance(deps),
             jobs=JobService(deps, setup.options, wake),
             notifications=NotificationService(deps),
+            accounts=AccountSettingsService(deps),
             executor=executor,
             deliverer=Deliverer(
                 deps,

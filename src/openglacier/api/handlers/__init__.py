@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from starlette.responses import Response
 
 from openglacier.api.context import RequestContext
-from openglacier.api.handlers import archives, jobs, vaults
+from openglacier.api.handlers import accounts, archives, jobs, vaults
 
 Handler = Callable[[RequestContext], Awaitable[Response]]
 
@@ -34,4 +34,8 @@ HANDLERS: dict[str, Handler] = {
     "SetVaultNotifications": jobs.set_notifications,
     "GetVaultNotifications": jobs.get_notifications,
     "DeleteVaultNotifications": jobs.delete_notifications,
+    "GetDataRetrievalPolicy": accounts.get_data_retrieval_policy,
+    "SetDataRetrievalPolicy": accounts.set_data_retrieval_policy,
+    "PurchaseProvisionedCapacity": accounts.purchase_provisioned_capacity,
+    "ListProvisionedCapacity": accounts.list_provisioned_capacity,
 }

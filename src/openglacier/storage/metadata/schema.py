@@ -299,3 +299,26 @@ notifications = Table(
     Index("ix_notifications_due", "state", "next_attempt_at"),
     sqlite_autoincrement=True,
 )
+
+# Account-level settings (spec 2.30-2.33): one data retrieval policy per account
+# and region; provisioned capacity units.
+data_retrieval_policies = Table(
+    "data_retrieval_policies",
+    metadata,
+    Column("account_id", String(ACCOUNT), nullable=False),
+    Column("region", String(REGION), nullable=False),
+    Column("strategy", String(16), nullable=False),
+    Column("bytes_per_hour", BigInteger, nullable=True),
+    PrimaryKeyConstraint("account_id", "region"),
+)
+
+provisioned_capacity = Table(
+    "provisioned_capacity",
+    metadata,
+    Column("capacity_id", binary_string(32), primary_key=True),
+    Column("account_id", String(ACCOUNT), nullable=False),
+    Column("region", String(REGION), nullable=False),
+    Column("start_date", UTCDateTime(), nullable=False),
+    Column("expiration_date", UTCDateTime(), nullable=False),
+    Index("ix_provisioned_capacity_account", "account_id", "region", "start_date"),
+)

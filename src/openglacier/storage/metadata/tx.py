@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from openglacier.storage.metadata.accounts import AccountOps
 from openglacier.storage.metadata.archives import ArchiveOps
 from openglacier.storage.metadata.blobqueue import BlobQueueOps
 from openglacier.storage.metadata.credentials import CredentialOps
@@ -12,6 +13,13 @@ from openglacier.storage.metadata.vaults import VaultOps
 
 
 class SqlMetadataTx(
-    VaultOps, ArchiveOps, UploadOps, JobOps, NotificationOps, BlobQueueOps, CredentialOps
+    VaultOps,
+    ArchiveOps,
+    UploadOps,
+    JobOps,
+    NotificationOps,
+    AccountOps,
+    BlobQueueOps,
+    CredentialOps,
 ):
     """Valid only inside the `SqlMetadataStore.transaction()` block that made it."""
