@@ -61,6 +61,10 @@ class Settings:
     )
     notify_max_attempts: int = 10
     notify_retry_seconds: float = 2.0  # first retry delay; doubles per attempt
+    # data retrieval policy and capacity model (issue 4; spec 6.4, 6.5)
+    free_tier_bytes_per_month: int = 10 << 30  # FreeTier allowance, prorated per day
+    retrieval_spread_hours: float = 4.0  # a Standard retrieval's bytes per hour = size / this
+    expedited_capacity: str = "unlimited"  # "strict": Expedited needs provisioned capacity
 
     @property
     def profile(self) -> TimingProfile:
@@ -87,6 +91,7 @@ _CHOICES = {
     "partition": ("aws", "aws-cn", "aws-us-gov"),
     "log_level": ("critical", "error", "warning", "info", "debug"),
     "inventory_before_first": ("error", "empty"),
+    "expedited_capacity": ("unlimited", "strict"),
 }
 
 # Settings whose file form may be a TOML table; flags and variables give "k=v,k=v".
@@ -170,6 +175,8 @@ def validate(settings: Settings) -> None:
             raise ConfigError(f"setting {name!r} must be greater than 0")
     if settings.notify_max_attempts < 1 or settings.notify_retry_seconds < 0:
         raise ConfigError("notify_max_attempts must be >= 1 and notify_retry_seconds >= 0")
+    if settings.free_tier_bytes_per_month < 0 or not settings.retrieval_spread_hours > 0:
+        raise ConfigError("free_tier_bytes_per_month must be >= 0 and retrieval_spread_hours > 0")
     if settings.job_workers < 0:
         raise ConfigError("setting 'job_workers' must be 0 or more")
     if bool(settings.access_key_id) != bool(settings.secret_access_key):

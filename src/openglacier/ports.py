@@ -168,6 +168,17 @@ class MetadataTx(Protocol):
         """Jobs ordered by (created_at, job_id), strictly after `after`, filtered."""
         ...
 
+    def retrieval_bytes(
+        self, account_id: str, region: str, tier: str, *, in_progress: bool, since: datetime | None
+    ) -> int:
+        """Bytes of the account's archive retrievals of `tier` (in progress and/or
+        initiated since `since`)."""
+        ...
+
+    def count_jobs_since(self, account_id: str, region: str, tier: str, since: datetime) -> int:
+        """The account's jobs of `tier` initiated after `since`."""
+        ...
+
     def count_due_jobs(self, now: datetime) -> int:
         """In-progress jobs due at `now`, leased or not."""
         ...

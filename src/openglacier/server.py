@@ -23,6 +23,7 @@ from openglacier.clock import Clock, ManualClock, SystemClock
 from openglacier.config import Settings
 from openglacier.domain.context import Deps
 from openglacier.domain.jobs import JobOptions
+from openglacier.domain.retrieval_limits import RetrievalLimits
 from openglacier.domain.services import JobSetup, Services
 from openglacier.notify.targets import parse_targets
 from openglacier.storage.factory import open_blobs, open_metadata
@@ -98,6 +99,11 @@ def job_setup(settings: Settings) -> JobSetup:
         options=JobOptions(
             inventory_before_first=settings.inventory_before_first,
             select_enabled=sink_factory is not None,
+            limits=RetrievalLimits(
+                free_tier_bytes_per_month=settings.free_tier_bytes_per_month,
+                spread_hours=settings.retrieval_spread_hours,
+                expedited_capacity=settings.expedited_capacity,
+            ),
         ),
         sink_factory=sink_factory,
         lease=timedelta(seconds=settings.job_lease_seconds),

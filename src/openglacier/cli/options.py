@@ -156,6 +156,26 @@ def job_options() -> list[Callable[[F], F]]:
             help="Where select jobs write: s3+http://HOST:PORT (S3-compatible) or file:///DIR.",
         ),
         click.option(
+            "--expedited-capacity",
+            type=click.Choice(["unlimited", "strict"]),
+            envvar=_env("expedited_capacity"),
+            help="strict: Expedited retrievals need provisioned capacity (3 per unit per "
+            "5 minutes), else 503 InsufficientCapacityException [unlimited].",
+        ),
+        click.option(
+            "--free-tier-bytes-per-month",
+            type=int,
+            envvar=_env("free_tier_bytes_per_month"),
+            help="FreeTier data retrieval allowance, prorated per day [10 GiB].",
+        ),
+        click.option(
+            "--retrieval-spread-hours",
+            type=float,
+            envvar=_env("retrieval_spread_hours"),
+            help="A Standard retrieval counts as its bytes / this many hours against a "
+            "BytesPerHour policy [4].",
+        ),
+        click.option(
             "--notify",
             "notify_targets",
             multiple=True,

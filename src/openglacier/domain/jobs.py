@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from openglacier.domain.context import Deps
 from openglacier.domain.inventory_doc import INVENTORY_CONTENT_TYPES
@@ -26,6 +26,7 @@ from openglacier.domain.retrieval import (
     read_range,
     retrieval_tree_hash,
 )
+from openglacier.domain.retrieval_limits import RetrievalLimits, enforce_limits
 from openglacier.domain.vaults import require_vault
 from openglacier.errors import InvalidParameterValueException, ResourceNotFoundException
 from openglacier.ids import new_job_id
@@ -39,6 +40,7 @@ STATUS_CODES = tuple(s.value for s in JobStatus)
 class JobOptions:
     inventory_before_first: str = "error"  # "empty": accept; the job outputs an empty list
     select_enabled: bool = False  # a select output location is configured
+    limits: RetrievalLimits = field(default_factory=RetrievalLimits)
 
 
 @dataclass(frozen=True)
@@ -129,8 +131,11 @@ class JobService:
             self._check_inventory_exists(tx, vault)
             return replace(base, inventory=request.inventory)
         if request.action is JobAction.SELECT:
-            return self._select_job(tx, vault, base, request)
-        return self._archive_job(tx, vault, base, request)
+            job = self._select_job(tx, vault, base, request)
+        else:
+            job = self._archive_job(tx, vault, base, request)
+        enforce_limits(self.deps, tx, self.options.limits, vault, job)  # spec 1.8 step 9
+        return job
 
     def _check_inventory_exists(self, tx: MetadataTx, vault: Vault) -> None:
         # Spec 2.26 / 9 #15 [R]: 404 before the vault's first inventory (configurable).

@@ -25,7 +25,7 @@ from openglacier.domain.models import (
     Segment,
 )
 from openglacier.storage.metadata.base import TxBase, after_position
-from openglacier.storage.metadata.schema import archives, job_segments, jobs
+from openglacier.storage.metadata.schema import archives, job_segments, jobs, vaults
 
 IN_PROGRESS = JobStatus.IN_PROGRESS.value
 _INVENTORY_COLUMNS = {
@@ -93,6 +93,41 @@ class JobOps(TxBase):
             )
         stmt = stmt.order_by(jobs.c.created_at, jobs.c.job_id).limit(limit)
         return [_job(r) for r in self._rows(stmt)]
+
+    def retrieval_bytes(
+        self, account_id: str, region: str, tier: str, *, in_progress: bool, since: datetime | None
+    ) -> int:
+        """Bytes of the account's archive retrievals of `tier`: in progress, or
+        initiated since `since` (data retrieval policies, spec 6.4)."""
+        in_account = select(vaults.c.id).where(
+            vaults.c.account_id == account_id, vaults.c.region == region
+        )
+        stmt = select(func.coalesce(func.sum(jobs.c.range_end - jobs.c.range_start + 1), 0)).where(
+            jobs.c.vault_id.in_(in_account),
+            jobs.c.action == JobAction.ARCHIVE.value,
+            jobs.c.tier == tier,
+        )
+        if in_progress:
+            stmt = stmt.where(jobs.c.status == IN_PROGRESS)
+        if since is not None:
+            stmt = stmt.where(jobs.c.created_at >= since)
+        return int(self._scalar(stmt) or 0)
+
+    def count_jobs_since(self, account_id: str, region: str, tier: str, since: datetime) -> int:
+        """The account's archive and select jobs of `tier` initiated after `since`."""
+        in_account = select(vaults.c.id).where(
+            vaults.c.account_id == account_id, vaults.c.region == region
+        )
+        stmt = (
+            select(func.count())
+            .select_from(jobs)
+            .where(
+                jobs.c.vault_id.in_(in_account),
+                jobs.c.tier == tier,
+                jobs.c.created_at > since,
+            )
+        )
+        return int(self._scalar(stmt) or 0)
 
     def count_due_jobs(self, now: datetime) -> int:
         """In-progress jobs due at `now`, leased or not (admin drain)."""
