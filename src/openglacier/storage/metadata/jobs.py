@@ -60,6 +60,14 @@ def _job_values(job: Job) -> dict[str, Any]:
     return values
 
 
+def _in_account(account_id: str, region: str) -> Any:
+    """Jobs of the account's vaults in the region."""
+    vault_ids = select(vaults.c.id).where(
+        vaults.c.account_id == account_id, vaults.c.region == region
+    )
+    return jobs.c.vault_id.in_(vault_ids)
+
+
 def _lease_free(now: datetime) -> Any:
     return or_(jobs.c.lease_until.is_(None), jobs.c.lease_until <= now)
 
@@ -99,11 +107,8 @@ class JobOps(TxBase):
     ) -> int:
         """Bytes of the account's archive retrievals of `tier`: in progress, or
         initiated since `since` (data retrieval policies, spec 6.4)."""
-        in_account = select(vaults.c.id).where(
-            vaults.c.account_id == account_id, vaults.c.region == region
-        )
         stmt = select(func.coalesce(func.sum(jobs.c.range_end - jobs.c.range_start + 1), 0)).where(
-            jobs.c.vault_id.in_(in_account),
+            _in_account(account_id, region),
             jobs.c.action == JobAction.ARCHIVE.value,
             jobs.c.tier == tier,
         )
@@ -115,14 +120,11 @@ class JobOps(TxBase):
 
     def count_jobs_since(self, account_id: str, region: str, tier: str, since: datetime) -> int:
         """The account's archive and select jobs of `tier` initiated after `since`."""
-        in_account = select(vaults.c.id).where(
-            vaults.c.account_id == account_id, vaults.c.region == region
-        )
         stmt = (
             select(func.count())
             .select_from(jobs)
             .where(
-                jobs.c.vault_id.in_(in_account),
+                _in_account(account_id, region),
                 jobs.c.tier == tier,
                 jobs.c.created_at > since,
             )
