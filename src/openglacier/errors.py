@@ -131,14 +131,6 @@ class MethodNotAllowed(InvalidParameterValueException):
     http_status = 405
 
 
-class NotImplementedYet(BadRequest):
-    """An operation routed but not yet served by this server version.
-
-    Rendered as a 400 `BadRequest` (a documented Glacier code SDKs do not retry),
-    never as a 404 HTML page or a 500; see docs/api-coverage.md.
-    """
-
-
 class StorageError(ServiceUnavailableException):
     """An adapter failed for reasons that are not the client's (disk, database)."""
 

@@ -29,6 +29,7 @@ from openglacier.domain.models import (
     CapacityUnit,
     Credential,
     DataRetrievalRule,
+    GovernedVault,
     InventoryItem,
     InventorySnapshot,
     Job,
@@ -40,6 +41,8 @@ from openglacier.domain.models import (
     Upload,
     UploadState,
     Vault,
+    VaultGovernance,
+    VaultLock,
 )
 
 
@@ -277,6 +280,29 @@ class MetadataTx(Protocol):
     ) -> list[CapacityUnit]:
         """Units expiring after `expired_after`, by start date."""
         ...
+
+    # --- vault access policies and locks (spec 2.8-2.14) ----------------------
+    def get_vault_governance(self, vault_id: int) -> VaultGovernance: ...
+
+    def set_vault_access_policy(self, vault_id: int, policy: str, now: datetime) -> None: ...
+
+    def delete_vault_access_policy(self, vault_id: int) -> None: ...
+
+    def get_vault_lock(self, vault_id: int) -> VaultLock | None:
+        """The lock row as stored, expired or not."""
+        ...
+
+    def put_vault_lock(self, lock: VaultLock) -> None: ...
+
+    def delete_vault_lock(self, vault_id: int, *, unless_locked: bool = True) -> None: ...
+
+    def lock_vault(self, vault_id: int, lock_id: str) -> bool:
+        """InProgress -> Locked when `lock_id` matches; False if nothing changed."""
+        ...
+
+    def purge_expired_locks(self, now: datetime) -> int: ...
+
+    def list_governed_vaults(self) -> list[GovernedVault]: ...
 
     # --- blob deletion queue ------------------------------------------------
     def queue_blob_deletes(self, keys: Sequence[str], now: datetime) -> None: ...

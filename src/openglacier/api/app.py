@@ -2,7 +2,8 @@
 
 Request pipeline, in the validation order of spec 1.8 [R]:
 route lookup (its error deferred) -> body intake for the signature -> SigV4 ->
-`x-amz-glacier-version` -> routing error -> account id -> handler.
+`x-amz-glacier-version` -> routing error -> account id -> vault policies (for
+vault-scoped operations, `domain/access.py`) -> handler.
 Every failure, wherever raised, is rendered by `api.errors`.
 """
 
@@ -11,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
@@ -25,6 +28,8 @@ from openglacier.api.handlers import HANDLERS
 from openglacier.api.routes import Body, Match, match
 from openglacier.auth import sigv4
 from openglacier.auth.credentials import Authenticator
+from openglacier.domain.access import RequestFacts
+from openglacier.domain.job_params import unwrap
 from openglacier.domain.models import Caller
 from openglacier.domain.services import Services
 from openglacier.errors import (
@@ -32,7 +37,6 @@ from openglacier.errors import (
     GlacierError,
     InvalidParameterValueException,
     MissingParameterValueException,
-    NotImplementedYet,
 )
 from openglacier.ids import new_request_id
 
@@ -113,18 +117,22 @@ class GlacierApp:
         if isinstance(routed, GlacierError):
             raise routed
         matched = routed
-        check_account(caller, matched.params["accountId"])
-        handler = HANDLERS.get(matched.route.operation)
-        if handler is None:
-            raise NotImplementedYet(
-                f"{matched.route.operation} is not implemented by this OpenGlacier server yet."
-            )
+        owner = resolve_account(caller, matched.params["accountId"])
+        if "vaultName" in matched.params:
+            facts = request_facts(request, matched, body)
+            await self.services.access.check(caller, owner, matched.params["vaultName"], facts)
+        elif owner != caller.account_id:
+            # Account-level operations can be granted only by identity policies
+            # (spec 6.1), which a local server does not have.
+            raise AccessDeniedException(foreign_account_message(caller, owner))
+        handler = HANDLERS[matched.route.operation]  # every route has one (tests check)
         ctx = RequestContext(
             request=request,
             request_id=request_id,
             route=matched.route,
             params=matched.params,
-            caller=caller,
+            # Services act in the vault owner's account; policy checks used the signer's.
+            caller=replace(caller, account_id=owner),
             services=self.services,
             body=body,
             payload_sha256=declared or "",
@@ -171,13 +179,52 @@ def check_version(value: str | None) -> None:
         )
 
 
-def check_account(caller: Caller, account_segment: str) -> None:
-    """Spec 1.3: "-" is the caller's own account; any other account id is 403."""
-    if account_segment not in ("-", caller.account_id):
-        raise AccessDeniedException(
-            f"Access to account {account_segment} is denied: the request was signed with "
-            f"credentials of account {caller.account_id}."
-        )
+def resolve_account(caller: Caller, account_segment: str) -> str:
+    """Spec 1.3: "-" is the caller's own account; otherwise a 12-digit account id."""
+    if account_segment == "-":
+        return caller.account_id
+    if not (len(account_segment) == 12 and account_segment.isascii() and account_segment.isdigit()):
+        raise AccessDeniedException(foreign_account_message(caller, account_segment))
+    return account_segment
+
+
+def foreign_account_message(caller: Caller, account_segment: str) -> str:
+    return (
+        f"Access to account {account_segment} is denied: the request was signed with "
+        f"credentials of account {caller.account_id}."
+    )
+
+
+def request_facts(request: Request, matched: Match, body: bytes) -> RequestFacts:
+    """What policy conditions may test, read leniently: a malformed body gets its
+    proper error from the handler, after the policy check."""
+    operation = matched.route.operation
+    payload = _lenient_json(body) if matched.route.body is Body.JSON else {}
+    archive_id = matched.params.get("archiveId")
+    if operation == "InitiateJob":
+        value = unwrap(payload).get("ArchiveId")
+        archive_id = value if isinstance(value, str) else None
+    tags = payload.get("Tags") if operation == "AddTagsToVault" else None
+    tag_map = (
+        {k: v for k, v in tags.items() if isinstance(v, str)} if isinstance(tags, dict) else {}
+    )
+    keys = payload.get("TagKeys") if operation == "RemoveTagsFromVault" else list(tag_map)
+    return RequestFacts(
+        operation=operation,
+        source_ip=request.client.host if request.client else None,
+        secure_transport=request.url.scheme == "https",
+        archive_id=archive_id,
+        request_tags=tag_map,
+        tag_keys=[k for k in keys if isinstance(k, str)] if isinstance(keys, list) else [],
+    )
+
+
+def _lenient_json(body: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(body) if body else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 async def read_bounded(request: Request, limit: int) -> bytes:

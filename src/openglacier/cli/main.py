@@ -1,4 +1,4 @@
-"""`openglacier` command line: serve, worker, keys."""
+"""`openglacier` command line: serve, worker, keys, accounts, policies."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from openglacier import __version__
+from openglacier.cli.governance import accounts, policies
 from openglacier.cli.keys import create_key, delete_key, list_keys
 from openglacier.cli.options import (
     server_options,
@@ -158,3 +159,7 @@ def keys_delete(config_file: Path | None, access_key_id: str, **options: Any) ->
     if not delete_key(settings_from(config_file, **options), access_key_id):
         raise click.ClickException(f"no such key: {access_key_id}")
     console.print(f"deleted {access_key_id}")
+
+
+main.add_command(accounts)
+main.add_command(policies)

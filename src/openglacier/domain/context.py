@@ -40,6 +40,14 @@ class Deps:
         with self.store.transaction() as tx:
             return fn(tx)
 
+    async def in_read_tx(self, fn: Callable[[MetadataTx], T]) -> T:
+        """A read-only snapshot: never takes the writer lock (SQLite) or writes (PG)."""
+        return await anyio.to_thread.run_sync(partial(self._run_read_tx, fn))
+
+    def _run_read_tx(self, fn: Callable[[MetadataTx], T]) -> T:
+        with self.store.transaction(readonly=True) as tx:
+            return fn(tx)
+
     async def blocking(self, fn: Callable[[], T]) -> T:
         return await anyio.to_thread.run_sync(fn)
 

@@ -268,3 +268,44 @@ class CapacityUnit:
     region: str
     start_date: datetime
     expiration_date: datetime
+
+
+class LockState(StrEnum):
+    """`State` of GetVaultLock (spec 2.14)."""
+
+    IN_PROGRESS = "InProgress"
+    LOCKED = "Locked"
+
+
+@dataclass(frozen=True)
+class VaultLock:
+    """A vault's lock policy and where it is in the state machine of spec 2.11-2.14."""
+
+    vault_id: int
+    policy: str
+    state: LockState
+    lock_id: str
+    created_at: datetime
+    expires_at: datetime | None  # None once Locked
+
+    def in_force(self, now: datetime) -> bool:
+        """Locked for ever, or InProgress until the lock id expires (spec 6.2)."""
+        if self.state is LockState.LOCKED:
+            return True
+        return self.expires_at is not None and now < self.expires_at
+
+
+@dataclass(frozen=True)
+class VaultGovernance:
+    """The documents that decide who may act on a vault (spec 6.1-6.3)."""
+
+    access_policy: str | None
+    lock: VaultLock | None  # as stored: the caller decides whether it is in force
+
+
+@dataclass(frozen=True)
+class GovernedVault:
+    """A row of the operator listing: a vault with an access policy or a lock."""
+
+    vault: Vault
+    governance: VaultGovernance

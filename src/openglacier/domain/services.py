@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from openglacier.domain.access import AccessGuard
 from openglacier.domain.account_settings import AccountSettingsService
 from openglacier.domain.archives import ArchiveService
 from openglacier.domain.context import Deps
@@ -15,6 +16,7 @@ from openglacier.domain.jobs import JobOptions, JobService
 from openglacier.domain.multipart import MultipartService
 from openglacier.domain.notifications import NotificationService
 from openglacier.domain.tags import TagService
+from openglacier.domain.vault_policies import VaultPolicyService
 from openglacier.domain.vaults import VaultService
 from openglacier.jobs.executors import JobExecutor
 from openglacier.jobs.maintenance import Maintenance
@@ -51,6 +53,8 @@ class Services:
     jobs: JobService
     notifications: NotificationService
     accounts: AccountSettingsService
+    policies: VaultPolicyService
+    access: AccessGuard
     executor: JobExecutor
     deliverer: Deliverer
     runners: list[JobRunner] = field(default_factory=list)
@@ -83,6 +87,8 @@ class Services:
             jobs=JobService(deps, setup.options, wake),
             notifications=NotificationService(deps),
             accounts=AccountSettingsService(deps),
+            policies=VaultPolicyService(deps),
+            access=AccessGuard(deps),
             executor=executor,
             deliverer=Deliverer(
                 deps,

@@ -1,4 +1,5 @@
-"""Periodic housekeeping: inventories, expiry of idle uploads, blob collection.
+"""Periodic housekeeping: inventories, expiry of idle uploads, jobs and vault lock ids,
+blob collection.
 
 Runs in every server process (each step is idempotent and transactional, so
 several API nodes may run it at once). Time comes from the injected clock, so
@@ -30,6 +31,7 @@ class MaintenanceReport:
     uploads_expired: int
     uploads_purged: int
     jobs_expired: int
+    locks_expired: int
     blobs_deleted: int
 
     def as_dict(self) -> dict[str, int]:
@@ -49,8 +51,12 @@ class Maintenance:
         # Delivered notifications are kept as long as jobs, for operators' eyes.
         cutoff = self.deps.clock.now() - self.deps.timing.job_retention
         await self.deps.in_tx(lambda tx: tx.purge_delivered_notifications(cutoff))
+        # Expired InProgress locks already count as absent (VaultLock.in_force);
+        # this only removes their rows.
+        now = self.deps.clock.now()
+        locks = await self.deps.in_tx(lambda tx: tx.purge_expired_locks(now))
         blobs = await self.deps.collect_garbage()
-        return MaintenanceReport(inventories, expired, purged, jobs, blobs)
+        return MaintenanceReport(inventories, expired, purged, jobs, locks, blobs)
 
     async def _expire_jobs(self) -> int:
         """Spec 4.2 [R]: completed jobs and their output go after the retention."""

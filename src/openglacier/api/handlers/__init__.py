@@ -1,4 +1,4 @@
-"""Operation name -> handler. Operations missing here answer `NotImplementedYet`."""
+"""Operation name -> handler, for all 33 operations (spec 1.2)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from starlette.responses import Response
 
 from openglacier.api.context import RequestContext
-from openglacier.api.handlers import accounts, archives, jobs, vaults
+from openglacier.api.handlers import accounts, archives, jobs, policies, vaults
 
 Handler = Callable[[RequestContext], Awaitable[Response]]
 
@@ -34,6 +34,13 @@ HANDLERS: dict[str, Handler] = {
     "SetVaultNotifications": jobs.set_notifications,
     "GetVaultNotifications": jobs.get_notifications,
     "DeleteVaultNotifications": jobs.delete_notifications,
+    "SetVaultAccessPolicy": policies.set_access_policy,
+    "GetVaultAccessPolicy": policies.get_access_policy,
+    "DeleteVaultAccessPolicy": policies.delete_access_policy,
+    "InitiateVaultLock": policies.initiate_lock,
+    "CompleteVaultLock": policies.complete_lock,
+    "AbortVaultLock": policies.abort_lock,
+    "GetVaultLock": policies.get_lock,
     "GetDataRetrievalPolicy": accounts.get_data_retrieval_policy,
     "SetDataRetrievalPolicy": accounts.set_data_retrieval_policy,
     "PurchaseProvisionedCapacity": accounts.purchase_provisioned_capacity,

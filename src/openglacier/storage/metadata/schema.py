@@ -322,3 +322,25 @@ provisioned_capacity = Table(
     Column("expiration_date", UTCDateTime(), nullable=False),
     Index("ix_provisioned_capacity_account", "account_id", "region", "start_date"),
 )
+
+# Vault governance (spec 2.8-2.14): the access policy and the vault lock, one of
+# each per vault. Policies are kept as the exact string the client sent.
+vault_access_policies = Table(
+    "vault_access_policies",
+    metadata,
+    Column("vault_id", Id, ForeignKey("vaults.id"), primary_key=True, autoincrement=False),
+    Column("policy", Text(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+vault_locks = Table(
+    "vault_locks",
+    metadata,
+    Column("vault_id", Id, ForeignKey("vaults.id"), primary_key=True, autoincrement=False),
+    Column("policy", Text(), nullable=False),
+    Column("state", String(16), nullable=False),  # "InProgress" | "Locked"
+    Column("lock_id", binary_string(32), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=True),  # null once Locked
+    Index("ix_vault_locks_expires_at", "expires_at"),
+)

@@ -6,6 +6,7 @@ from openglacier.storage.metadata.accounts import AccountOps
 from openglacier.storage.metadata.archives import ArchiveOps
 from openglacier.storage.metadata.blobqueue import BlobQueueOps
 from openglacier.storage.metadata.credentials import CredentialOps
+from openglacier.storage.metadata.governance import GovernanceOps
 from openglacier.storage.metadata.jobs import JobOps
 from openglacier.storage.metadata.notifications import NotificationOps
 from openglacier.storage.metadata.uploads import UploadOps
@@ -19,6 +20,7 @@ class SqlMetadataTx(
     JobOps,
     NotificationOps,
     AccountOps,
+    GovernanceOps,
     BlobQueueOps,
     CredentialOps,
 ):

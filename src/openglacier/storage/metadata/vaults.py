@@ -19,6 +19,8 @@ from openglacier.storage.metadata.schema import (
     jobs,
     parts,
     uploads,
+    vault_access_policies,
+    vault_locks,
     vault_notifications,
     vault_tags,
     vaults,
@@ -109,6 +111,8 @@ class VaultOps(TxBase):
         self._run(delete(archives).where(archives.c.vault_id == vault_id))
         self._run(delete(vault_tags).where(vault_tags.c.vault_id == vault_id))
         self._run(delete(vault_notifications).where(vault_notifications.c.vault_id == vault_id))
+        self._run(delete(vault_access_policies).where(vault_access_policies.c.vault_id == vault_id))
+        self._run(delete(vault_locks).where(vault_locks.c.vault_id == vault_id))
         self._run(delete(inventories).where(inventories.c.vault_id == vault_id))
         self._run(delete(vaults).where(vaults.c.id == vault_id))
 

@@ -1,0 +1,112 @@
+"""Vault access policies and vault locks (spec 2.8-2.14)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, delete, or_, select, update
+
+from openglacier.domain.models import (
+    GovernedVault,
+    LockState,
+    Vault,
+    VaultGovernance,
+    VaultLock,
+)
+from openglacier.storage.metadata.base import TxBase, values_of
+from openglacier.storage.metadata.schema import vault_access_policies, vault_locks, vaults
+
+
+def _lock(row: Row[Any]) -> VaultLock:
+    values = dict(row._mapping)
+    return VaultLock(**{**values, "state": LockState(values["state"])})
+
+
+class GovernanceOps(TxBase):
+    def get_vault_governance(self, vault_id: int) -> VaultGovernance:
+        policy = self._first(
+            select(vault_access_policies.c.policy).where(
+                vault_access_policies.c.vault_id == vault_id
+            )
+        )
+        return VaultGovernance(
+            access_policy=None if policy is None else str(policy.policy),
+            lock=self.get_vault_lock(vault_id),
+        )
+
+    def set_vault_access_policy(self, vault_id: int, policy: str, now: datetime) -> None:
+        values = {"policy": policy, "updated_at": now}
+        stmt = self._insert(vault_access_policies).values(vault_id=vault_id, **values)
+        self._run(stmt.on_conflict_do_update(index_elements=["vault_id"], set_=values))
+
+    def delete_vault_access_policy(self, vault_id: int) -> None:
+        self._run(delete(vault_access_policies).where(vault_access_policies.c.vault_id == vault_id))
+
+    def get_vault_lock(self, vault_id: int) -> VaultLock | None:
+        row = self._first(select(vault_locks).where(vault_locks.c.vault_id == vault_id))
+        return None if row is None else _lock(row)
+
+    def put_vault_lock(self, lock: VaultLock) -> None:
+        """Insert or replace the vault's lock row (the domain checked the state)."""
+        values = values_of(lock)
+        values["state"] = str(lock.state)
+        rest = {k: v for k, v in values.items() if k != "vault_id"}
+        stmt = self._insert(vault_locks).values(values)
+        self._run(stmt.on_conflict_do_update(index_elements=["vault_id"], set_=rest))
+
+    def delete_vault_lock(self, vault_id: int, *, unless_locked: bool = True) -> None:
+        stmt = delete(vault_locks).where(vault_locks.c.vault_id == vault_id)
+        if unless_locked:
+            stmt = stmt.where(vault_locks.c.state != str(LockState.LOCKED))
+        self._run(stmt)
+
+    def lock_vault(self, vault_id: int, lock_id: str) -> bool:
+        """InProgress -> Locked for the holder of `lock_id`; False if nothing changed."""
+        changed = self._run(
+            update(vault_locks)
+            .where(
+                vault_locks.c.vault_id == vault_id,
+                vault_locks.c.lock_id == lock_id,
+                vault_locks.c.state == str(LockState.IN_PROGRESS),
+            )
+            .values(state=str(LockState.LOCKED), expires_at=None)
+        )
+        return changed > 0
+
+    def purge_expired_locks(self, now: datetime) -> int:
+        """Remove InProgress locks whose lock id expired (spec 6.2); never a Locked one."""
+        return self._run(
+            delete(vault_locks).where(
+                vault_locks.c.state == str(LockState.IN_PROGRESS),
+                vault_locks.c.expires_at <= now,
+            )
+        )
+
+    def list_governed_vaults(self) -> list[GovernedVault]:
+        """Every vault with an access policy or a lock row, by account, region, name."""
+        stmt = (
+            select(
+                vaults,
+                vault_access_policies.c.policy.label("access_policy"),
+                vault_locks.c.vault_id.label("lock_vault_id"),
+            )
+            .outerjoin(vault_access_policies, vault_access_policies.c.vault_id == vaults.c.id)
+            .outerjoin(vault_locks, vault_locks.c.vault_id == vaults.c.id)
+            .where(
+                or_(
+                    vault_access_policies.c.vault_id.is_not(None),
+                    vault_locks.c.vault_id.is_not(None),
+                )
+            )
+            .order_by(vaults.c.account_id, vaults.c.region, vaults.c.name)
+        )
+        listed: list[GovernedVault] = []
+        for row in self._rows(stmt):
+            values = dict(row._mapping)
+            policy = values.pop("access_policy")
+            has_lock = values.pop("lock_vault_id") is not None
+            vault = Vault(**values)
+            lock = self.get_vault_lock(vault.id) if has_lock else None
+            listed.append(GovernedVault(vault, VaultGovernance(policy, lock)))
+        return listed
