@@ -118,13 +118,14 @@ class GlacierApp:
             raise routed
         matched = routed
         owner = resolve_account(caller, matched.params["accountId"])
-        if "vaultName" in matched.params:
+        if is_account_level(matched):
+            # Granted only by identity policies (spec 6.1), which a local server
+            # does not have: another account is always refused.
+            if owner != caller.account_id:
+                raise AccessDeniedException(foreign_account_message(caller, owner))
+        else:
             facts = request_facts(request, matched, body)
             await self.services.access.check(caller, owner, matched.params["vaultName"], facts)
-        elif owner != caller.account_id:
-            # Account-level operations can be granted only by identity policies
-            # (spec 6.1), which a local server does not have.
-            raise AccessDeniedException(foreign_account_message(caller, owner))
         handler = HANDLERS[matched.route.operation]  # every route has one (tests check)
         ctx = RequestContext(
             request=request,
@@ -186,6 +187,11 @@ def resolve_account(caller: Caller, account_segment: str) -> str:
     if not (len(account_segment) == 12 and account_segment.isascii() and account_segment.isdigit()):
         raise AccessDeniedException(foreign_account_message(caller, account_segment))
     return account_segment
+
+
+def is_account_level(matched: Match) -> bool:
+    """Spec 6.1: CreateVault, ListVaults and the account settings are account-level."""
+    return matched.route.operation == "CreateVault" or "vaultName" not in matched.params
 
 
 def foreign_account_message(caller: Caller, account_segment: str) -> str:

@@ -16,6 +16,8 @@ Decisions taken (docs/decisions.md):
 - A vault that does not exist gives the owner the usual 404 (from the handler),
   and any other account a 403: there is no policy to grant it anything, and a 404
   would reveal which vault names another account uses.
+- The owner may always Get/Set/DeleteVaultAccessPolicy whatever the access
+  policy says (only a lock policy can deny those to the owner).
 - Condition keys are computed only when a policy exists, so requests to vaults
   without policies cost one indexed read.
 """
@@ -37,6 +39,12 @@ from openglacier.errors import AccessDeniedException
 from openglacier.ports import MetadataTx
 
 DAY_SECONDS = 86_400
+# The owner account (keys are account roots here) may always read, replace or
+# delete the access policy, as an AWS root user may with an S3 bucket policy;
+# otherwise one careless Deny would brick a vault. A lock policy still applies.
+POLICY_ADMIN_OPERATIONS = frozenset(
+    {"GetVaultAccessPolicy", "SetVaultAccessPolicy", "DeleteVaultAccessPolicy"}
+)
 # Spec 6.3: the actions for which glacier:ArchiveAgeInDays is defined.
 ARCHIVE_AGE_ACTIONS = frozenset({"DeleteArchive", "InitiateJob"})
 
@@ -119,6 +127,8 @@ class AccessGuard:
         )
         lock_verdict = _verdict(documents.lock, request)
         access_verdict = _verdict(documents.access, request)
+        if not foreign and facts.operation in POLICY_ADMIN_OPERATIONS:
+            access_verdict = Decision.NOT_APPLICABLE  # the owner can always repair it
         if Decision.DENY in (lock_verdict, access_verdict):
             raise AccessDeniedException(deny_message(request, explicit=True))
         if foreign and access_verdict is not Decision.ALLOW:

@@ -47,7 +47,12 @@ def policy_member(body: dict[str, Any]) -> str:
         raise MissingParameterValueException("Required parameter missing: Policy")
     if not isinstance(text, str):
         raise SerializationException("Member Policy must be a string.")
-    size = len(text.encode("utf-8"))
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate escape such as "\ud800"
+        raise InvalidParameterValueException(
+            "Invalid policy document: it is not valid Unicode text."
+        ) from None
     if size > MAX_POLICY_BYTES:
         raise InvalidParameterValueException(
             f"Policy size {size} bytes exceeds the limit of {MAX_POLICY_BYTES} bytes."
