@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -74,3 +75,22 @@ def test_cli_vault_archive_multipart(
         aws("delete-archive", "--archive-id", archive_id)
     aws("delete-vault")
     aws("wait vault-not-exists")
+
+
+def test_cli_access_policy_and_vault_lock(server: LiveServer, cli_env: dict[str, str]) -> None:
+    aws = Cli(server, cli_env, vault="cli-governance")
+    aws("create-vault")
+    document = (
+        '{"Version":"2012-10-17","Statement":[{"Sid":"no-deletes","Principal":"*",'
+        '"Effect":"Deny","Action":"glacier:DeleteArchive","Resource":"*"}]}'
+    )
+    assert "ResourceNotFoundException" in aws.fails("get-vault-access-policy")
+    aws("set-vault-access-policy", "--policy", json.dumps({"Policy": document}))
+    assert aws("get-vault-access-policy")["policy"]["Policy"] == document
+    aws("delete-vault-access-policy")
+    lock_id = aws("initiate-vault-lock", "--policy", json.dumps({"Policy": document}))["lockId"]
+    assert aws("get-vault-lock")["State"] == "InProgress"
+    aws("complete-vault-lock", "--lock-id", lock_id)
+    lock = aws("get-vault-lock")
+    assert (lock["State"], lock["Policy"]) == ("Locked", document)
+    assert "AccessDeniedException" in aws.fails("abort-vault-lock")

@@ -55,6 +55,9 @@ def tenant_b(server: LiveServer) -> dict[str, str]:
     fields = dict(re.findall(r"^(account id|access key id|secret access key)\s+(\S+)$", out, re.M))
     assert len(fields["account id"]) == 12
     assert fields["account id"] != ACCOUNT_ID
+    listed = openglacier(server, "accounts", "list")
+    assert ACCOUNT_ID in listed
+    assert fields["account id"] in listed
     return fields
 
 
