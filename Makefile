@@ -29,6 +29,13 @@ test: $(VENV)/.stamp-test
 	$(BIN)/mypy
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+## bench: benchmarks against the machine's limits, nginx and moto_server (ARGS=--quick)
+bench: $(VENV)/.stamp-test
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || \
+	  (apt-get install -y -q nginx-light >/dev/null 2>&1 && echo "installed nginx-light") || \
+	  echo "nginx could not be installed: the download ceiling will be missing"
+	$(BIN)/python -m bench $(ARGS)
+
 lint: $(VENV)/.stamp-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench

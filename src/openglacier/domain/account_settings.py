@@ -96,7 +96,7 @@ class AccountSettingsService:
         self.deps = deps
 
     async def get_retrieval_policy(self, caller: Caller) -> DataRetrievalRule:
-        rule = await self.deps.in_tx(
+        rule = await self.deps.in_read_tx(
             lambda tx: tx.get_data_retrieval_rule(caller.account_id, caller.region)
         )
         return rule or DEFAULT_RULE
@@ -132,6 +132,6 @@ class AccountSettingsService:
 
     async def list_capacity(self, caller: Caller) -> list[CapacityUnit]:
         since = self.deps.clock.now() - LISTED_AFTER_EXPIRY
-        return await self.deps.in_tx(
+        return await self.deps.in_read_tx(
             lambda tx: tx.list_capacity(caller.account_id, caller.region, since)
         )

@@ -66,7 +66,7 @@ class ArchiveService:
         content_length: int | None,
         body: AsyncIterator[bytes],
     ) -> ArchiveReceipt:
-        await self.deps.in_tx(lambda tx: require_vault(self.deps, tx, caller, vault_name))
+        await self.deps.in_read_tx(lambda tx: require_vault(self.deps, tx, caller, vault_name))
         if content_length is None:
             raise MissingParameterValueException("Required parameter missing: Content-Length")
         if not 1 <= content_length <= MAX_ARCHIVE_SIZE:

@@ -64,4 +64,4 @@ class InventoryService:
             vault = require_vault(self.deps, tx, caller, vault_name)
             return tx.list_live_archives(vault.id, after_id, limit)
 
-        return await self.deps.in_tx(run)
+        return await self.deps.in_read_tx(run)

@@ -197,7 +197,7 @@ class JobService:
             vault = require_vault(self.deps, tx, caller, vault_name)
             return vault, self._require_job(tx, vault, job_id)
 
-        return await self.deps.in_tx(run)
+        return await self.deps.in_read_tx(run)
 
     async def list(
         self,
@@ -222,7 +222,7 @@ class JobService:
                 encode_position(page[-1].created_at, page[-1].job_id) if more else None,
             )
 
-        return await self.deps.in_tx(run)
+        return await self.deps.in_read_tx(run)
 
     def _require_job(self, tx: MetadataTx, vault: Vault, job_id: str) -> Job:
         job = tx.get_job(job_id)
@@ -255,7 +255,7 @@ class JobService:
                 return self._inventory_output(job, range_header)
             return self._archive_output(tx, job, range_header)
 
-        return await self.deps.in_tx(run)
+        return await self.deps.in_read_tx(run)
 
     def _inventory_output(self, job: Job, range_header: str | None) -> JobOutput:
         assert job.output_blob_key is not None

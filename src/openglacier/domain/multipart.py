@@ -312,7 +312,7 @@ class MultipartService:
             vault = require_vault(self.deps, tx, caller, vault_name)
             return tx.list_uploads(vault.id, after, limit + 1)
 
-        rows = await self.deps.in_tx(run)
+        rows = await self.deps.in_read_tx(run)
         nxt = (
             encode_position(rows[limit - 1].created_at, rows[limit - 1].upload_id)
             if len(rows) > limit
@@ -334,6 +334,6 @@ class MultipartService:
                 raise InvalidParameterValueException(f"Invalid marker: {marker}")
             return upload, tx.list_parts(upload_id, start, limit + 1)
 
-        upload, rows = await self.deps.in_tx(run)
+        upload, rows = await self.deps.in_read_tx(run)
         nxt = str(rows[limit].first_byte) if len(rows) > limit else None
         return PartPage(upload, rows[:limit], nxt)

@@ -75,7 +75,7 @@ class NotificationService:
                 )
             return config
 
-        return await self.deps.in_tx(run)
+        return await self.deps.in_read_tx(run)
 
     async def delete(self, caller: Caller, vault_name: str) -> None:
         """204 also when nothing is configured (spec 2.7 [R])."""

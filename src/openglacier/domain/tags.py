@@ -81,4 +81,4 @@ class TagService:
         def run(tx: MetadataTx) -> dict[str, str]:
             return tx.get_tags(require_vault(self.deps, tx, caller, vault_name).id)
 
-        return await self.deps.in_tx(run)
+        return await self.deps.in_read_tx(run)

@@ -89,7 +89,7 @@ class VaultPolicyService:
                 )
             return policy
 
-        return await self.deps.in_tx(run)
+        return await self.deps.in_read_tx(run)
 
     async def delete_access_policy(self, caller: Caller, name: str) -> None:
         """204 also when none is set (spec 2.10)."""
@@ -176,7 +176,7 @@ class VaultPolicyService:
                 )
             return current
 
-        return await self.deps.in_tx(run)
+        return await self.deps.in_read_tx(run)
 
 
 def lock_json(lock: VaultLock) -> dict[str, Any]:

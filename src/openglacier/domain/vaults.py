@@ -63,13 +63,13 @@ class VaultService:
         return await self.deps.in_tx(run)
 
     async def describe(self, caller: Caller, name: str) -> Vault:
-        return await self.deps.in_tx(lambda tx: require_vault(self.deps, tx, caller, name))
+        return await self.deps.in_read_tx(lambda tx: require_vault(self.deps, tx, caller, name))
 
     async def list(self, caller: Caller, start_name: str | None, limit: int) -> VaultPage:
         def run(tx: MetadataTx) -> list[Vault]:
             return tx.list_vaults(caller.account_id, caller.region, start_name, limit + 1)
 
-        rows = await self.deps.in_tx(run)
+        rows = await self.deps.in_read_tx(run)
         # Spec 2.3 [R]: the marker names the first vault not yet returned.
         nxt = rows[limit].name if len(rows) > limit else None
         return VaultPage(rows[:limit], nxt)

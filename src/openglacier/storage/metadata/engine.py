@@ -43,12 +43,20 @@ def normalize_url(url: str | URL) -> URL:
     )
 
 
+# Storage calls run on AnyIO's worker threads (40 by default). With SQLAlchemy's
+# default pool of 5, every call beyond the fifth opened and configured a fresh
+# connection and closed it again: under 16 concurrent requests that was the
+# single largest cost (bench/, py-spy). Keep enough connections for the threads.
+POOL_SIZE = 20
+MAX_OVERFLOW = 20
+
+
 def make_engine(url: str | URL, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Engine:
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, busy_timeout)
     # pre_ping: a pooled connection may have been cut by a PostgreSQL restart.
-    return create_engine(parsed, pool_pre_ping=True)
+    return create_engine(parsed, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW)
 
 
 def _sqlite_engine(url: URL, busy_timeout: float) -> Engine:
@@ -57,7 +65,7 @@ def _sqlite_engine(url: URL, busy_timeout: float) -> Engine:
         # Every pooled connection would see its own private database.
         raise ValueError("the SQLite metadata store needs a file path: sqlite:///path/to/db")
     Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
+    engine = create_engine(url, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW)
     event.listen(engine, "connect", partial(_configure_sqlite, int(busy_timeout * 1000)))
     event.listen(engine, "begin", _begin_immediate)
     return engine

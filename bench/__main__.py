@@ -1,0 +1,391 @@
+"""`python -m bench [--quick]`: OpenGlacier against the machine's limits and moto_server.
+
+Starts every server itself on 127.0.0.1, runs each scenario several times
+(alternating with the limit it is compared to, since disk speed drifts), prints a
+table and `targets met: N of M`, and writes the figures as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from rich.console import Console
+
+from bench import scenarios as sc
+from bench.data import ArchiveFile, make_archive
+from bench.machine import describe, disk_write_mib_s, sha256_mib_s
+from bench.populate import populate
+from bench.report import Report
+from bench.servers import Server, start_moto, start_nginx, start_openglacier
+
+MIB = 1 << 20
+GIB = 1 << 30
+console = Console(highlight=False, width=150)
+
+
+@dataclass(frozen=True)
+class Plan:
+    archive: int
+    runs: int
+    small_seconds: float
+    small_runs: int
+    jobs_big: int
+    vaults: int
+    archives: int
+    memory_archive: int
+
+
+FULL = Plan(GIB, 3, 5.0, 3, 100_000, 10_000, 1_000_000, 4 * GIB)
+QUICK = Plan(256 * MIB, 2, 1.5, 2, 10_000, 1_000, 100_000, GIB)
+
+
+def mib_s(size: int, seconds: list[float]) -> list[float]:
+    return [size / MIB / s for s in seconds]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, under two minutes")
+    parser.add_argument("--workdir", type=Path, default=Path("/var/tmp"), help="on the data disk")
+    parser.add_argument("--out", type=Path, default=Path("bench/results.json"))
+    parser.add_argument("--no-moto", action="store_true", help="skip the moto_server comparison")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="openglacier-bench-", dir=args.workdir))
+    report = Report(machine=describe(work), mode="quick" if args.quick else "full")
+    started = time.perf_counter()
+    try:
+        Bench(plan, work, report, moto=not args.no_moto).run()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report.notes.append(f"whole run took {time.perf_counter() - started:.0f} s")
+    report.print(console)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    report.save(args.out)
+    console.print(f"results written to {args.out}")
+
+
+class Bench:
+    def __init__(self, plan: Plan, work: Path, report: Report, *, moto: bool) -> None:
+        self.plan = plan
+        self.work = work
+        self.report = report
+        self.with_moto = moto
+        self.servers: list[Server] = []
+
+    def step(self, text: str) -> None:
+        console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {text}")
+
+    def run(self) -> None:
+        try:
+            self.step(f"writing and hashing a {self.plan.archive // MIB} MiB archive")
+            archive = make_archive(self.work / "archive.bin", self.plan.archive)
+            og = self.start(lambda: start_openglacier(self.work / "og"))
+            moto = self.start(lambda: start_moto(self.work)) if self.with_moto else None
+            self.uploads(archive, og, moto)
+            self.multipart(archive, og, moto)
+            self.downloads(archive, og, moto)
+            self.small_operations(og, moto)
+            archive.path.unlink()
+            self.memory(og)
+            self.scale()
+        finally:
+            for server in self.servers:
+                server.stop()
+
+    def start(self, starter: Callable[[], Server]) -> Server:
+        server = starter()
+        self.servers.append(server)
+        return server
+
+    # --- scenario 1 (+ limits) ---------------------------------------------------------------
+    def uploads(self, archive: ArchiveFile, og: Server, moto: Server | None) -> None:
+        self.step("scenario 1: UploadArchive in one request, alternating with the disk probe")
+        sc.create_vault(og.endpoint)
+        disk, sha, ours, theirs, moto_rss = [], [], [], [], []
+        if moto:
+            sc.create_vault(moto.endpoint)
+        for _ in range(self.plan.runs):
+            disk.append(disk_write_mib_s(self.work, archive.size))
+            sha.append(sha256_mib_s(min(archive.size, 512 * MIB)))
+            archive_id, seconds = sc.upload_archive(og.endpoint, archive)
+            ours.append(seconds)
+            sc.delete_archive(og.endpoint, archive_id)
+            if moto:
+                moto.reset_peak()
+                archive_id, seconds = sc.upload_archive(moto.endpoint, archive)
+                theirs.append(seconds)
+                moto_rss.append(moto.peak_mb())
+                sc.delete_archive(moto.endpoint, archive_id)
+        r = self.report
+        r.add("limits", "disk write + fsync", "MiB/s", disk, f"{archive.size // MIB} MiB file")
+        r.add("limits", "SHA-256, one core", "MiB/s", sha)
+        ceiling = min(statistics.median(disk), statistics.median(sha))
+        r.add("limits", "upload ceiling", "MiB/s", [ceiling], "min(disk, SHA-256)")
+        up = r.add("1", "UploadArchive (OpenGlacier)", "MiB/s", mib_s(archive.size, ours))
+        r.target("1", "UploadArchive / upload ceiling", up.median / ceiling * 100, 70, unit=" %")
+        if moto:
+            m = r.add("7", "UploadArchive (moto_server)", "MiB/s", mib_s(archive.size, theirs))
+            r.add("7", "moto_server peak RSS in upload", "MiB", moto_rss)
+            r.notes.append(
+                f"moto_server uploads reached {m.median / ceiling * 100:.0f} % of the ceiling"
+            )
+
+    # --- scenario 2 --------------------------------------------------------------------------
+    def multipart(self, archive: ArchiveFile, og: Server, moto: Server | None) -> None:
+        self.step("scenario 2: multipart upload, 64 MiB parts over 4 connections")
+        seconds = [sc.multipart_upload(og.endpoint, archive) for _ in range(self.plan.runs)]
+        ceiling = min(self.figure("limits", "upload ceiling").samples)
+        mp = self.report.add("2", "multipart, 4 connections", "MiB/s", mib_s(archive.size, seconds))
+        self.report.target(
+            "2", "multipart / upload ceiling", mp.median / ceiling * 100, 85, unit=" %"
+        )
+        if moto:
+            self.report.notes.append(
+                f"moto_server InitiateMultipartUpload: {sc.try_multipart(moto)} (unsupported)"
+            )
+
+    # --- scenario 3 --------------------------------------------------------------------------
+    def downloads(self, archive: ArchiveFile, og: Server, moto: Server | None) -> None:
+        self.step("scenario 3: GetJobOutput whole and as 16 ranges, alternating with nginx")
+        archive_id, _ = sc.upload_archive(og.endpoint, archive)
+        job = sc.retrieval_job(og.endpoint, archive_id)
+        output = f"{sc.vault_path()}/jobs/{job}/output"
+        www = self.work / "www"
+        www.mkdir()
+        (www / "archive.bin").hardlink_to(archive.path)
+        # nginx workers run as an unprivileged user: let them read the file.
+        for path in (self.work, www, archive.path):
+            path.chmod(path.stat().st_mode | 0o755 if path.is_dir() else 0o644)
+        nginx = start_nginx(self.work, www)
+        if nginx is None:
+            self.report.notes.append(
+                "nginx is not installed (apt-get install nginx-light): no download ceiling"
+            )
+        else:
+            self.servers.append(nginx)
+        results: dict[str, list[float]] = {k: [] for k in ("og1", "og16", "ng1", "ng16")}
+        for _ in range(self.plan.runs):
+            results["og1"].append(sc.download(og.endpoint, output, archive.size))
+            results["og16"].append(sc.download(og.endpoint, output, archive.size, ranges=16))
+            if nginx:
+                results["ng1"].append(sc.download(nginx.endpoint, "/archive.bin", archive.size))
+                results["ng16"].append(
+                    sc.download(nginx.endpoint, "/archive.bin", archive.size, ranges=16)
+                )
+        r = self.report
+        whole = r.add("3", "GetJobOutput whole", "MiB/s", mib_s(archive.size, results["og1"]))
+        ranged = r.add("3", "GetJobOutput 16 ranges", "MiB/s", mib_s(archive.size, results["og16"]))
+        if nginx:
+            nw = r.add(
+                "limits", "nginx static file, whole", "MiB/s", mib_s(archive.size, results["ng1"])
+            )
+            nr = r.add(
+                "limits",
+                "nginx static file, 16 ranges",
+                "MiB/s",
+                mib_s(archive.size, results["ng16"]),
+            )
+            r.target(
+                "3", "GetJobOutput whole / nginx", whole.median / nw.median * 100, 60, unit=" %"
+            )
+            r.target(
+                "3",
+                "GetJobOutput 16 ranges / nginx",
+                ranged.median / nr.median * 100,
+                60,
+                unit=" %",
+            )
+            nginx.stop()
+        sc.delete_archive(og.endpoint, archive_id)
+        if moto:
+            self.moto_download(archive, moto)
+
+    def moto_download(self, archive: ArchiveFile, moto: Server) -> None:
+        archive_id, _ = sc.upload_archive(moto.endpoint, archive)
+        job = sc.retrieval_job(moto.endpoint, archive_id)
+        output = f"{sc.vault_path()}/jobs/{job}/output"
+        seconds = [sc.download(moto.endpoint, output, archive.size) for _ in range(self.plan.runs)]
+        self.report.add(
+            "7", "GetJobOutput whole (moto_server)", "MiB/s", mib_s(archive.size, seconds)
+        )
+        try:
+            sc.download(moto.endpoint, output, archive.size, ranges=16)
+            self.report.notes.append("moto_server answered ranged GetJobOutput")
+        except RuntimeError as error:
+            self.report.notes.append(f"moto_server ranged GetJobOutput: {error} (unsupported)")
+        sc.delete_archive(moto.endpoint, archive_id)
+
+    # --- scenario 4 --------------------------------------------------------------------------
+    def small_operations(self, og: Server, moto: Server | None) -> None:
+        self.step("scenario 4: small operations at 16 connections")
+        rates: dict[str, dict[str, float]] = {}
+        for server in [s for s in (og, moto) if s is not None]:
+            rates[server.name] = self.small_on(server)
+        if moto:
+            for op, ours in rates["openglacier"].items():
+                self.report.target(
+                    "4",
+                    f"{op}: OpenGlacier / moto_server req/s",
+                    ours / rates["moto_server"][op],
+                    10,
+                    unit="x",
+                )
+
+    def small_on(self, server: Server) -> dict[str, float]:
+        endpoint = server.endpoint
+        sc.create_vault(endpoint, "small")
+        small = make_archive(self.work / "small.bin", 4096)
+        archive_id, _ = sc.upload_archive(endpoint, small, vault="small")
+        for _ in range(60):
+            sc.initiate_job(
+                endpoint, {"Type": "archive-retrieval", "ArchiveId": archive_id}, vault="small"
+            )
+        ops = [
+            sc.SmallOp("DescribeVault", "GET", sc.vault_path("small"), 200),
+            sc.SmallOp("ListJobs (50)", "GET", sc.vault_path("small") + "/jobs?limit=50", 200),
+        ]
+        rates: dict[str, float] = {}
+        for op in ops:
+            runs = [
+                sc.load(endpoint, op, 16, self.plan.small_seconds)
+                for _ in range(self.plan.small_runs)
+            ]
+            rates[op.name] = self.record_load(server, op.name, runs)
+        pair_runs = []
+        for _ in range(self.plan.small_runs):
+            pair_runs.append(
+                sc.job_pairs(endpoint, archive_id, 16, self.plan.small_seconds, vault="small")
+            )
+        rates["InitiateJob+DescribeJob"] = self.record_load(
+            server, "InitiateJob+DescribeJob", pair_runs
+        )
+        return rates
+
+    def record_load(self, server: Server, name: str, runs: list[sc.LoadResult]) -> float:
+        r = self.report
+        who = server.name
+        rate = r.add("4", f"{name} ({who})", "req/s", [x.rate for x in runs])
+        latencies = sorted(v for x in runs for v in x.latencies)
+        errors = sum(x.errors for x in runs)
+        if latencies:
+            r.add("4", f"{name} ({who}) p50", "ms", [latencies[len(latencies) // 2] * 1000])
+            r.add("4", f"{name} ({who}) p99", "ms", [latencies[int(len(latencies) * 0.99)] * 1000])
+        if errors:
+            r.notes.append(f"{name} on {who}: {errors} unexpected statuses")
+        return rate.median
+
+    # --- scenario 6 --------------------------------------------------------------------------
+    def memory(self, og: Server) -> None:
+        size = self.plan.memory_archive
+        self.step(f"scenario 6: peak server RSS uploading {size // MIB} MiB")
+        big = make_archive(self.work / "big.bin", size)
+        before = og.rss_mb()
+        og.reset_peak()
+        archive_id, seconds = sc.upload_archive(og.endpoint, big)
+        peak = og.peak_mb()
+        big.path.unlink()
+        r = self.report
+        r.add(
+            "6",
+            f"peak RSS, {size // MIB} MiB UploadArchive",
+            "MiB",
+            [peak],
+            f"RSS before {before:.0f} MiB",
+        )
+        r.add("6", f"UploadArchive {size // MIB} MiB", "MiB/s", [size / MIB / seconds])
+        r.target("6", "peak server RSS in a large upload", peak, 150, higher=False, unit=" MiB")
+        sc.delete_archive(og.endpoint, archive_id)
+
+    # --- scenario 5 --------------------------------------------------------------------------
+    def scale(self) -> None:
+        plan = self.plan
+        self.step(
+            f"scenario 5: populating {plan.jobs_big:,} jobs, {plan.vaults:,} vaults, "
+            f"{plan.archives:,} archives through the metadata layer"
+        )
+        data = self.work / "scale"
+        data.mkdir()
+        url = f"sqlite:///{data / 'metadata.db'}"
+        began = time.perf_counter()
+        populate(
+            url,
+            jobs={"jobs-small": 100, "jobs-big": plan.jobs_big},
+            vaults=plan.vaults,
+            archive_count=plan.archives,
+        )
+        self.report.notes.append(
+            f"scale data populated in {time.perf_counter() - began:.0f} s "
+            "(through the metadata layer, not the API)"
+        )
+        server = self.start(lambda: start_openglacier(data))
+        endpoint = server.endpoint
+        small: list[float] = []
+        big: list[float] = []
+        for _ in range(10):  # alternate, first-page and second-page times
+            small += sc.page_time(endpoint, sc.vault_path("jobs-small") + "/jobs?limit=50", 1)[0]
+            big += sc.page_time(endpoint, sc.vault_path("jobs-big") + "/jobs?limit=50", 1)[0]
+        r = self.report
+        s = r.add("5", "ListJobs page, 100 jobs", "ms", [x * 1000 for x in small])
+        b = r.add("5", f"ListJobs page, {plan.jobs_big:,} jobs", "ms", [x * 1000 for x in big])
+        r.target(
+            "5",
+            f"ListJobs page time {plan.jobs_big:,} / 100 jobs",
+            b.median / s.median,
+            2,
+            higher=False,
+            unit="x",
+        )
+        first, _ = sc.page_time(endpoint, "/-/vaults?limit=10", 10)
+        middle = f"arn:aws:glacier:us-east-1:123456789012:vaults/many-{plan.vaults // 2:06d}"
+        deep, _ = sc.page_time(endpoint, f"/-/vaults?limit=10&marker={quote(middle, safe='')}", 10)
+        r.add(
+            "5", f"ListVaults first page, {plan.vaults:,} vaults", "ms", [x * 1000 for x in first]
+        )
+        r.add(
+            "5", f"ListVaults middle page, {plan.vaults:,} vaults", "ms", [x * 1000 for x in deep]
+        )
+        self.step(f"scenario 5: inventory of {plan.archives:,} archives")
+        server.reset_peak()
+        began = time.perf_counter()
+        job = sc.initiate_job(endpoint, {"Type": "inventory-retrieval"}, vault="inventory")
+        sc.wait_for_job(endpoint, job, vault="inventory")
+        seconds = time.perf_counter() - began
+        peak = server.peak_mb()
+        output = sc.request(
+            endpoint, "GET", f"{sc.vault_path('inventory')}/jobs/{job}/output", keep_body=False
+        )
+        r.add(
+            "5",
+            f"inventory job, {plan.archives:,} archives",
+            "s",
+            [seconds],
+            f"output {output.size / MIB:.0f} MiB",
+        )
+        r.add("5", "inventory download", "MiB/s", [output.size / MIB / output.seconds])
+        r.add("5", "peak RSS during inventory", "MiB", [peak])
+        r.target(
+            "5",
+            f"peak RSS, inventory of {plan.archives:,} archives",
+            peak,
+            300,
+            higher=False,
+            unit=" MiB",
+        )
+        server.stop()
+
+    def figure(self, scenario: str, name: str):  # type: ignore[no-untyped-def]
+        return next(f for f in self.report.figures if f.scenario == scenario and f.name == name)
+
+
+if __name__ == "__main__":
+    main()

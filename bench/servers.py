@@ -1,0 +1,157 @@
+"""Start and stop the servers a benchmark compares, all on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.wire import Endpoint
+
+ACCESS_KEY = "OGAKBENCHBENCHBENCHB"
+SECRET_KEY = "bench-secret-0123456789abcdefghijklmnopq"
+ACCOUNT_ID = "123456789012"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)  # waiting for a process to start listening
+    raise RuntimeError(f"nothing listening on {port} after {timeout}s")
+
+
+@dataclass
+class Server:
+    name: str
+    proc: subprocess.Popen[bytes]
+    endpoint: Endpoint
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def rss_mb(self) -> float:
+        return _status_kb(self.pid, "VmRSS") / 1024
+
+    def reset_peak(self) -> None:
+        """Linux: writing 5 to clear_refs resets the peak RSS (VmHWM) to the current RSS."""
+        Path(f"/proc/{self.pid}/clear_refs").write_text("5")
+
+    def peak_mb(self) -> float:
+        return _status_kb(self.pid, "VmHWM") / 1024
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def _status_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/{pid}/status")
+
+
+def start_openglacier(data_dir: Path, metadata_url: str | None = None) -> Server:
+    port = free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.update(
+        OPENGLACIER_DATA_DIR=str(data_dir),
+        OPENGLACIER_HOST="127.0.0.1",
+        OPENGLACIER_PORT=str(port),
+        OPENGLACIER_ACCESS_KEY_ID=ACCESS_KEY,
+        OPENGLACIER_SECRET_ACCESS_KEY=SECRET_KEY,
+        OPENGLACIER_ACCOUNT_ID=ACCOUNT_ID,
+        OPENGLACIER_TIMING="instant",
+        OPENGLACIER_LOG_LEVEL="warning",
+        OPENGLACIER_INVENTORY_BEFORE_FIRST="empty",
+    )
+    if metadata_url:
+        env["OPENGLACIER_METADATA_URL"] = metadata_url
+    log = data_dir.parent / f"openglacier-{port}.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "openglacier", "serve"], env=env, stdout=out, stderr=out
+        )
+    wait_for_port(port, proc)
+    return Server("openglacier", proc, Endpoint("127.0.0.1", port, ACCESS_KEY, SECRET_KEY), log)
+
+
+def start_moto(work: Path) -> Server:
+    port = free_port()
+    exe = shutil.which("moto_server", path=os.path.dirname(sys.executable)) or "moto_server"
+    log = work / f"moto-{port}.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=out)
+    wait_for_port(port, proc)
+    return Server("moto_server", proc, Endpoint("127.0.0.1", port, "bench", "bench"), log)
+
+
+NGINX_CONF = """
+daemon off;
+worker_processes 1;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    client_body_temp_path {work}/nginx-body;
+    proxy_temp_path {work}/nginx-proxy;
+    fastcgi_temp_path {work}/nginx-fastcgi;
+    uwsgi_temp_path {work}/nginx-uwsgi;
+    scgi_temp_path {work}/nginx-scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+    }}
+}}
+"""
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+
+
+def start_nginx(work: Path, root: Path) -> Server | None:
+    """nginx serving `root` statically (Debian's package); None if it is not installed."""
+    exe = nginx_binary()
+    if exe is None:
+        return None
+    port = free_port()
+    conf = work / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(work=work, port=port, root=root))
+    log = work / "nginx.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [exe, "-c", str(conf), "-e", str(work / "nginx-error.log")], stdout=out, stderr=out
+        )
+    wait_for_port(port, proc)
+    return Server("nginx", proc, Endpoint("127.0.0.1", port, sign=False), log)
