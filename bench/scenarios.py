@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from hashlib import sha256
@@ -172,10 +173,12 @@ class SmallOp:
     expected: int
 
 
-async def _load(
-    endpoint: Endpoint, op: SmallOp, connections: int, seconds: float, result: LoadResult
-) -> None:
-    raw = raw_request(endpoint, op.method, op.target)
+Step = Callable[[Conn], Awaitable[bool]]  # one timed unit of work; False = unexpected answer
+
+
+async def _drive(endpoint: Endpoint, step: Step, connections: int, seconds: float) -> LoadResult:
+    """Run `step` back to back on `connections` keep-alive connections for `seconds`."""
+    result = LoadResult()
     deadline = time.perf_counter() + seconds
 
     async def worker() -> None:
@@ -183,69 +186,49 @@ async def _load(
         try:
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
-                status, _, _ = await conn.call(raw)
+                ok = await step(conn)
                 result.latencies.append(time.perf_counter() - started)
-                if status != op.expected:
-                    result.errors += 1
+                result.errors += not ok
         finally:
             conn.close()
 
     began = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(connections)))
     result.seconds = time.perf_counter() - began
-
-
-def load(endpoint: Endpoint, op: SmallOp, connections: int, seconds: float) -> LoadResult:
-    result = LoadResult()
-    asyncio.run(_load(endpoint, op, connections, seconds, result))
     return result
 
 
-async def _job_pairs(
-    endpoint: Endpoint,
-    archive_id: str,
-    connections: int,
-    seconds: float,
-    *,
-    result: LoadResult,
-    vault: str,
-) -> None:
-    body = json.dumps({"Type": "archive-retrieval", "ArchiveId": archive_id}).encode()
-    initiate = raw_request(
-        endpoint, "POST", vault_path(vault) + "/jobs", body, sha256(body).hexdigest()
-    )
-    deadline = time.perf_counter() + seconds
+def load(endpoint: Endpoint, op: SmallOp, connections: int, seconds: float) -> LoadResult:
+    """One pre-signed request, repeated."""
+    raw = raw_request(endpoint, op.method, op.target)
 
-    async def worker() -> None:
-        conn = await Conn.open(endpoint)
-        try:
-            while time.perf_counter() < deadline:
-                started = time.perf_counter()
-                status, headers, _ = await conn.call(initiate)
-                if status != 202:
-                    result.errors += 1
-                    continue
-                describe = raw_request(
-                    endpoint, "GET", f"{vault_path(vault)}/jobs/{headers['x-amz-job-id']}"
-                )
-                status, _, _ = await conn.call(describe)
-                result.latencies.append(time.perf_counter() - started)
-                if status != 200:
-                    result.errors += 1
-        finally:
-            conn.close()
+    async def step(conn: Conn) -> bool:
+        status, _, _ = await conn.call(raw)
+        return status == op.expected
 
-    began = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(connections)))
-    result.seconds = time.perf_counter() - began
+    return asyncio.run(_drive(endpoint, step, connections, seconds))
 
 
 def job_pairs(
     endpoint: Endpoint, archive_id: str, connections: int, seconds: float, vault: str = VAULT
 ) -> LoadResult:
-    result = LoadResult()
-    asyncio.run(_job_pairs(endpoint, archive_id, connections, seconds, result=result, vault=vault))
-    return result
+    """InitiateJob then DescribeJob of the new job, timed as one unit."""
+    body = json.dumps({"Type": "archive-retrieval", "ArchiveId": archive_id}).encode()
+    initiate = raw_request(
+        endpoint, "POST", vault_path(vault) + "/jobs", body, sha256(body).hexdigest()
+    )
+
+    async def step(conn: Conn) -> bool:
+        status, headers, _ = await conn.call(initiate)
+        if status != 202:
+            return False
+        job = headers["x-amz-job-id"]
+        status, _, _ = await conn.call(
+            raw_request(endpoint, "GET", f"{vault_path(vault)}/jobs/{job}")
+        )
+        return status == 200
+
+    return asyncio.run(_drive(endpoint, step, connections, seconds))
 
 
 def page_time(
