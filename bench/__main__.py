@@ -23,7 +23,7 @@ from bench import scenarios as sc
 from bench.data import ArchiveFile, make_archive
 from bench.machine import describe, disk_write_mib_s, sha256_mib_s
 from bench.populate import populate
-from bench.report import Report
+from bench.report import Figure, Report
 from bench.servers import Server, start_moto, start_nginx, start_openglacier
 
 MIB = 1 << 20
@@ -383,7 +383,7 @@ class Bench:
         )
         server.stop()
 
-    def figure(self, scenario: str, name: str):  # type: ignore[no-untyped-def]
+    def figure(self, scenario: str, name: str) -> Figure:
         return next(f for f in self.report.figures if f.scenario == scenario and f.name == name)
 
 

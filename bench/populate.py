@@ -16,7 +16,7 @@ from bench.servers import ACCOUNT_ID
 from openglacier.domain.models import Job, JobAction, JobStatus
 from openglacier.ids import new_archive_id, new_job_id
 from openglacier.storage.metadata.schema import archives
-from openglacier.storage.metadata.store import open_metadata_store
+from openglacier.storage.metadata.store import SqlMetadataStore, open_metadata_store
 
 REGION = "us-east-1"
 BATCH = 20_000
@@ -67,7 +67,9 @@ def _job(vault_id: int, created: datetime) -> Job:
     )
 
 
-def _bulk_archives(store, vault_id: int, seq: int, count: int, now: datetime) -> None:  # type: ignore[no-untyped-def]
+def _bulk_archives(
+    store: SqlMetadataStore, vault_id: int, seq: int, count: int, now: datetime
+) -> None:
     tree_hash = secrets.token_hex(32)
     with store.engine.begin() as conn:
         for start in range(0, count, BATCH):

@@ -16,6 +16,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
@@ -124,8 +125,13 @@ class GlacierApp:
             if owner != caller.account_id:
                 raise AccessDeniedException(foreign_account_message(caller, owner))
         else:
-            facts = request_facts(request, matched, body)
-            await self.services.access.check(caller, owner, matched.params["vaultName"], facts)
+            await self.services.access.check(
+                caller,
+                owner,
+                matched.params["vaultName"],
+                matched.route.operation,
+                partial(request_facts, request, matched, body),
+            )
         handler = HANDLERS[matched.route.operation]  # every route has one (tests check)
         ctx = RequestContext(
             request=request,
@@ -216,7 +222,6 @@ def request_facts(request: Request, matched: Match, body: bytes) -> RequestFacts
     )
     keys = payload.get("TagKeys") if operation == "RemoveTagsFromVault" else list(tag_map)
     return RequestFacts(
-        operation=operation,
         source_ip=request.client.host if request.client else None,
         secure_transport=request.url.scheme == "https",
         archive_id=archive_id,

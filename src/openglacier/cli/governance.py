@@ -9,24 +9,19 @@ Both work against the metadata store directly; the server need not be running.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from openglacier.cli.keys import create_key, list_keys
+from openglacier.cli.keys import create_key, list_keys, metadata_tx
 from openglacier.cli.options import settings_from, storage_options
 from openglacier.clock import SystemClock, iso_ms
-from openglacier.config import Settings
 from openglacier.domain.models import GovernedVault, VaultLock
 from openglacier.ids import new_account_id
-from openglacier.ports import MetadataTx
-from openglacier.storage.factory import open_metadata
 
-T = TypeVar("T")
 console = Console(highlight=False)
 
 
@@ -80,11 +75,9 @@ def policies_list(
 ) -> None:
     """List vaults with an access policy or a vault lock."""
     settings = settings_from(config_file, **options)
-    rows = [
-        row
-        for row in _with_tx(settings, lambda tx: tx.list_governed_vaults())
-        if only_account is None or row.vault.account_id == only_account
-    ]
+    with metadata_tx(settings, readonly=True) as tx:
+        governed = tx.list_governed_vaults()
+    rows = [row for row in governed if only_account is None or row.vault.account_id == only_account]
     if as_json:
         for row in rows:
             click.echo(json.dumps(_row_json(row)))
@@ -126,12 +119,3 @@ def _row_json(row: GovernedVault) -> dict[str, Any]:
             "ExpirationDate": iso_ms(lock.expires_at) if lock.expires_at else None,
         },
     }
-
-
-def _with_tx(settings: Settings, fn: Callable[[MetadataTx], T]) -> T:
-    store = open_metadata(settings.resolved_metadata_url)
-    try:
-        with store.transaction(readonly=True) as tx:
-            return fn(tx)
-    finally:
-        store.close()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import click
 
 from openglacier.auth.credentials import load_or_create_root
@@ -9,6 +12,7 @@ from openglacier.clock import SystemClock
 from openglacier.config import Settings
 from openglacier.domain.models import Credential
 from openglacier.ids import new_access_key_id, new_secret_access_key
+from openglacier.ports import MetadataTx
 from openglacier.storage.factory import open_metadata
 
 
@@ -30,28 +34,27 @@ def create_key(settings: Settings, account_id: str | None, description: str) -> 
         created_at=SystemClock().now(),
         description=description,
     )
-    store = open_metadata(settings.resolved_metadata_url)
-    try:
-        with store.transaction() as tx:
-            tx.put_credential(cred)
-    finally:
-        store.close()
+    with metadata_tx(settings) as tx:
+        tx.put_credential(cred)
     return cred
 
 
 def list_keys(settings: Settings) -> list[Credential]:
-    store = open_metadata(settings.resolved_metadata_url)
-    try:
-        with store.transaction() as tx:
-            return tx.list_credentials()
-    finally:
-        store.close()
+    with metadata_tx(settings, readonly=True) as tx:
+        return tx.list_credentials()
 
 
 def delete_key(settings: Settings, access_key_id: str) -> bool:
+    with metadata_tx(settings) as tx:
+        return tx.delete_credential(access_key_id)
+
+
+@contextmanager
+def metadata_tx(settings: Settings, *, readonly: bool = False) -> Iterator[MetadataTx]:
+    """One transaction on the configured metadata store, opened and closed for a command."""
     store = open_metadata(settings.resolved_metadata_url)
     try:
-        with store.transaction() as tx:
-            return tx.delete_credential(access_key_id)
+        with store.transaction(readonly=readonly) as tx:
+            yield tx
     finally:
         store.close()

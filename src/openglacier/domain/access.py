@@ -24,8 +24,8 @@ Decisions taken (docs/decisions.md):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -53,7 +53,6 @@ ARCHIVE_AGE_ACTIONS = frozenset({"DeleteArchive", "InitiateJob"})
 class RequestFacts:
     """What the API layer knows about a request that policy conditions may test."""
 
-    operation: str
     source_ip: str | None = None
     secure_transport: bool = False
     archive_id: str | None = None  # DeleteArchive's label, InitiateJob's ArchiveId
@@ -77,15 +76,25 @@ class AccessGuard:
         self.deps = deps
 
     async def check(
-        self, principal: Caller, owner_account: str, vault_name: str, facts: RequestFacts
+        self,
+        principal: Caller,
+        owner_account: str,
+        vault_name: str,
+        operation: str,
+        facts: Callable[[], RequestFacts],
     ) -> None:
-        """Raise AccessDeniedException unless the vault's policies let `principal` act."""
+        """Raise AccessDeniedException unless the vault's policies let `principal` act.
+
+        `facts` is called only when a policy has to be evaluated: most vaults have
+        none, and their requests should not pay for reading the body twice.
+        """
         await self.deps.in_read_tx(
             partial(
                 self._check,
                 principal=principal,
                 owner_account=owner_account,
                 vault_name=vault_name,
+                operation=operation,
                 facts=facts,
             )
         )
@@ -97,7 +106,8 @@ class AccessGuard:
         principal: Caller,
         owner_account: str,
         vault_name: str,
-        facts: RequestFacts,
+        operation: str,
+        facts: Callable[[], RequestFacts],
     ) -> None:
         foreign = principal.account_id != owner_account
         arn = self.deps.vault_arn(principal.region, owner_account, vault_name)
@@ -105,7 +115,7 @@ class AccessGuard:
         if is_valid_vault_name(vault_name):
             vault = tx.get_vault(owner_account, principal.region, vault_name)
         request = RequestContext(
-            action=f"glacier:{facts.operation}",
+            action=f"glacier:{operation}",
             resource=arn,
             principal_account=principal.account_id,
             principal_arn=principal_arn(self.deps, principal.account_id),
@@ -118,16 +128,15 @@ class AccessGuard:
         documents = self._documents(tx, vault, now)
         if documents.access is None and documents.lock is None and not foreign:
             return
-        request = RequestContext(
-            action=request.action,
-            resource=request.resource,
-            principal_account=request.principal_account,
-            principal_arn=request.principal_arn,
-            keys=self._keys(tx, vault, facts, principal, now),
+        request = replace(
+            request,
+            keys=self._keys(
+                tx, vault, operation=operation, facts=facts(), principal=principal, now=now
+            ),
         )
         lock_verdict = _verdict(documents.lock, request)
         access_verdict = _verdict(documents.access, request)
-        if not foreign and facts.operation in POLICY_ADMIN_OPERATIONS:
+        if not foreign and operation in POLICY_ADMIN_OPERATIONS:
             access_verdict = Decision.NOT_APPLICABLE  # the owner can always repair it
         if Decision.DENY in (lock_verdict, access_verdict):
             raise AccessDeniedException(deny_message(request, explicit=True))
@@ -143,7 +152,14 @@ class AccessGuard:
         )
 
     def _keys(
-        self, tx: MetadataTx, vault: Vault, facts: RequestFacts, principal: Caller, now: datetime
+        self,
+        tx: MetadataTx,
+        vault: Vault,
+        *,
+        operation: str,
+        facts: RequestFacts,
+        principal: Caller,
+        now: datetime,
     ) -> dict[str, Any]:
         """The condition keys of spec 6.3 for this request (names are case-insensitive)."""
         keys: dict[str, Any] = {
@@ -164,18 +180,18 @@ class AccessGuard:
             keys[f"aws:RequestTag/{key}"] = value
         if facts.tag_keys:
             keys["aws:TagKeys"] = list(facts.tag_keys)
-        age = self._archive_age(tx, vault, facts, now)
+        age = self._archive_age(tx, vault, operation, facts.archive_id, now)
         if age is not None:
             keys["glacier:ArchiveAgeInDays"] = age
         return keys
 
     def _archive_age(
-        self, tx: MetadataTx, vault: Vault, facts: RequestFacts, now: datetime
+        self, tx: MetadataTx, vault: Vault, operation: str, archive_id: str | None, now: datetime
     ) -> int | None:
         """floor((now - CreationDate) / 1 day), for an archive of this vault (spec 6.3)."""
-        if facts.operation not in ARCHIVE_AGE_ACTIONS or not facts.archive_id:
+        if operation not in ARCHIVE_AGE_ACTIONS or not archive_id:
             return None
-        archive = tx.get_archive(facts.archive_id)
+        archive = tx.get_archive(archive_id)
         if archive is None or archive.vault_id != vault.id or archive.removed_seq is not None:
             return None  # the operation itself answers 404 / 400
         return int((now - archive.created_at).total_seconds() // DAY_SECONDS)

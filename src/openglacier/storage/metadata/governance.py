@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, or_, select, update
+from sqlalchemy import delete, or_, select, update
 
 from openglacier.domain.models import (
     GovernedVault,
@@ -18,8 +18,7 @@ from openglacier.storage.metadata.base import TxBase, values_of
 from openglacier.storage.metadata.schema import vault_access_policies, vault_locks, vaults
 
 
-def _lock(row: Row[Any]) -> VaultLock:
-    values = dict(row._mapping)
+def _lock(values: dict[str, Any]) -> VaultLock:
     return VaultLock(**{**values, "state": LockState(values["state"])})
 
 
@@ -45,7 +44,7 @@ class GovernanceOps(TxBase):
 
     def get_vault_lock(self, vault_id: int) -> VaultLock | None:
         row = self._first(select(vault_locks).where(vault_locks.c.vault_id == vault_id))
-        return None if row is None else _lock(row)
+        return None if row is None else _lock(dict(row._mapping))
 
     def put_vault_lock(self, lock: VaultLock) -> None:
         """Insert or replace the vault's lock row (the domain checked the state)."""
@@ -85,12 +84,9 @@ class GovernanceOps(TxBase):
 
     def list_governed_vaults(self) -> list[GovernedVault]:
         """Every vault with an access policy or a lock row, by account, region, name."""
+        lock_columns = [c.label(f"lock_{c.name}") for c in vault_locks.c]
         stmt = (
-            select(
-                vaults,
-                vault_access_policies.c.policy.label("access_policy"),
-                vault_locks.c.vault_id.label("lock_vault_id"),
-            )
+            select(vaults, vault_access_policies.c.policy.label("access_policy"), *lock_columns)
             .outerjoin(vault_access_policies, vault_access_policies.c.vault_id == vaults.c.id)
             .outerjoin(vault_locks, vault_locks.c.vault_id == vaults.c.id)
             .where(
@@ -105,8 +101,11 @@ class GovernanceOps(TxBase):
         for row in self._rows(stmt):
             values = dict(row._mapping)
             policy = values.pop("access_policy")
-            has_lock = values.pop("lock_vault_id") is not None
-            vault = Vault(**values)
-            lock = self.get_vault_lock(vault.id) if has_lock else None
-            listed.append(GovernedVault(vault, VaultGovernance(policy, lock)))
+            lock = {c.name: values.pop(f"lock_{c.name}") for c in vault_locks.c}
+            has_lock = lock["vault_id"] is not None
+            governance = VaultGovernance(
+                policy,
+                VaultLock(**{**lock, "state": LockState(lock["state"])}) if has_lock else None,
+            )
+            listed.append(GovernedVault(Vault(**values), governance))
         return listed
