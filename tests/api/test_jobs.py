@@ -7,7 +7,11 @@ import json
 import os
 
 import pytest
+from starlette.testclient import TestClient
 
+from openglacier.domain.retrieval import READ_WINDOW
+from openglacier.server import Runtime
+from openglacier.storage.blobs.format import HEADER_LEN
 from openglacier.treehash import MIB, tree_hash
 from support.asserts import assert_error
 from support.inprocess import ACCOUNT_ID, Api
@@ -21,6 +25,7 @@ from support.jobs import (
     start_job,
     upload,
 )
+from support.signing import Signer
 
 V = "v"
 ARN = f"arn:aws:glacier:us-east-1:{ACCOUNT_ID}:vaults/{V}"
@@ -552,3 +557,52 @@ def test_completion_queues_notifications_for_job_and_vault_topics(api: Api) -> N
     advance(api, 24 * HOUR)  # delivered messages are kept as long as jobs, then purged
     assert api.admin("POST", "/maintenance").status_code == 200
     assert api.admin("GET", "/notifications").json()["notifications"] == []
+
+
+# --- verified output: damage on disk never reaches a client -------------------
+
+
+def _flip_archive_byte(runtime: Runtime, size: int, offset: int) -> None:
+    """Flip one payload byte of the only stored blob holding `size` bytes."""
+    root = runtime.settings.data_dir
+    (path,) = [p for p in root.rglob("*") if p.is_file() and p.stat().st_size > size]
+    with path.open("r+b") as f:
+        f.seek(HEADER_LEN + offset)
+        byte = f.read(1)
+        f.seek(HEADER_LEN + offset)
+        f.write(bytes([byte[0] ^ 0x01]))
+
+
+def _completed_retrieval(api: Api, body: bytes) -> str:
+    archive_id = upload(api, V, body)
+    job_id = start_job(api, V, {"Type": "archive-retrieval", "ArchiveId": archive_id})
+    advance(api, 4 * HOUR)
+    assert run_jobs(api) == 1
+    return job_id
+
+
+def test_output_damaged_at_the_start_is_an_error_response(api: Api, runtime: Runtime) -> None:
+    body = os.urandom(9 * MIB)
+    job_id = _completed_retrieval(api, body)
+    _flip_archive_byte(runtime, len(body), MIB + 5)
+    resp = output(api, V, job_id)
+    assert_error(resp, 500, "ServiceUnavailableException")
+    assert "leaf 1 " in resp.json()["message"]
+    # A range that avoids the damaged leaf's window is still served, verified.
+    assert output(api, V, job_id, f"bytes={READ_WINDOW}-").content == body[READ_WINDOW:]
+
+
+def test_output_damaged_later_cuts_the_body_short(
+    api: Api, runtime: Runtime, signer: Signer
+) -> None:
+    body = os.urandom(9 * MIB)
+    job_id = _completed_retrieval(api, body)
+    damaged_at = READ_WINDOW + 2 * MIB + 77  # in the second window
+    _flip_archive_byte(runtime, len(body), damaged_at)
+    with TestClient(runtime.app, base_url="http://testserver", raise_server_exceptions=False) as c:
+        resp = Api(c, signer)("GET", f"/-/vaults/{V}/jobs/{job_id}/output")
+    assert resp.status_code == 200
+    assert resp.headers["Content-Length"] == str(len(body))
+    # The status line was out; the body stops before the damaged leaf's window.
+    assert len(resp.content) <= damaged_at - damaged_at % MIB
+    assert resp.content == body[: len(resp.content)]

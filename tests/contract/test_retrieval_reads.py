@@ -17,7 +17,14 @@ from typing import cast
 import pytest
 
 from openglacier.domain.models import Segment
-from openglacier.domain.retrieval import archive_leaves, read_range
+from openglacier.domain.retrieval import (
+    READ_WINDOW,
+    archive_leaves,
+    archive_read,
+    blob_read,
+    read_range,
+    windows,
+)
 from openglacier.errors import IntegrityError
 from openglacier.ids import new_blob_key
 from openglacier.storage.blobs import put_blob
@@ -161,3 +168,62 @@ def test_abandoned_read_closes_blob(store: FilesystemBlobStore, segments: list[S
     assert len(os.listdir("/proc/self/fd")) == before + 1
     cast(Generator[bytes, None, None], stream).close()
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+# --- windowed reads (GetJobOutput reads several windows at once) --------------
+
+
+def test_windows_cut_at_window_boundaries() -> None:
+    assert windows(0, 0) == ((0, 0),)
+    assert windows(5, READ_WINDOW - 1) == ((5, READ_WINDOW - 1),)
+    assert windows(READ_WINDOW - 1, READ_WINDOW) == (
+        (READ_WINDOW - 1, READ_WINDOW - 1),
+        (READ_WINDOW, READ_WINDOW),
+    )
+    spans = windows(7, 3 * READ_WINDOW + 2)
+    assert spans == (
+        (7, READ_WINDOW - 1),
+        (READ_WINDOW, 2 * READ_WINDOW - 1),
+        (2 * READ_WINDOW, 3 * READ_WINDOW - 1),
+        (3 * READ_WINDOW, 3 * READ_WINDOW + 2),
+    )
+
+
+def test_windowed_archive_read_returns_exact_bytes(
+    store: FilesystemBlobStore, segments: list[Segment]
+) -> None:
+    for first, last in _ranges():
+        body = archive_read(store, segments, first, last)
+        assert body.spans[0][0] == first
+        assert body.spans[-1][1] == last
+        # Read out of order, as concurrent readers finish: each window stands alone.
+        pieces = {span: body.read(span) for span in reversed(body.spans)}
+        got = b"".join(b"".join(pieces[span]) for span in body.spans)
+        assert got == DATA[first : last + 1], (first, last)
+
+
+def test_windowed_read_fails_only_the_damaged_window(
+    store: FilesystemBlobStore, segments: list[Segment]
+) -> None:
+    key = _damage(store, segments)
+    body = archive_read(store, segments, 0, SIZE - 1)
+    bad_first, bad_last = DAMAGED_LEAF
+    failed = []
+    for first, last in body.spans:
+        if first <= bad_last and last >= bad_first:
+            with pytest.raises(IntegrityError) as caught:
+                body.read((first, last))
+            assert f"blob {key}: leaf 2 " in caught.value.message
+            failed.append((first, last))
+        else:
+            assert b"".join(body.read((first, last))) == DATA[first : last + 1]
+    assert len(failed) == 1
+
+
+def test_windowed_blob_read_is_the_blob(
+    store: FilesystemBlobStore, segments: list[Segment]
+) -> None:
+    key = segments[3].blob_key  # one 4 MiB blob read as a job output
+    payload = DATA[segments[3].offset : segments[3].offset + segments[3].size]
+    body = blob_read(store, key, 3, len(payload) - 2)
+    assert b"".join(b"".join(body.read(span)) for span in body.spans) == payload[3:-1]

@@ -9,7 +9,7 @@ answer 404 like unknown ones (spec 4.2), whether or not the purge has run yet.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from openglacier.domain.context import Deps
@@ -19,11 +19,13 @@ from openglacier.domain.markers import decode_position, encode_position
 from openglacier.domain.models import Archive, Caller, Job, JobAction, JobStatus, Vault
 from openglacier.domain.retrieval import (
     OutputWindow,
+    WindowedRead,
     archive_leaves,
+    archive_read,
+    blob_read,
     output_checksum,
     parse_retrieval_range,
     plan_output,
-    read_range,
     retrieval_tree_hash,
 )
 from openglacier.domain.retrieval_limits import RetrievalLimits, enforce_limits
@@ -63,7 +65,7 @@ class JobOutput:
     content_type: str
     checksum: str | None
     archive_description: str | None
-    body: Iterator[bytes]  # blocking reads: iterate in a worker thread
+    body: WindowedRead
 
 
 def job_not_found(job_id: str) -> ResourceNotFoundException:
@@ -262,10 +264,8 @@ class JobService:
         assert job.output_size is not None
         assert job.inventory is not None
         window = plan_output(range_header, job.output_size)
-        body = self.deps.blobs.open(job.output_blob_key, window.first, window.last + 1)
-        return JobOutput(
-            window, INVENTORY_CONTENT_TYPES[job.inventory.format], None, None, iter(body)
-        )
+        body = blob_read(self.deps.blobs, job.output_blob_key, window.first, window.last)
+        return JobOutput(window, INVENTORY_CONTENT_TYPES[job.inventory.format], None, None, body)
 
     def _archive_output(self, tx: MetadataTx, job: Job, range_header: str | None) -> JobOutput:
         assert job.archive_id is not None
@@ -283,7 +283,7 @@ class JobService:
         )
         first = job.range_start + window.first
         last = job.range_start + window.last
-        body = read_range(self.deps.blobs, segments, first, last, verify=True)
+        body = archive_read(self.deps.blobs, segments, first, last)
         return JobOutput(
             window, "application/octet-stream", checksum, job.archive_description, body
         )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from openglacier.api.context import RequestContext
 from openglacier.api.protocol import empty_response, json_response, parse_limit
+from openglacier.api.streaming import WindowedResponse
 from openglacier.domain.job_description import job_description
 from openglacier.domain.jobs import JOBS_LIMIT, parse_completed_filter, parse_status_filter
 
@@ -59,8 +60,7 @@ async def get_job_output(ctx: RequestContext) -> Response:
         headers["x-amz-sha256-tree-hash"] = output.checksum
     if output.archive_description:
         headers["x-amz-archive-description"] = output.archive_description
-    # A sync iterator: Starlette reads it in a worker thread, chunk by chunk.
-    return StreamingResponse(output.body, status_code=window.status, headers=headers)
+    return await WindowedResponse.start(output.body, window.status, headers)
 
 
 async def set_notifications(ctx: RequestContext) -> Response:
