@@ -284,6 +284,10 @@ class MetadataTx(Protocol):
     # --- vault access policies and locks (spec 2.8-2.14) ----------------------
     def get_vault_governance(self, vault_id: int) -> VaultGovernance: ...
 
+    def get_governed_vault(self, account_id: str, region: str, name: str) -> GovernedVault | None:
+        """The vault with its access policy and lock row, in one read."""
+        ...
+
     def set_vault_access_policy(self, vault_id: int, policy: str, now: datetime) -> None: ...
 
     def delete_vault_access_policy(self, vault_id: int) -> None: ...
@@ -323,6 +327,9 @@ class MetadataTx(Protocol):
 
 class MetadataStore(Protocol):
     dialect: str  # "sqlite" | "postgresql"
+    # Short read-only transactions are local and never wait for writers (SQLite
+    # in WAL mode): callers may run them on their own thread (docs/decisions.md).
+    inline_reads: bool
 
     def transaction(self, *, readonly: bool = False) -> AbstractContextManager[MetadataTx]:
         """`readonly`: a consistent snapshot that never blocks writers (long reads,

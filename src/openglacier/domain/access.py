@@ -19,7 +19,8 @@ Decisions taken (docs/decisions.md):
 - The owner may always Get/Set/DeleteVaultAccessPolicy whatever the access
   policy says (only a lock policy can deny those to the owner).
 - Condition keys are computed only when a policy exists, so requests to vaults
-  without policies cost one indexed read.
+  without policies cost one indexed read (vault, access policy and lock are
+  one joined statement).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from functools import partial
 from typing import Any
 
 from openglacier.domain.context import Deps
-from openglacier.domain.models import Caller, Vault
+from openglacier.domain.models import Caller, Vault, VaultGovernance
 from openglacier.domain.policy import Decision, Policy, RequestContext, deny_message, evaluate
 from openglacier.domain.validation import is_valid_vault_name
 from openglacier.domain.vault_policies import compiled_policy
@@ -39,6 +40,7 @@ from openglacier.errors import AccessDeniedException
 from openglacier.ports import MetadataTx
 
 DAY_SECONDS = 86_400
+NO_GOVERNANCE = VaultGovernance(access_policy=None, lock=None)
 # The owner account (keys are account roots here) may always read, replace or
 # delete the access policy, as an AWS root user may with an S3 bucket policy;
 # otherwise one careless Deny would brick a vault. A lock policy still applies.
@@ -111,21 +113,24 @@ class AccessGuard:
     ) -> None:
         foreign = principal.account_id != owner_account
         arn = self.deps.vault_arn(principal.region, owner_account, vault_name)
-        vault = None
+        governed = None
         if is_valid_vault_name(vault_name):
-            vault = tx.get_vault(owner_account, principal.region, vault_name)
+            governed = tx.get_governed_vault(owner_account, principal.region, vault_name)
         request = RequestContext(
             action=f"glacier:{operation}",
             resource=arn,
             principal_account=principal.account_id,
             principal_arn=principal_arn(self.deps, principal.account_id),
         )
-        if vault is None:
+        if governed is None:
             if foreign:
                 raise AccessDeniedException(deny_message(request, explicit=False))
             return  # the handler answers the spec's 404
+        if governed.governance == NO_GOVERNANCE and not foreign:
+            return  # the common case: the owner, no policies
+        vault = governed.vault
         now = self.deps.clock.now()
-        documents = self._documents(tx, vault, now)
+        documents = _documents(governed.governance, now)
         if documents.access is None and documents.lock is None and not foreign:
             return
         request = replace(
@@ -142,14 +147,6 @@ class AccessGuard:
             raise AccessDeniedException(deny_message(request, explicit=True))
         if foreign and access_verdict is not Decision.ALLOW:
             raise AccessDeniedException(deny_message(request, explicit=False))
-
-    def _documents(self, tx: MetadataTx, vault: Vault, now: datetime) -> _Documents:
-        governance = tx.get_vault_governance(vault.id)
-        lock = governance.lock
-        return _Documents(
-            access=compiled_policy(governance.access_policy) if governance.access_policy else None,
-            lock=compiled_policy(lock.policy) if lock is not None and lock.in_force(now) else None,
-        )
 
     def _keys(
         self,
@@ -195,6 +192,14 @@ class AccessGuard:
         if archive is None or archive.vault_id != vault.id or archive.removed_seq is not None:
             return None  # the operation itself answers 404 / 400
         return int((now - archive.created_at).total_seconds() // DAY_SECONDS)
+
+
+def _documents(governance: VaultGovernance, now: datetime) -> _Documents:
+    lock = governance.lock
+    return _Documents(
+        access=compiled_policy(governance.access_policy) if governance.access_policy else None,
+        lock=compiled_policy(lock.policy) if lock is not None and lock.in_force(now) else None,
+    )
 
 
 def _verdict(policy: Policy | None, request: RequestContext) -> Decision:

@@ -1,7 +1,8 @@
 """What every domain service needs: storage ports, the clock and timing.
 
 Blocking storage calls run in worker threads (design 4) through `in_tx` and
-`blocking`, so the event loop only ever awaits.
+`blocking`, so the event loop only ever awaits; the one exception is
+`in_read_tx` on SQLite (short local reads, see its docstring).
 """
 
 from __future__ import annotations
@@ -41,7 +42,17 @@ class Deps:
             return fn(tx)
 
     async def in_read_tx(self, fn: Callable[[MetadataTx], T]) -> T:
-        """A read-only snapshot: never takes the writer lock (SQLite) or writes (PG)."""
+        """A read-only snapshot: never takes the writer lock (SQLite) or writes (PG).
+
+        For request-sized reads only (a row, a page). On SQLite they run right
+        here on the event loop: an indexed read of a local WAL database takes
+        tens of microseconds and never waits for a writer, while the hop to a
+        worker thread and back (GIL hand-offs included) cost more than the read
+        and halved small-request throughput (docs/performance.md). Long reads
+        (inventory documents) open their own transaction in a worker.
+        """
+        if self.store.inline_reads:
+            return self._run_read_tx(fn)
         return await anyio.to_thread.run_sync(partial(self._run_read_tx, fn))
 
     def _run_read_tx(self, fn: Callable[[MetadataTx], T]) -> T:

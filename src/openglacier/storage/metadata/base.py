@@ -69,9 +69,9 @@ class TxBase:
         with translated():
             return self._conn.execute(stmt).all()
 
-    def _first(self, stmt: Executable) -> Row[Any] | None:
+    def _first(self, stmt: Executable, params: Mapping[str, Any] | None = None) -> Row[Any] | None:
         with translated():
-            return self._conn.execute(stmt).first()
+            return self._conn.execute(stmt, params).first()
 
     def _scalar(self, stmt: Executable) -> Any:
         with translated():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Row, bindparam, delete, or_, select, update
 
 from openglacier.domain.models import (
     GovernedVault,
@@ -20,6 +20,35 @@ from openglacier.storage.metadata.schema import vault_access_policies, vault_loc
 
 def _lock(values: dict[str, Any]) -> VaultLock:
     return VaultLock(**{**values, "state": LockState(values["state"])})
+
+
+# A vault with its access policy and lock row, if any: one statement for what the
+# policy check needs on every vault-scoped request. Built once, so SQLAlchemy's
+# compiled cache is hit without rebuilding the expression per request.
+_GOVERNED = (
+    select(
+        vaults,
+        vault_access_policies.c.policy.label("access_policy"),
+        *[c.label(f"lock_{c.name}") for c in vault_locks.c],
+    )
+    .outerjoin(vault_access_policies, vault_access_policies.c.vault_id == vaults.c.id)
+    .outerjoin(vault_locks, vault_locks.c.vault_id == vaults.c.id)
+)
+_ONE_GOVERNED = _GOVERNED.where(
+    vaults.c.account_id == bindparam("account_id"),
+    vaults.c.region == bindparam("region"),
+    vaults.c.name == bindparam("name"),
+)
+
+
+def _governed(row: Row[Any]) -> GovernedVault:
+    values = dict(row._mapping)
+    policy = values.pop("access_policy")
+    lock = {c.name: values.pop(f"lock_{c.name}") for c in vault_locks.c}
+    has_lock = lock["vault_id"] is not None
+    return GovernedVault(
+        Vault(**values), VaultGovernance(policy, _lock(lock) if has_lock else None)
+    )
 
 
 class GovernanceOps(TxBase):
@@ -82,30 +111,16 @@ class GovernanceOps(TxBase):
             )
         )
 
+    def get_governed_vault(self, account_id: str, region: str, name: str) -> GovernedVault | None:
+        row = self._first(_ONE_GOVERNED, {"account_id": account_id, "region": region, "name": name})
+        return None if row is None else _governed(row)
+
     def list_governed_vaults(self) -> list[GovernedVault]:
         """Every vault with an access policy or a lock row, by account, region, name."""
-        lock_columns = [c.label(f"lock_{c.name}") for c in vault_locks.c]
-        stmt = (
-            select(vaults, vault_access_policies.c.policy.label("access_policy"), *lock_columns)
-            .outerjoin(vault_access_policies, vault_access_policies.c.vault_id == vaults.c.id)
-            .outerjoin(vault_locks, vault_locks.c.vault_id == vaults.c.id)
-            .where(
-                or_(
-                    vault_access_policies.c.vault_id.is_not(None),
-                    vault_locks.c.vault_id.is_not(None),
-                )
+        stmt = _GOVERNED.where(
+            or_(
+                vault_access_policies.c.vault_id.is_not(None),
+                vault_locks.c.vault_id.is_not(None),
             )
-            .order_by(vaults.c.account_id, vaults.c.region, vaults.c.name)
-        )
-        listed: list[GovernedVault] = []
-        for row in self._rows(stmt):
-            values = dict(row._mapping)
-            policy = values.pop("access_policy")
-            lock = {c.name: values.pop(f"lock_{c.name}") for c in vault_locks.c}
-            has_lock = lock["vault_id"] is not None
-            governance = VaultGovernance(
-                policy,
-                VaultLock(**{**lock, "state": LockState(lock["state"])}) if has_lock else None,
-            )
-            listed.append(GovernedVault(Vault(**values), governance))
-        return listed
+        ).order_by(vaults.c.account_id, vaults.c.region, vaults.c.name)
+        return [_governed(row) for row in self._rows(stmt)]

@@ -7,6 +7,7 @@ CONFLICT; everything else is the same SQL.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -36,6 +37,14 @@ class SqlMetadataStore:
     def __init__(self, url: str, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
         self._engine = make_engine(url, busy_timeout=busy_timeout)
         self.dialect: str = self._engine.dialect.name
+        self.inline_reads = self.dialect == "sqlite"
+        self._busy_timeout = busy_timeout
+        # SQLite takes one writer at a time. This process's writers queue here,
+        # in order, instead of in SQLite's busy handler, which polls with sleeps
+        # growing to 100 ms: under 16 concurrent InitiateJob calls they spent
+        # most of their time asleep (docs/performance.md). Other processes (the
+        # CLI, a second server) still meet the busy handler.
+        self._writer = threading.Lock() if self.dialect == "sqlite" else None
 
     @property
     def engine(self) -> Engine:
@@ -49,7 +58,7 @@ class SqlMetadataStore:
         caught here comes from connecting, BEGIN, COMMIT or ROLLBACK.
         """
         try:
-            with self._engine.connect() as plain:
+            with self._writer_turn(readonly), self._engine.connect() as plain:
                 conn = (
                     plain.execution_options(**_readonly_options(self.dialect))
                     if readonly
@@ -59,6 +68,18 @@ class SqlMetadataStore:
                     yield SqlMetadataTx(conn)
         except DB_ERRORS as exc:
             raise StorageError(f"metadata transaction failed ({type(exc).__name__})") from exc
+
+    @contextmanager
+    def _writer_turn(self, readonly: bool) -> Iterator[None]:
+        if readonly or self._writer is None:
+            yield
+            return
+        if not self._writer.acquire(timeout=self._busy_timeout):
+            raise StorageError("metadata transaction failed (timed out waiting for the writer)")
+        try:
+            yield
+        finally:
+            self._writer.release()
 
     def close(self) -> None:
         self._engine.dispose()

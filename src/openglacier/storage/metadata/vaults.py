@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, delete, func, select, update
+from sqlalchemy import Row, Select, and_, bindparam, delete, func, select, update
 
 from openglacier.domain.models import InventorySnapshot, Vault
 from openglacier.errors import StorageError
@@ -26,6 +26,16 @@ from openglacier.storage.metadata.schema import (
     vaults,
 )
 
+# The hottest statement (every vault-scoped operation), built once: SQLAlchemy
+# then finds it in its compiled cache without rebuilding the expression.
+_VAULT = select(vaults).where(
+    vaults.c.account_id == bindparam("account_id"),
+    vaults.c.region == bindparam("region"),
+    vaults.c.name == bindparam("name"),
+)
+# SQLite renders no FOR UPDATE: its BEGIN IMMEDIATE already serialises.
+_VAULT_FOR_UPDATE = _VAULT.with_for_update()
+
 
 def _vault(row: Row[Any]) -> Vault:
     return Vault(**row._mapping)
@@ -39,14 +49,9 @@ class VaultOps(TxBase):
     def get_vault(
         self, account_id: str, region: str, name: str, *, for_update: bool = False
     ) -> Vault | None:
-        return self._one_vault(
-            select(vaults).where(
-                vaults.c.account_id == account_id,
-                vaults.c.region == region,
-                vaults.c.name == name,
-            ),
-            for_update,
-        )
+        params = {"account_id": account_id, "region": region, "name": name}
+        row = self._first(_VAULT_FOR_UPDATE if for_update else _VAULT, params)
+        return None if row is None else _vault(row)
 
     def get_vault_by_id(self, vault_id: int, *, for_update: bool = False) -> Vault | None:
         return self._one_vault(select(vaults).where(vaults.c.id == vault_id), for_update)
