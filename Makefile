@@ -32,7 +32,9 @@ test: $(VENV)/.stamp-test
 ## bench: benchmarks against the machine's limits, nginx and moto_server (ARGS=--quick)
 bench: $(VENV)/.stamp-test
 	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || \
-	  (apt-get install -y -q nginx-light >/dev/null 2>&1 && echo "installed nginx-light") || \
+	  ((apt-get install -y -q nginx-light >/dev/null 2>&1 || \
+	    (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q nginx-light >/dev/null 2>&1)) && \
+	   echo "installed nginx-light") || \
 	  echo "nginx could not be installed: the download ceiling will be missing"
 	$(BIN)/python -m bench $(ARGS)
 

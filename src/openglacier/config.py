@@ -28,6 +28,7 @@ class ConfigError(ValueError):
 class Settings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
+    processes: int = 1  # API server processes sharing the port (`serve --processes`)
     data_dir: Path = Path("data")
     region: str = "us-east-1"
     partition: str = "aws"
@@ -177,7 +178,16 @@ def validate(settings: Settings) -> None:
         raise ConfigError("notify_max_attempts must be >= 1 and notify_retry_seconds >= 0")
     if settings.free_tier_bytes_per_month < 0 or not settings.retrieval_spread_hours > 0:
         raise ConfigError("free_tier_bytes_per_month must be >= 0 and retrieval_spread_hours > 0")
+    _validate_processes(settings)
     if settings.job_workers < 0:
         raise ConfigError("setting 'job_workers' must be 0 or more")
     if bool(settings.access_key_id) != bool(settings.secret_access_key):
         raise ConfigError("set both access_key_id and secret_access_key, or neither")
+
+
+def _validate_processes(settings: Settings) -> None:
+    if settings.processes < 1:
+        raise ConfigError("setting 'processes' must be 1 or more")
+    if settings.processes > 1 and settings.clock == "manual":
+        # Each process would keep its own clock; the admin API moves only one.
+        raise ConfigError("clock 'manual' needs processes = 1: the clock lives in one process")

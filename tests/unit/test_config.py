@@ -36,6 +36,8 @@ def test_section_form_is_accepted(tmp_path: Path) -> None:
         ({"port": "x"}, "port"),
         ({"account_id": "12"}, "account_id"),
         ({"access_key_id": "AK"}, "access_key_id"),
+        ({"processes": "0"}, "processes"),
+        ({"processes": "2", "clock": "manual"}, "processes = 1"),
     ],
 )
 def test_invalid_values_name_the_setting(overrides: dict[str, str], name: str) -> None:

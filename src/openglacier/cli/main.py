@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import click
 import uvicorn
 from rich.console import Console
 from rich.table import Table
+from uvicorn.supervisors import Multiprocess
 
 from openglacier import __version__
 from openglacier.cli.governance import accounts, policies
@@ -50,19 +52,52 @@ def serve(config_file: Path | None, **options: Any) -> None:
         runtime.root.account_id,
         runtime.admin_token,
     )
-    config = uvicorn.Config(
-        runtime.app,
+    if settings.processes > 1:
+        # The parent only migrated, wrote the key and token files and printed
+        # the banner; each process builds its own runtime (runtimes hold
+        # connection pools and threads, which must not cross a process start).
+        runtime.close()
+        serve_processes(settings)
+        return
+    config = uvicorn_config(settings, runtime.app)
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        runtime.close()
+
+
+def uvicorn_config(settings: Settings, app: Any, **extra: Any) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
         lifespan="on",
         server_header=False,
         access_log=settings.log_level == "debug",
+        **extra,
     )
-    try:
-        uvicorn.Server(config).run()
-    finally:
-        runtime.close()
+
+
+def serve_processes(settings: Settings) -> None:
+    """`--processes N`: uvicorn's supervisor starts N processes on one socket.
+
+    Processes share nothing in memory, as separate API nodes would: metadata
+    and blobs are the shared state, and SQLite writers of all of them queue on
+    one lock file (storage/metadata/writer_lock.py).
+    """
+    config = uvicorn_config(
+        settings, partial(process_app, settings), factory=True, workers=settings.processes
+    )
+    sock = config.bind_socket()
+    Multiprocess(config, sockets=[sock]).run()
+
+
+def process_app(settings: Settings) -> Any:
+    """The app factory each `--processes` process calls (a module-level function,
+    so the spawned process can find it)."""
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    return build_runtime(settings).app
 
 
 def print_banner(settings: Settings, key: str, secret: str, account: str, admin: str) -> None:

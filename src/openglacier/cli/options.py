@@ -66,6 +66,12 @@ def server_options(func: F) -> F:
     options = [
         click.option("--host", envvar=_env("host"), help="Address to listen on [127.0.0.1]."),
         click.option("--port", type=int, envvar=_env("port"), help="Port to listen on [7979]."),
+        click.option(
+            "--processes",
+            type=int,
+            envvar=_env("processes"),
+            help="API server processes sharing the port, e.g. one per core [1].",
+        ),
         _region_option(),
         click.option(
             "--timing",

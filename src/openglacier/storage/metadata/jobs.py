@@ -38,17 +38,12 @@ _INVENTORY_COLUMNS = {
 
 
 def _job(row: Row[Any]) -> Job:
-    values = dict(row._mapping)
+    values = row._asdict()  # a fresh dict, cheaper than dict(row._mapping)
     inventory = {field: values.pop(column) for column, field in _INVENTORY_COLUMNS.items()}
-    params = InventoryParams(**inventory) if inventory["format"] is not None else None
-    return Job(
-        **{
-            **values,
-            "action": JobAction(values["action"]),
-            "status": JobStatus(values["status"]),
-            "inventory": params,
-        }
-    )
+    values["inventory"] = InventoryParams(**inventory) if inventory["format"] is not None else None
+    values["action"] = JobAction(values["action"])
+    values["status"] = JobStatus(values["status"])
+    return Job(**values)
 
 
 def _job_values(job: Job) -> dict[str, Any]:

@@ -7,9 +7,9 @@ CONFLICT; everything else is the same SQL.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
@@ -22,6 +22,7 @@ from openglacier.storage.metadata.engine import (
     make_engine,
 )
 from openglacier.storage.metadata.tx import SqlMetadataTx
+from openglacier.storage.metadata.writer_lock import SqliteWriterLock
 from openglacier.storage.migrations import upgrade_to_head
 
 if TYPE_CHECKING:
@@ -38,13 +39,12 @@ class SqlMetadataStore:
         self._engine = make_engine(url, busy_timeout=busy_timeout)
         self.dialect: str = self._engine.dialect.name
         self.inline_reads = self.dialect == "sqlite"
-        self._busy_timeout = busy_timeout
-        # SQLite takes one writer at a time. This process's writers queue here,
-        # in order, instead of in SQLite's busy handler, which polls with sleeps
-        # growing to 100 ms: under 16 concurrent InitiateJob calls they spent
-        # most of their time asleep (docs/performance.md). Other processes (the
-        # CLI, a second server) still meet the busy handler.
-        self._writer = threading.Lock() if self.dialect == "sqlite" else None
+        database = self._engine.url.database
+        self._writer = (
+            SqliteWriterLock(str(Path(database).expanduser()), busy_timeout)
+            if self.dialect == "sqlite" and database
+            else None
+        )
 
     @property
     def engine(self) -> Engine:
@@ -69,20 +69,15 @@ class SqlMetadataStore:
         except DB_ERRORS as exc:
             raise StorageError(f"metadata transaction failed ({type(exc).__name__})") from exc
 
-    @contextmanager
-    def _writer_turn(self, readonly: bool) -> Iterator[None]:
+    def _writer_turn(self, readonly: bool) -> AbstractContextManager[None]:
         if readonly or self._writer is None:
-            yield
-            return
-        if not self._writer.acquire(timeout=self._busy_timeout):
-            raise StorageError("metadata transaction failed (timed out waiting for the writer)")
-        try:
-            yield
-        finally:
-            self._writer.release()
+            return nullcontext()
+        return self._writer.held()
 
     def close(self) -> None:
         self._engine.dispose()
+        if self._writer is not None:
+            self._writer.close()
 
 
 def _readonly_options(dialect: str) -> dict[str, object]:
