@@ -75,7 +75,9 @@ def _status_kb(pid: int, field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/{pid}/status")
 
 
-def start_openglacier(data_dir: Path, metadata_url: str | None = None) -> Server:
+def start_openglacier(
+    data_dir: Path, metadata_url: str | None = None, processes: int = 1
+) -> Server:
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -89,6 +91,7 @@ def start_openglacier(data_dir: Path, metadata_url: str | None = None) -> Server
         OPENGLACIER_TIMING="instant",
         OPENGLACIER_LOG_LEVEL="warning",
         OPENGLACIER_INVENTORY_BEFORE_FIRST="empty",
+        OPENGLACIER_PROCESSES=str(processes),
     )
     if metadata_url:
         env["OPENGLACIER_METADATA_URL"] = metadata_url
@@ -98,7 +101,8 @@ def start_openglacier(data_dir: Path, metadata_url: str | None = None) -> Server
             [sys.executable, "-m", "openglacier", "serve"], env=env, stdout=out, stderr=out
         )
     wait_for_port(port, proc)
-    return Server("openglacier", proc, Endpoint("127.0.0.1", port, ACCESS_KEY, SECRET_KEY), log)
+    name = "openglacier" if processes == 1 else f"openglacier x{processes}"
+    return Server(name, proc, Endpoint("127.0.0.1", port, ACCESS_KEY, SECRET_KEY), log)
 
 
 def start_moto(work: Path) -> Server:

@@ -103,7 +103,8 @@ def process_app(settings: Settings) -> Any:
 def print_banner(settings: Settings, key: str, secret: str, account: str, admin: str) -> None:
     endpoint = f"http://{settings.host}:{settings.port}"
     console.print(f"[bold]OpenGlacier {__version__}[/bold] on {endpoint}")
-    console.print(f"  region     {settings.region}   timing {settings.timing}")
+    processes = f"   processes {settings.processes}" if settings.processes > 1 else ""
+    console.print(f"  region     {settings.region}   timing {settings.timing}{processes}")
     console.print(f"  account id {account}")
     console.print(f"  access key {key}")
     console.print(f"  secret key {secret}")
