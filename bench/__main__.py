@@ -245,9 +245,10 @@ class Bench:
                 self.report.target(
                     "4", f"{op}: OpenGlacier / moto_server req/s", ours / theirs, 10, unit="x"
                 )
+                single = rates[og.name][op] / theirs
                 self.report.notes.append(
-                    f"{op}: one OpenGlacier process gives "
-                    f"{rates[og.name][op] / theirs:.2f}x moto_server, {cores} give {ours / theirs:.2f}x"
+                    f"{op}: one OpenGlacier process gives {single:.2f}x moto_server, "
+                    f"{cores} give {ours / theirs:.2f}x"
                 )
 
     def small_on(self, server: Server) -> dict[str, float]:
