@@ -88,7 +88,10 @@ class WindowedResponse(Response):
         finally:
             for task in pending:
                 task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            # Shielded: after a disconnect the scope is cancelled, and the reads
+            # still in their threads must be collected, not left unretrieved.
+            with anyio.CancelScope(shield=True):
+                await asyncio.gather(*pending, return_exceptions=True)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     def _read_ahead(self, pending: deque[asyncio.Task[list[bytes]]], spans: Iterator[Span]) -> None:
