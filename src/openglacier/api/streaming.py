@@ -37,11 +37,13 @@ class WindowedResponse(Response):
     def __init__(
         self,
         body: WindowedRead,
+        rest: Iterator[Span],
         first: list[bytes],
         status_code: int,
         headers: Mapping[str, str],
     ) -> None:
         self.source = body
+        self.rest = rest  # the spans after the first window
         self.first = first
         self.status_code = status_code
         self.background = None
@@ -52,8 +54,10 @@ class WindowedResponse(Response):
         cls, body: WindowedRead, status_code: int, headers: Mapping[str, str]
     ) -> WindowedResponse:
         """Read the first window now, so its errors get a proper response."""
-        first = await read(body, body.spans[0]) if body.spans else []
-        return cls(body, first, status_code, headers)
+        spans = body.spans()
+        span = next(spans, None)
+        first = await read(body, span) if span is not None else []
+        return cls(body, spans, first, status_code, headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # uvicorn's send() returns quietly once the client has gone (ASGI < 2.4),
@@ -73,7 +77,7 @@ class WindowedResponse(Response):
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
         pending: deque[asyncio.Task[list[bytes]]] = deque()
-        spans = iter(self.source.spans[1:])
+        spans = self.rest
         try:
             self._read_ahead(pending, spans)
             await _send_pieces(send, self.first)

@@ -266,19 +266,22 @@ class WindowedRead:
     source's own (absolute archive offsets for an archive).
     """
 
-    spans: tuple[Span, ...]
+    first: int
+    last: int
     read: Callable[[Span], list[bytes]]
 
+    def spans(self) -> Iterator[Span]:
+        """Generated, not stored: a 40 TB archive has ten million windows."""
+        return windows(self.first, self.last)
 
-def windows(first: int, last: int, size: int = READ_WINDOW) -> tuple[Span, ...]:
+
+def windows(first: int, last: int, size: int = READ_WINDOW) -> Iterator[Span]:
     """[first, last] cut at every multiple of `size`."""
-    spans = []
     a = first
     while a <= last:
         b = min(a - a % size + size - 1, last)
-        spans.append((a, b))
+        yield a, b
         a = b + 1
-    return tuple(spans)
 
 
 def archive_read(
@@ -287,12 +290,12 @@ def archive_read(
     """Verified archive bytes [first, last] (absolute) as a WindowedRead."""
     _check_layout(segments)
     starts = tuple(segment.offset for segment in segments)
-    return WindowedRead(windows(first, last), partial(_read_window, blobs, tuple(segments), starts))
+    return WindowedRead(first, last, partial(_read_window, blobs, tuple(segments), starts))
 
 
 def blob_read(blobs: BlobStore, key: str, first: int, last: int) -> WindowedRead:
     """Bytes [first, last] of one blob (a job's output), unverified, as a WindowedRead."""
-    return WindowedRead(windows(first, last), partial(_read_blob_window, blobs, key))
+    return WindowedRead(first, last, partial(_read_blob_window, blobs, key))
 
 
 def _read_window(
@@ -310,9 +313,13 @@ def _read_blob_window(blobs: BlobStore, key: str, span: Span) -> list[bytes]:
     try:
         return list(reader)
     finally:
-        close = getattr(reader, "close", None)
-        if callable(close):
-            close()
+        _close(reader)
+
+
+def _close(reader: Iterator[bytes]) -> None:
+    close = getattr(reader, "close", None)
+    if callable(close):
+        close()
 
 
 def read_range(
@@ -384,9 +391,7 @@ def _segment_pieces(
             yield segment.offset + position, piece
             position += len(piece)
     finally:
-        close = getattr(reader, "close", None)
-        if callable(close):
-            close()
+        _close(reader)
     if position != b:
         raise IntegrityError(
             f"blob {segment.blob_key}: ended at payload byte {position}, expected {b}"
