@@ -22,7 +22,12 @@ _ID_RE = re.compile(r"\A[A-Za-z0-9_-]+\Z")
 
 def _token(length: int) -> str:
     # token_urlsafe(n) yields ceil(4n/3) characters from the alphabet above.
-    return secrets.token_urlsafe((length * 3) // 4 + 1)[:length]
+    # Never a leading "-": argparse-based clients (the AWS CLI among them) read
+    # `--upload-id -AbC...` as a missing value and a new option (1 ID in 64).
+    while True:
+        token = secrets.token_urlsafe((length * 3) // 4 + 1)[:length]
+        if not token.startswith("-"):
+            return token
 
 
 def new_archive_id() -> str:

@@ -85,3 +85,11 @@ def test_access_keys() -> None:
 )
 def test_looks_like_id(value: str, length: int, ok: bool) -> None:
     assert ids.looks_like_id(value, length) is ok
+
+
+def test_ids_never_start_with_a_dash() -> None:
+    # `aws glacier abort-multipart-upload --upload-id -Ab...` fails in argparse;
+    # without the rule one ID in 64 would, so 5,000 would all but surely hit it.
+    made = [ids.new_upload_id() for _ in range(5000)] + [ids.new_job_id() for _ in range(5000)]
+    assert not [i for i in made if i.startswith("-")]
+    assert all(len(i) == ids.UPLOAD_ID_LEN for i in made)
