@@ -102,7 +102,7 @@ class Authenticator:
         hit = self._cache.get(access_key_id)
         if hit is not None and time.monotonic() - hit[0] < self.cache_seconds:
             return hit[1]
-        found = await self.deps.in_tx(lambda tx: tx.get_credential(access_key_id))
+        found = await self.deps.in_read_tx(lambda tx: tx.get_credential(access_key_id))
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[access_key_id] = (time.monotonic(), found)

@@ -7,7 +7,9 @@ with Alembic's autogenerate plus each column's engine-specific type).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -64,6 +66,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+    def result_processor(
+        self, dialect: Dialect, coltype: object
+    ) -> Callable[[Any], datetime | None] | None:
+        if dialect.name == "sqlite":
+            # SQLite hands back the stored text ("2026-11-24 21:15:40.123456");
+            # fromisoformat reads it several times faster than SQLAlchemy's
+            # regex parser, which was a fifth of a ListJobs page (four dates a job).
+            return _sqlite_utc
+        return super().result_processor(dialect, coltype)
+
+
+def _sqlite_utc(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 # SQLite only makes INTEGER PRIMARY KEY an auto-incrementing rowid alias.
