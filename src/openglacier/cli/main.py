@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,12 @@ from openglacier.cli.options import (
     settings_from,
     storage_options,
     worker_options,
+)
+from openglacier.cli.processes import (
+    Supervisor,
+    process_app,
+    reuse_port_supported,
+    uvicorn_config,
 )
 from openglacier.clock import SystemClock
 from openglacier.config import Settings
@@ -57,8 +64,7 @@ def serve(config_file: Path | None, **options: Any) -> None:
         # the banner; each process builds its own runtime (runtimes hold
         # connection pools and threads, which must not cross a process start).
         runtime.close()
-        serve_processes(settings)
-        return
+        sys.exit(serve_processes(settings))
     config = uvicorn_config(settings, runtime.app)
     try:
         uvicorn.Server(config).run()
@@ -66,38 +72,22 @@ def serve(config_file: Path | None, **options: Any) -> None:
         runtime.close()
 
 
-def uvicorn_config(settings: Settings, app: Any, **extra: Any) -> uvicorn.Config:
-    return uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        lifespan="on",
-        server_header=False,
-        access_log=settings.log_level == "debug",
-        **extra,
-    )
-
-
-def serve_processes(settings: Settings) -> None:
-    """`--processes N`: uvicorn's supervisor starts N processes on one socket.
+def serve_processes(settings: Settings) -> int:
+    """`--processes N`; the exit status.
 
     Processes share nothing in memory, as separate API nodes would: metadata
     and blobs are the shared state, and SQLite writers of all of them queue on
-    one lock file (storage/metadata/writer_lock.py).
+    one lock file (storage/metadata/writer_lock.py). Each listens on its own
+    SO_REUSEPORT socket (cli/processes.py); where the platform has none,
+    uvicorn's supervisor shares one socket among them.
     """
+    if reuse_port_supported():
+        return Supervisor(settings).run()
     config = uvicorn_config(
         settings, partial(process_app, settings), factory=True, workers=settings.processes
     )
-    sock = config.bind_socket()
-    Multiprocess(config, sockets=[sock]).run()
-
-
-def process_app(settings: Settings) -> Any:
-    """The app factory each `--processes` process calls (a module-level function,
-    so the spawned process can find it)."""
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
-    return build_runtime(settings).app
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    return 0
 
 
 def print_banner(settings: Settings, key: str, secret: str, account: str, admin: str) -> None:
