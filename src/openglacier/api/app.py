@@ -119,13 +119,14 @@ class GlacierApp:
             raise routed
         matched = routed
         owner = resolve_account(caller, matched.params["accountId"])
+        checked_vault = None
         if is_account_level(matched):
             # Granted only by identity policies (spec 6.1), which a local server
             # does not have: another account is always refused.
             if owner != caller.account_id:
                 raise AccessDeniedException(foreign_account_message(caller, owner))
         else:
-            await self.services.access.check(
+            checked_vault = await self.services.access.check(
                 caller,
                 owner,
                 matched.params["vaultName"],
@@ -143,6 +144,7 @@ class GlacierApp:
             services=self.services,
             body=body,
             payload_sha256=declared or "",
+            checked_vault=checked_vault,
         )
         return await handler(ctx)
 

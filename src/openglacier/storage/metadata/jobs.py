@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 
 from openglacier.domain.models import (
     InventoryItem,
@@ -37,8 +37,8 @@ _INVENTORY_COLUMNS = {
 }
 
 
-def _job(row: Row[Any]) -> Job:
-    values = row._asdict()  # a fresh dict, cheaper than dict(row._mapping)
+def _job(values: dict[str, Any]) -> Job:
+    """A job from a fresh dict of its row (consumed)."""
     inventory = {field: values.pop(column) for column, field in _INVENTORY_COLUMNS.items()}
     values["inventory"] = InventoryParams(**inventory) if inventory["format"] is not None else None
     values["action"] = JobAction(values["action"])
@@ -74,7 +74,7 @@ class JobOps(TxBase):
     def get_job(self, job_id: str, *, for_update: bool = False) -> Job | None:
         stmt = select(jobs).where(jobs.c.job_id == job_id)
         row = self._first(stmt.with_for_update() if for_update else stmt)
-        return None if row is None else _job(row)
+        return None if row is None else _job(row._asdict())
 
     def list_jobs(
         self,
@@ -95,7 +95,7 @@ class JobOps(TxBase):
                 (jobs.c.status != IN_PROGRESS) if completed else (jobs.c.status == IN_PROGRESS)
             )
         stmt = stmt.order_by(jobs.c.created_at, jobs.c.job_id).limit(limit)
-        return [_job(r) for r in self._rows(stmt)]
+        return [_job(values) for values in self._dicts(stmt)]
 
     def retrieval_bytes(
         self, account_id: str, region: str, tier: str, *, in_progress: bool, since: datetime | None
@@ -171,7 +171,7 @@ class JobOps(TxBase):
             .returning(*jobs.c)
         )
         row = self._first(stmt)
-        return None if row is None else _job(row)
+        return None if row is None else _job(row._asdict())
 
     def renew_lease(self, job_id: str, owner: str, lease_until: datetime) -> bool:
         stmt = (
