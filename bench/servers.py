@@ -58,6 +58,28 @@ class Server:
     def peak_mb(self) -> float:
         return _status_kb(self.pid, "VmHWM") / 1024
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the server and its child processes."""
+        return sum(_cpu_seconds(pid) for pid in [self.pid, *_children(self.pid)])
+
+    def settle(
+        self, *, busy_share: float = 0.05, window: float = 1.0, timeout: float = 180.0
+    ) -> float:
+        """Wait until the server uses under `busy_share` of a core over `window` seconds;
+        the seconds waited (`timeout` if it never settled).
+
+        A server can keep working after its clients stop (OpenGlacier's runner
+        completing jobs that InitiateJob queued), and that work must not be
+        counted against the next server measured on the same cores.
+        """
+        began = time.monotonic()
+        while time.monotonic() - began < timeout:
+            before = self.cpu_seconds()
+            time.sleep(window)  # sampling CPU use over the window
+            if self.cpu_seconds() - before < busy_share * window:
+                break
+        return time.monotonic() - began
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -66,6 +88,31 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0  # exited meanwhile
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("PPid:"):
+                if int(line.split()[1]) == pid:
+                    found.append(int(entry.name))
+                break
+    return found
 
 
 def _status_kb(pid: int, field: str) -> int:
