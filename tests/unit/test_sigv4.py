@@ -7,7 +7,7 @@ import dataclasses
 import hashlib
 import io
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from functools import cache
 from typing import Any
 from unittest import mock
@@ -784,3 +784,43 @@ def test_canonical_header_lines() -> None:
         "x-a:a b,c",
         "x-b:",
     ]
+
+
+# --- hand-written timestamp parsing and formatting -----------------------------------------
+
+
+@given(st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9999, 12, 31)))
+def test_amz_dates_match_strftime_and_strptime(naive: datetime) -> None:
+    when = naive.replace(microsecond=0, tzinfo=UTC)
+    text = format_amz_date(when)
+    assert text == when.strftime("%Y%m%dT%H%M%SZ")
+    assert request_time(_dated(("X-Amz-Date", text))) == when
+
+
+def test_amz_date_formatting_converts_to_utc() -> None:
+    plus_two = timezone(timedelta(hours=2))
+    assert format_amz_date(datetime(2012, 5, 25, 2, 24, 53, tzinfo=plus_two)) == "20120525T002453Z"
+
+
+@pytest.mark.parametrize("value", ["20121325T002453Z", "20120230T002453Z", "20120525T246000Z"])
+def test_well_shaped_impossible_amz_dates_are_refused(value: str) -> None:
+    with pytest.raises(InvalidSignatureException) as caught:
+        request_time(_dated(("X-Amz-Date", value)))
+    assert "Date must be in ISO-8601 'basic format'" in caught.value.message
+
+
+def test_cached_signing_keys_match_botocore_for_each_scope() -> None:
+    # The cache is keyed by every input: another day, region or secret is another key.
+    for secret, date, region in [
+        ("s1", "20120525", "us-east-1"),
+        ("s1", "20120526", "us-east-1"),
+        ("s1", "20120525", "eu-west-1"),
+        ("s2", "20120525", "us-east-1"),
+        ("s1", "20120525", "us-east-1"),
+    ]:
+        expected = SigV4Auth(Credentials("AK", secret), "glacier", region)._sign(
+            ("AWS4" + secret).encode(), date
+        )
+        for step in (region, "glacier", "aws4_request"):
+            expected = SigV4Auth(Credentials("AK", secret), "glacier", region)._sign(expected, step)
+        assert signing_key(secret, date, region, "glacier") == expected
