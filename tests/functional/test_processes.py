@@ -172,6 +172,24 @@ def test_a_dead_process_is_replaced(tmp_path: Path) -> None:
     assert supervisor.returncode == 0  # SIGTERM is a clean stop, after a replacement too
 
 
+def test_api_processes_end_with_a_killed_supervisor(tmp_path: Path) -> None:
+    """SIGKILL leaves the supervisor no chance to stop them: the kernel tells them
+    (PR_SET_PDEATHSIG), so no orphan keeps serving a share of the port."""
+    server = LiveServer(tmp_path / "data", extra_env={"OPENGLACIER_PROCESSES": "2"}).start()
+    try:
+        assert server.process is not None
+        children = _wait_for_api_processes(server.process.pid, 2)
+        _wait_until_listening(children, server.port)
+        server.kill()
+        deadline = time.monotonic() + 30
+        while any(Path(f"/proc/{pid}").exists() for pid in children):
+            assert time.monotonic() < deadline, "API processes outlived their supervisor"
+            time.sleep(0.05)  # polling process exit
+        assert not _listening_inodes(server.port)
+    finally:
+        server.stop()
+
+
 def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

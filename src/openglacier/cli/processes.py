@@ -16,10 +16,13 @@ connection. A process that dies is started again; one that dies within
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
+import os
 import signal
 import socket
+import sys
 import time
 from dataclasses import dataclass, replace
 from functools import partial
@@ -35,6 +38,7 @@ from openglacier.server import build_runtime
 
 log = logging.getLogger("openglacier.processes")
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 MIN_UPTIME = 5.0  # seconds: a process that dies sooner is failing, not crashing
 STOP_GRACE = 20.0  # seconds a process gets to finish its requests on shutdown
 
@@ -82,11 +86,26 @@ def process_app(settings: Settings) -> Any:
     return build_runtime(settings).app
 
 
-def run_api_process(settings: Settings) -> None:
+def run_api_process(settings: Settings, supervisor: int) -> None:
     """One API process (the spawned child): its own socket, then uvicorn."""
+    _exit_with(supervisor)
     sock = reuse_port_socket(settings.host, settings.port, listen=True)
     config = uvicorn_config(settings, partial(process_app, settings), factory=True)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def _exit_with(supervisor: int) -> None:
+    """Linux: be sent SIGTERM when the supervisor dies, even by SIGKILL.
+
+    Otherwise orphaned API processes would go on serving their share of the
+    port's connections (SO_REUSEPORT), next to whatever is started after.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != supervisor:  # it died before the request took effect
+        sys.exit(1)
 
 
 @dataclass
@@ -127,7 +146,7 @@ class Supervisor:
     def _start(self) -> _Slot:
         process = self.context.Process(
             target=run_api_process,
-            args=(self.settings,),
+            args=(self.settings, os.getpid()),
             name="openglacier-api",
         )
         process.start()
