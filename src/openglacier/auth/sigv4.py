@@ -260,17 +260,11 @@ def format_amz_date(when: datetime) -> str:
 def _parse_amz_date(value: str) -> datetime | None:
     if not _AMZ_DATE_RE.match(value):
         return None
-    v = value
+    # The pattern fixed the positions: yyyymmdd T hhmmss Z.
+    year, month, day = int(value[0:4]), int(value[4:6]), int(value[6:8])
+    hour, minute, second = int(value[9:11]), int(value[11:13]), int(value[13:15])
     try:
-        return datetime(
-            int(v[0:4]),
-            int(v[4:6]),
-            int(v[6:8]),
-            int(v[9:11]),
-            int(v[11:13]),
-            int(v[13:15]),
-            tzinfo=UTC,
-        )
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except ValueError:  # well-shaped but impossible, e.g. month 13
         return None
 
