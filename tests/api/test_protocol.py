@@ -115,12 +115,12 @@ def test_malformed_json_is_serialization_exception(api: Api) -> None:
 
 def test_admin_requires_its_own_token(api: Api, client: TestClient, signer: Signer) -> None:
     assert client.get("/_admin/health").status_code == 200
-    assert_error(client.post("/_admin/maintenance"), 400, "MissingAuthenticationTokenException")
+    assert_error(client.post("/_admin/maintenance"), 401, "MissingAuthenticationTokenException")
     bad = client.post("/_admin/maintenance", headers={"Authorization": "Bearer nope"})
-    assert_error(bad, 403, "AccessDeniedException")
+    assert_error(bad, 401, "UnrecognizedClientException")
     # A Glacier signature is not an admin credential.
     signed = signer.sign("POST", "/_admin/maintenance")
-    assert client.post(signed.url, headers=signed.headers).status_code == 400
+    assert client.post(signed.url, headers=signed.headers).status_code == 401
     assert api.admin("POST", "/maintenance").status_code == 200
 
 

@@ -1,15 +1,18 @@
-"""Admin API: operator and test hooks outside the Glacier namespace (design 4).
+"""Admin API: operator and test hooks outside the Glacier namespace.
 
-Paths live under `/_admin/`; every call but `GET /_admin/health` needs
-`Authorization: Bearer <admin token>`. A Glacier access key never works here,
-and the admin token never works on the Glacier API.
+Every endpoint, with bodies, answers and errors, is documented in
+docs/admin-api.md (`tests/api/test_admin.py` keeps that file and `ROUTES` in
+step). Paths live under `/_admin/`; every call but `GET /_admin/health` needs
+`Authorization: Bearer <admin token>` (401 with `WWW-Authenticate: Bearer`
+otherwise, RFC 6750). A Glacier access key never works here, and the admin
+token never works on the Glacier API. Errors have the Glacier JSON shape
+(`code`, `message`, `type`) and `x-amzn-RequestId`.
 
     GET  /_admin/health                        liveness (no auth)
+    GET  /_admin/clock                         the service clock
+    POST /_admin/clock/advance                 {"seconds": n}; only with clock = "manual"
     POST /_admin/inventory                     {"account_id", "vault"} or {} for every dirty vault
     POST /_admin/maintenance                   one maintenance pass now
-    POST /_admin/clock/advance                 {"seconds": n}; only with clock = "manual"
-    GET  /_admin/clock                         the service clock
-    GET  /_admin/vaults/{account}/{vault}/archives?after=&limit=   live archives
     POST /_admin/audit                         verify stored archives against their hashes
     POST /_admin/jobs/run                      complete every job due now (and wait for
                                                those other runners hold)
@@ -17,31 +20,98 @@ and the admin token never works on the Glacier API.
     POST /_admin/jobs/{jobId}/fail             {"message": "..."}: fail one job now
     POST /_admin/notifications/deliver         deliver every due notification now
     GET  /_admin/notifications?state=&limit=   the notification outbox
+    GET  /_admin/vaults/{account}/{vault}/archives?after=&limit=   live archives
 """
 
 from __future__ import annotations
 
 import hmac
-from dataclasses import asdict
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from openglacier.admin.audit import audit_archives
 from openglacier.api.app import read_bounded
+from openglacier.api.errors import error_response
 from openglacier.api.protocol import json_response, parse_json_object, parse_limit
 from openglacier.api.routes import split_path
 from openglacier.clock import ManualClock, iso_ms
-from openglacier.domain.models import Caller
+from openglacier.domain.models import Caller, Job
 from openglacier.domain.services import Services
 from openglacier.errors import (
-    AccessDeniedException,
+    GlacierError,
     InvalidParameterValueException,
     MissingAuthenticationTokenException,
     ResourceNotFoundException,
+    ServiceUnavailableException,
 )
+from openglacier.notify.deliver import DELIVERED, FAILED, PENDING
+
+REALM = 'Bearer realm="openglacier-admin"'
+MAX_ADVANCE_SECONDS = 100 * 365 * 86_400  # a century: far past any test, far below overflow
+
+
+class AdminAuthenticationRequired(MissingAuthenticationTokenException):
+    """No bearer token: 401, and RFC 6750 3.1 says to name no error code."""
+
+    http_status = 401
+    challenge: ClassVar[str] = REALM
+
+
+class AdminTokenRejected(GlacierError):
+    """A bearer token that is not the admin token: RFC 6750 `invalid_token`, 401.
+
+    403 is for a valid token lacking scope, which the one admin token never is.
+    The code is AWS's for "the security token included in the request is invalid".
+    """
+
+    code = "UnrecognizedClientException"
+    http_status = 401
+    fault = "Client"
+    challenge: ClassVar[str] = REALM + ', error="invalid_token"'
+
+
+class AdminConflict(GlacierError):
+    """The resource exists but is in a state that forbids the call (a finished job)."""
+
+    code = "ConflictException"
+    http_status = 409
+    fault = "Client"
+
+
+class AdminMethodNotAllowed(InvalidParameterValueException):
+    http_status = 405
+
+
+Handler = Callable[["AdminApi", dict[str, str], dict[str, Any], Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class AdminRoute:
+    method: str
+    pattern: tuple[str, ...]  # "{name}" segments bind a parameter
+    handler: Handler
+    auth: bool = True
+
+    @property
+    def path(self) -> str:
+        return "/_admin/" + "/".join(self.pattern)
+
+    def bind(self, segments: list[str]) -> dict[str, str] | None:
+        if len(segments) != len(self.pattern):
+            return None
+        params: dict[str, str] = {}
+        for want, got in zip(self.pattern, segments, strict=True):
+            if want.startswith("{"):
+                params[want[1:-1]] = got
+            elif want != got:
+                return None
+        return params
 
 
 class AdminApi:
@@ -51,122 +121,139 @@ class AdminApi:
         self.region = region
 
     async def __call__(self, request: Request, request_id: str) -> Response:
-        segments = split_path(request.scope.get("raw_path", b"").decode("latin-1"))[1:]
-        if request.method == "GET" and segments == ["health"]:
-            return json_response({"status": "ok"})
-        self._authorize(request)
-        body = parse_json_object(await read_bounded(request, 1 << 20))
-        return await self._dispatch(request.method, segments, body, request)
+        try:
+            return await self._handle(request)
+        except (AdminAuthenticationRequired, AdminTokenRejected) as error:
+            response = error_response(error, request_id)
+            response.headers["WWW-Authenticate"] = error.challenge
+            return response
+
+    async def _handle(self, request: Request) -> Response:
+        try:
+            route, params = _find(request.method, _segments(request))
+        except GlacierError:
+            self._authorize(request)  # a caller without the token learns no paths
+            raise
+        if route.auth:
+            self._authorize(request)
+        body = parse_json_object(await read_bounded(request, 1 << 20)) if route.auth else {}
+        return await route.handler(self, params, body, request)
 
     def _authorize(self, request: Request) -> None:
-        header = request.headers.get("authorization", "")
-        if not header.startswith("Bearer "):
-            raise MissingAuthenticationTokenException("Admin API: missing bearer token")
-        if not hmac.compare_digest(header[len("Bearer ") :].encode(), self.token.encode()):
-            raise AccessDeniedException("Admin API: invalid admin token")
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise AdminAuthenticationRequired("Admin API: missing bearer token")
+        if not hmac.compare_digest(token.strip().encode(), self.token.encode()):
+            raise AdminTokenRejected("Admin API: invalid admin token")
 
-    async def _dispatch(
-        self, method: str, segments: list[str], body: dict[str, Any], request: Request
-    ) -> Response:
-        head = segments[0] if segments else ""
-        if head == "jobs" and method == "POST":
-            return await self._jobs(segments[1:], body)
-        if head == "notifications":
-            return await self._notifications(method, segments[1:], request)
-        if head == "vaults" and (method, len(segments), segments[-1]) == ("GET", 4, "archives"):
-            return await self._archives(segments[1], segments[2], request)
-        return await self._operation(method, segments, body)
+    # --- handlers, in the order of ROUTES ----------------------------------------------------
+    async def _health(self, _p: dict[str, str], _b: dict[str, Any], _r: Request) -> Response:
+        return json_response({"status": "ok"})
 
-    async def _operation(self, method: str, segments: list[str], body: dict[str, Any]) -> Response:
-        route = (method, "/".join(segments))
-        if route == ("POST", "inventory"):
-            return await self._inventory(body)
-        if route == ("POST", "maintenance"):
-            report = await self.services.maintenance.run_once()
-            return json_response(report.as_dict())
-        if route == ("POST", "clock/advance"):
-            return self._advance(body)
-        if route == ("GET", "clock"):
-            return json_response({"now": iso_ms(self.services.deps.clock.now())})
-        if route == ("POST", "audit"):
-            return json_response(await audit_archives(self.services.deps))
-        raise ResourceNotFoundException(f"No such admin resource: /{'/'.join(segments)}")
+    async def _clock(self, _p: dict[str, str], _b: dict[str, Any], _r: Request) -> Response:
+        return json_response({"now": iso_ms(self.services.deps.clock.now())})
 
-    async def _jobs(self, rest: list[str], body: dict[str, Any]) -> Response:
-        runner = self.services.runner
-        if rest == ["run"]:
-            return json_response({"completed": await runner.drain()})
-        if len(rest) == 2 and rest[1] == "complete":
-            return json_response({"completed": await runner.complete_now(rest[0])})
-        if len(rest) == 2 and rest[1] == "fail":
-            message = body.get("message", "Failed by the operator.")
-            if not isinstance(message, str) or not message:
-                raise InvalidParameterValueException("Admin API: message must be a string")
-            return json_response({"failed": await runner.fail_now(rest[0], message)})
-        raise ResourceNotFoundException(f"No such admin resource: /jobs/{'/'.join(rest)}")
-
-    async def _notifications(self, method: str, rest: list[str], request: Request) -> Response:
-        deliverer = self.services.deliverer
-        if method == "POST" and rest == ["deliver"]:
-            report = await deliverer.run_once()
-            return json_response(asdict(report))
-        if method == "GET" and not rest:
-            state = request.query_params.get("state")
-            limit = parse_limit(request.query_params.get("limit"), 1000, 100_000)
-            rows = await self.services.deps.in_tx(lambda tx: tx.list_notifications(state, limit))
-            return json_response(
-                {
-                    "notifications": [
-                        {
-                            "id": n.id,
-                            "topic": n.topic_arn,
-                            "message": n.message,
-                            "state": n.state,
-                            "attempts": n.attempts,
-                            "last_error": n.last_error,
-                        }
-                        for n in rows
-                    ]
-                }
-            )
-        raise ResourceNotFoundException("No such admin resource: /notifications")
-
-    async def _inventory(self, body: dict[str, Any]) -> Response:
-        if "vault" not in body:
-            taken = await self.services.inventory.run_due(everything=True)
-            return json_response({"inventories": taken})
-        caller = self._caller(body.get("account_id"))
-        result = await self.services.inventory.force(caller, str(body["vault"]))
-        snap = result.snapshot
-        return json_response(
-            {
-                "taken": snap is not None,
-                "InventoryDate": iso_ms(snap.taken_at) if snap else None,
-                "NumberOfArchives": snap.archive_count if snap else None,
-            }
-        )
-
-    def _caller(self, account_id: Any) -> Caller:
-        if not isinstance(account_id, str) or not account_id:
-            raise InvalidParameterValueException("Admin API: account_id is required")
-        return Caller("admin", account_id, self.region)
-
-    def _advance(self, body: dict[str, Any]) -> Response:
+    async def _advance(self, _p: dict[str, str], body: dict[str, Any], _r: Request) -> Response:
         clock = self.services.deps.clock
         if not isinstance(clock, ManualClock):
             raise InvalidParameterValueException(
                 "Admin API: the clock can only be moved when the server runs with clock = manual"
             )
         seconds = body.get("seconds")
-        if not isinstance(seconds, int | float) or seconds < 0:
-            raise InvalidParameterValueException("Admin API: seconds must be a number >= 0")
+        # bool is an int subclass, and inf/NaN or huge values overflow timedelta.
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not math.isfinite(seconds)
+            or not 0 <= seconds <= MAX_ADVANCE_SECONDS
+        ):
+            raise InvalidParameterValueException(
+                f"Admin API: seconds must be a number from 0 to {MAX_ADVANCE_SECONDS}"
+            )
         return json_response({"now": iso_ms(clock.advance(timedelta(seconds=seconds)))})
 
-    async def _archives(self, account_id: str, vault: str, request: Request) -> Response:
-        limit = parse_limit(request.query_params.get("limit"), 1000, 100_000)
-        after = request.query_params.get("after")
+    async def _inventory(self, _p: dict[str, str], body: dict[str, Any], _r: Request) -> Response:
+        if "vault" not in body and "account_id" not in body:
+            taken = await self.services.inventory.run_due(everything=True)
+            return json_response({"inventories": taken})
+        vault = body.get("vault")
+        if not isinstance(vault, str) or not vault:
+            raise InvalidParameterValueException("Admin API: vault must be a vault name")
+        result = await self.services.inventory.force(self._caller(body.get("account_id")), vault)
+        answer: dict[str, Any] = {"taken": result.taken}
+        if not result.taken:
+            # Nothing was written since the last inventory: it is already current.
+            answer["reason"] = "current"
+        date = result.inventory_date
+        answer["InventoryDate"] = iso_ms(date) if date else None
+        answer["NumberOfArchives"] = result.archive_count
+        answer["SizeInBytes"] = result.size_in_bytes
+        return json_response(answer)
+
+    async def _maintenance(self, _p: dict[str, str], _b: dict[str, Any], _r: Request) -> Response:
+        report = await self.services.maintenance.run_once()
+        return json_response(report.as_dict())
+
+    async def _audit(self, _p: dict[str, str], _b: dict[str, Any], _r: Request) -> Response:
+        return json_response(await audit_archives(self.services.deps))
+
+    async def _jobs_run(self, _p: dict[str, str], _b: dict[str, Any], _r: Request) -> Response:
+        return json_response({"completed": await self.services.runner.drain()})
+
+    async def _job_complete(self, p: dict[str, str], _b: dict[str, Any], _r: Request) -> Response:
+        job_id = p["jobId"]
+        await self._unfinished_job(job_id)
+        if await self.services.runner.complete_now(job_id):
+            return json_response({"completed": True})
+        await self._unfinished_job(job_id)  # finished meanwhile by another runner: 409
+        raise AdminConflict(
+            f"Admin API: job {job_id} is held by another runner or could not run now;"
+            " it stays in progress (see the server log, or retry)"
+        )
+
+    async def _job_fail(self, p: dict[str, str], body: dict[str, Any], _r: Request) -> Response:
+        job_id = p["jobId"]
+        message = body.get("message", "Failed by the operator.")
+        if not isinstance(message, str) or not message:
+            raise InvalidParameterValueException("Admin API: message must be a non-empty string")
+        await self._unfinished_job(job_id)
+        if await self.services.runner.fail_now(job_id, message):
+            return json_response({"failed": True})
+        await self._unfinished_job(job_id)
+        raise ServiceUnavailableException(f"Admin API: job {job_id} could not be failed; retry")
+
+    async def _deliver(self, _p: dict[str, str], _b: dict[str, Any], _r: Request) -> Response:
+        return json_response(asdict(await self.services.deliverer.run_once()))
+
+    async def _notifications(self, _p: dict[str, str], _b: dict[str, Any], r: Request) -> Response:
+        state = r.query_params.get("state")
+        if state is not None and state not in NOTIFICATION_STATES:
+            raise InvalidParameterValueException(
+                f"Admin API: state must be one of {', '.join(NOTIFICATION_STATES)}"
+            )
+        limit = parse_limit(r.query_params.get("limit"), 1000, 100_000)
+        rows = await self.services.deps.in_tx(lambda tx: tx.list_notifications(state, limit))
+        return json_response(
+            {
+                "notifications": [
+                    {
+                        "id": n.id,
+                        "topic": n.topic_arn,
+                        "message": n.message,
+                        "state": n.state,
+                        "attempts": n.attempts,
+                        "last_error": n.last_error,
+                    }
+                    for n in rows
+                ]
+            }
+        )
+
+    async def _archives(self, p: dict[str, str], _b: dict[str, Any], r: Request) -> Response:
+        limit = parse_limit(r.query_params.get("limit"), 1000, 100_000)
+        after = r.query_params.get("after")
         rows = await self.services.inventory.live_archives(
-            self._caller(account_id), vault, after, limit
+            self._caller(p["account"]), p["vault"], after, limit
         )
         return json_response(
             {
@@ -182,3 +269,61 @@ class AdminApi:
                 ]
             }
         )
+
+    # --- helpers -----------------------------------------------------------------------------
+    async def _unfinished_job(self, job_id: str) -> Job:
+        """The job if it is still in progress: 404 if unknown, 409 if already finished."""
+        job = await self.services.deps.in_read_tx(lambda tx: tx.get_job(job_id))
+        if job is None:
+            raise ResourceNotFoundException(f"Admin API: no such job: {job_id}")
+        if job.completed:
+            raise AdminConflict(f"Admin API: job {job_id} has already finished ({job.status})")
+        return job
+
+    def _caller(self, account_id: Any) -> Caller:
+        if not isinstance(account_id, str) or not account_id:
+            raise InvalidParameterValueException("Admin API: account_id is required")
+        return Caller("admin", account_id, self.region)
+
+
+NOTIFICATION_STATES = (PENDING, DELIVERED, FAILED)
+
+ROUTES: tuple[AdminRoute, ...] = (
+    AdminRoute("GET", ("health",), AdminApi._health, auth=False),
+    AdminRoute("GET", ("clock",), AdminApi._clock),
+    AdminRoute("POST", ("clock", "advance"), AdminApi._advance),
+    AdminRoute("POST", ("inventory",), AdminApi._inventory),
+    AdminRoute("POST", ("maintenance",), AdminApi._maintenance),
+    AdminRoute("POST", ("audit",), AdminApi._audit),
+    AdminRoute("POST", ("jobs", "run"), AdminApi._jobs_run),
+    AdminRoute("POST", ("jobs", "{jobId}", "complete"), AdminApi._job_complete),
+    AdminRoute("POST", ("jobs", "{jobId}", "fail"), AdminApi._job_fail),
+    AdminRoute("POST", ("notifications", "deliver"), AdminApi._deliver),
+    AdminRoute("GET", ("notifications",), AdminApi._notifications),
+    AdminRoute("GET", ("vaults", "{account}", "{vault}", "archives"), AdminApi._archives),
+)
+
+
+def _segments(request: Request) -> list[str]:
+    try:
+        return split_path(request.scope.get("raw_path", b"").decode("latin-1"))[1:]
+    except UnicodeDecodeError:
+        raise InvalidParameterValueException(
+            "Admin API: the path is not valid percent-encoded UTF-8"
+        ) from None
+
+
+def _find(method: str, segments: list[str]) -> tuple[AdminRoute, dict[str, str]]:
+    """The route for the request; 404 for an unknown path, 405 for a wrong method."""
+    allowed = []
+    for route in ROUTES:
+        params = route.bind(segments)
+        if params is None:
+            continue
+        if route.method == method:
+            return route, params
+        allowed.append(route.method)
+    path = "/_admin/" + "/".join(segments)
+    if allowed:
+        raise AdminMethodNotAllowed(f"Admin API: {path} takes {' or '.join(allowed)}, not {method}")
+    raise ResourceNotFoundException(f"No such admin resource: {path}")

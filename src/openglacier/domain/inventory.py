@@ -1,4 +1,4 @@
-"""Vault inventory model (spec 5).
+"""Vault inventory model (docs/architecture.md#data-model).
 
 DescribeVault and ListVaults report the counters of the last inventory, not the
 live archive set. An inventory snapshots a dirty vault; with the instant profile
@@ -9,11 +9,13 @@ them on the profile's cadence, and the admin API can force one at any time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 
-from openglacier.domain.context import Deps
-from openglacier.domain.models import Archive, Caller, InventorySnapshot
+from openglacier.domain.context import ARCHIVE_OVERHEAD_BYTES, Deps
+from openglacier.domain.models import Archive, Caller, InventorySnapshot, Vault
 from openglacier.domain.vaults import require_vault
+from openglacier.errors import ResourceNotFoundException
 from openglacier.ports import MetadataTx
 
 BATCH = 100
@@ -21,8 +23,32 @@ BATCH = 100
 
 @dataclass(frozen=True)
 class InventoryResult:
+    """The vault's inventory after a forced one: newly taken, or already current.
+
+    A clean vault (no write since its last inventory) gets no new snapshot, so
+    its inventory date does not move; the facts are then the last inventory's.
+    """
+
     vault_id: int
-    snapshot: InventorySnapshot | None  # None: the vault was clean, nothing taken
+    taken: bool
+    inventory_date: datetime | None  # None: never inventoried (never written to)
+    archive_count: int
+    archive_bytes: int  # raw archive bytes, without the per-archive overhead
+
+    @property
+    def size_in_bytes(self) -> int:
+        """`SizeInBytes` as DescribeVault reports it (32 KiB overhead per archive)."""
+        return self.archive_bytes + ARCHIVE_OVERHEAD_BYTES * self.archive_count
+
+    @classmethod
+    def of(cls, vault: Vault, snapshot: InventorySnapshot | None) -> InventoryResult:
+        if snapshot is None:
+            return cls(
+                vault.id, False, vault.inventory_date, vault.inventory_count, vault.inventory_size
+            )
+        return cls(
+            vault.id, True, snapshot.taken_at, snapshot.archive_count, snapshot.size_in_bytes
+        )
 
 
 class InventoryService:
@@ -33,8 +59,8 @@ class InventoryService:
         """Take an inventory of one vault now, whatever the cadence (admin hook)."""
 
         def run(tx: MetadataTx) -> InventoryResult:
-            vault = require_vault(self.deps, tx, caller, vault_name, for_update=True)
-            return InventoryResult(vault.id, tx.take_inventory(vault.id, self.deps.clock.now()))
+            vault = self._require(tx, caller, vault_name, for_update=True)
+            return InventoryResult.of(vault, tx.take_inventory(vault.id, self.deps.clock.now()))
 
         return await self.deps.in_tx(run)
 
@@ -61,7 +87,25 @@ class InventoryService:
         """The live archive set (operators and tests; inventories lag behind it)."""
 
         def run(tx: MetadataTx) -> list[Archive]:
-            vault = require_vault(self.deps, tx, caller, vault_name)
+            vault = self._require(tx, caller, vault_name)
             return tx.list_live_archives(vault.id, after_id, limit)
 
         return await self.deps.in_read_tx(run)
+
+    def _require(
+        self, tx: MetadataTx, caller: Caller, vault_name: str, *, for_update: bool = False
+    ) -> Vault:
+        """The vault, or a 404 that says whether the account itself is unknown.
+
+        These calls come from operators naming an account by hand (admin API), so
+        a mistyped account id deserves its own message rather than a vault ARN.
+        """
+        account, region = caller.account_id, caller.region
+        known = tx.count_vaults(account, region) > 0 or any(
+            c.account_id == account for c in tx.list_credentials()
+        )
+        if not known:
+            raise ResourceNotFoundException(
+                f"Unknown account: {account} has no access key and no vault in {region}"
+            )
+        return require_vault(self.deps, tx, caller, vault_name, for_update=for_update)
