@@ -41,6 +41,9 @@ class Settings:
     body_timeout_seconds: float = 60.0
     max_json_body_bytes: int = 1 << 20
     maintenance_interval_seconds: float = 1.0
+    # Unreferenced blobs (left by a crash between a blob's commit and its metadata's)
+    # are deleted once older than this; it must exceed any upload's commit-to-metadata time.
+    orphan_blob_min_age_seconds: float = 86400.0
     credential_cache_seconds: float = 5.0
     access_key_id: str = ""
     secret_access_key: str = ""

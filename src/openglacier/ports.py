@@ -315,6 +315,14 @@ class MetadataTx(Protocol):
 
     def forget_blob_deletes(self, keys: Sequence[str]) -> None: ...
 
+    def referenced_blob_keys(self, keys: Sequence[str]) -> set[str]:
+        """Those of `keys` that some row names: an archive segment, a multipart
+        part, a job's pinned segment or output, or the deletion queue. Each
+        key is judged in one statement (one snapshot, also under PostgreSQL's
+        READ COMMITTED), so a key moving between tables (a part becoming a
+        segment) is never seen in neither."""
+        ...
+
     # --- credentials --------------------------------------------------------
     def put_credential(self, credential: Credential) -> None: ...
 
@@ -345,6 +353,16 @@ class BlobInfo:
     size: int  # payload bytes (format header excluded)
 
 
+@dataclass(frozen=True)
+class BlobEntry:
+    """A committed blob as listed by `BlobStore.scan`."""
+
+    key: str
+    # When the blob was last written, by the store's own clock (a file's mtime,
+    # an object's Last-Modified): the orphan collector's measure of age.
+    modified_at: datetime
+
+
 class BlobWriter(Protocol):
     key: str
 
@@ -363,7 +381,8 @@ class BlobStore(Protocol):
     def create(self, key: str) -> BlobWriter: ...
 
     def open(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
-        """Payload bytes [start, end) (end None = to the end), in chunks."""
+        """Payload bytes [start, end) (end None = to the end), in chunks. A key
+        with no committed blob raises FileNotFoundError (BlobNotFoundError)."""
         ...
 
     def stat(self, key: str) -> BlobInfo | None: ...
@@ -373,6 +392,12 @@ class BlobStore(Protocol):
         ...
 
     def keys(self) -> Iterator[str]: ...
+
+    def scan(self, after: str | None, limit: int) -> list[BlobEntry]:
+        """Up to `limit` committed blobs whose keys sort after `after` (all if
+        None), in key order, so a caller can page through any number of blobs
+        holding one page at a time."""
+        ...
 
     def close(self) -> None: ...
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -305,3 +306,53 @@ def test_many_blobs_share_fan_out(store: BlobStore) -> None:
         put_blob(store, key, [os.urandom(17)])
     assert set(store.keys()) == set(keys)
     assert all(store.stat(k) == BlobInfo(k, 17) for k in keys)
+
+
+# --- scan: the paged listing the orphan collector walks (issue 12) ----------------
+
+
+def test_scan_pages_through_committed_keys_in_order(store: BlobStore) -> None:
+    keys = sorted({new_blob_key() for _ in range(25)} | {"ab" * 8, "ab" * 64, "abab" + "0" * 12})
+    for key in keys:
+        put_blob(store, key, [b"x"])
+    pending = store.create(new_blob_key())
+    pending.write(b"not yet")
+    pages: list[list[str]] = []
+    after: str | None = None
+    while page := store.scan(after, 4):
+        assert len(page) <= 4
+        pages.append([entry.key for entry in page])
+        after = page[-1].key
+    pending.abort()
+    assert [key for page in pages for key in page] == keys
+    assert all(len(page) == 4 for page in pages[:-1])
+    assert store.scan(keys[-1], 4) == []
+    assert [e.key for e in store.scan(keys[10], 1000)] == keys[11:]
+
+
+def test_scan_reports_when_each_blob_was_written(store: BlobStore) -> None:
+    before = datetime.now(UTC)
+    key = new_blob_key()
+    put_blob(store, key, [b"x"])
+    after = datetime.now(UTC)
+    (entry,) = store.scan(None, 10)
+    assert entry.key == key
+    # Filesystem timestamps come from a coarse clock: allow its tick.
+    assert before - timedelta(seconds=1) <= entry.modified_at <= after + timedelta(seconds=1)
+    assert entry.modified_at.utcoffset() == timedelta(0)
+
+
+def test_scan_leaves_out_deleted_and_aborted_blobs(store: BlobStore) -> None:
+    kept, deleted = new_blob_key(), new_blob_key()
+    put_blob(store, kept, [b"kept"])
+    put_blob(store, deleted, [b"deleted"])
+    store.delete(deleted)
+    store.create(new_blob_key()).abort()
+    assert [e.key for e in store.scan(None, 10)] == [kept]
+
+
+def test_scan_rejects_bad_arguments(store: BlobStore) -> None:
+    with pytest.raises(ValueError, match="limit"):
+        store.scan(None, 0)
+    with pytest.raises(ValueError, match="invalid blob key"):
+        store.scan("../x", 10)

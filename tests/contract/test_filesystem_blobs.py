@@ -432,3 +432,20 @@ def test_no_descriptor_leaks(store: FilesystemBlobStore) -> None:
     with pytest.raises(ValueError, match="closed"):
         next(reader)
     store.sweep_temp()
+
+
+# --- scan (issue 12) -------------------------------------------------------
+
+
+def test_scan_reports_the_file_mtime_and_skips_foreign_files(store: FilesystemBlobStore) -> None:
+    key = new_blob_key()
+    put_blob(store, key, [b"aged"])
+    path = _blob_path(store, key)
+    os.utime(path, (1_000_000_000, 1_000_000_000))
+    (path.parent / (key + "~")).write_bytes(b"editor backup")
+    (path.parent / "lost+found").mkdir()
+    (store.root / "objects" / "zz").mkdir()
+    (entry,) = store.scan(None, 10)
+    assert entry.key == key
+    assert entry.modified_at.timestamp() == 1_000_000_000
+    assert list(store.keys()) == [key]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from typing import TypeVar
 
@@ -23,6 +24,8 @@ MAX_VAULTS_PER_REGION = 1000
 ARCHIVE_OVERHEAD_BYTES = 32 * 1024  # spec 2.0: SizeInBytes counts 32 KiB per archive
 MAX_ARCHIVE_SIZE = 4 * 1024**3  # UploadArchive, inclusive (spec 2.18 [R])
 GC_BATCH = 500
+# Unreferenced blobs younger than this are left alone (domain/orphans.py says why).
+DEFAULT_ORPHAN_BLOB_MIN_AGE = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Deps:
     timing: TimingProfile
     partition: str = "aws"
     body_timeout: float = 60.0
+    orphan_blob_min_age: timedelta = DEFAULT_ORPHAN_BLOB_MIN_AGE
 
     async def in_tx(self, fn: Callable[[MetadataTx], T]) -> T:
         return await anyio.to_thread.run_sync(partial(self._run_tx, fn))

@@ -5,13 +5,18 @@ Runs in every server process (each step is idempotent and transactional, so
 several API nodes may run it at once). Time comes from the injected clock, so
 with a ManualClock nothing happens until the admin API advances time and asks
 for a pass.
+
+Orphan blobs (domain/orphans.py) are looked for on a process's first pass,
+which collects what crashes before this start left once it is old enough, and
+then at most once per `ORPHAN_SWEEP_INTERVAL` of the injected clock: the sweep
+lists every blob, which a pass every second must not do.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 
 import anyio
@@ -19,10 +24,13 @@ import anyio
 from openglacier.domain.context import Deps
 from openglacier.domain.inventory import InventoryService
 from openglacier.domain.models import UploadState
+from openglacier.domain.orphans import collect_orphans
 from openglacier.ports import MetadataTx
 
 log = logging.getLogger("openglacier.maintenance")
 BATCH = 200
+# An orphan lives at most the minimum age plus this; a sweep lists every blob.
+ORPHAN_SWEEP_INTERVAL = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,7 @@ class MaintenanceReport:
     jobs_expired: int
     locks_expired: int
     blobs_deleted: int
+    orphans_deleted: int
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -42,6 +51,7 @@ class Maintenance:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self.inventory = InventoryService(deps)
+        self._orphans_swept_at: datetime | None = None
 
     async def run_once(self) -> MaintenanceReport:
         inventories = await self.inventory.run_due()
@@ -56,7 +66,22 @@ class Maintenance:
         now = self.deps.clock.now()
         locks = await self.deps.in_tx(lambda tx: tx.purge_expired_locks(now))
         blobs = await self.deps.collect_garbage()
-        return MaintenanceReport(inventories, expired, purged, jobs, locks, blobs)
+        orphans = await self._collect_orphans()
+        return MaintenanceReport(inventories, expired, purged, jobs, locks, blobs, orphans)
+
+    async def _collect_orphans(self) -> int:
+        """The orphan sweep, if due. The time is claimed before sweeping, so a
+        pass that starts meanwhile (the loop and an admin request) skips it."""
+        now = self.deps.clock.now()
+        last = self._orphans_swept_at
+        if last is not None and now - last < ORPHAN_SWEEP_INTERVAL:
+            return 0
+        self._orphans_swept_at = now
+        try:
+            return await collect_orphans(self.deps)
+        except BaseException:
+            self._orphans_swept_at = last  # due again on the next pass
+            raise
 
     async def _expire_jobs(self) -> int:
         """Spec 4.2 [R]: completed jobs and their output go after the retention."""

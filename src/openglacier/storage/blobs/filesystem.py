@@ -53,11 +53,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
 from openglacier.errors import IntegrityError, StorageError
-from openglacier.ports import BlobInfo
+from openglacier.ports import BlobEntry, BlobInfo
 from openglacier.storage.blobs import (
     BlobAlreadyExistsError,
     BlobNotFoundError,
@@ -80,6 +81,7 @@ READ_CHUNK = 1 << 20
 _DIRECT_WRITE_MIN = 256 << 10  # smaller writes are gathered in a buffer first
 _GATHER_MAX = 1 << 20  # the gathered buffer is written once it reaches this size
 _TMP_SUFFIX = ".tmp"
+_KEYS_PAGE = 1000
 # Names this host in temp-file names (no dots: the name is split on them).
 _HOST_TAG = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:12]
 
@@ -289,16 +291,49 @@ class FilesystemBlobStore:
                 os.close(fd)
 
     def keys(self) -> Iterator[str]:
-        """Committed keys, in key order (fan-out names sort like the keys)."""
+        """Committed keys, in key order, listed a page at a time."""
+        after: str | None = None
+        while page := self.scan(after, _KEYS_PAGE):
+            yield from (entry.key for entry in page)
+            after = page[-1].key
+
+    def scan(self, after: str | None, limit: int) -> list[BlobEntry]:
+        """Committed blobs after `after` in key order, with their mtimes.
+
+        Fan-out directories before `after`'s are skipped by name, so each page
+        lists at most the two top levels and the directories it returns from.
+        A blob deleted while being listed is left out.
+        """
+        if limit < 1:
+            raise ValueError(f"scan limit must be positive, not {limit}")
+        start = check_key(after) if after is not None else ""
+        found: list[BlobEntry] = []
         with _os_errors("listing blobs"):
             for first in _sorted_names(self._objects):
+                if first < start[:2]:
+                    continue
                 top = os.path.join(self._objects, first)
                 for second in _sorted_names(top):
-                    prefix = first + second
-                    for name in _sorted_names(os.path.join(top, second)):
-                        # Anything else there is not ours (editor backups, lost+found).
-                        if name.startswith(prefix) and is_valid_key(name):
-                            yield name
+                    if first + second < start[:4]:
+                        continue
+                    self._scan_dir(os.path.join(top, second), first + second, start, found, limit)
+                    if len(found) >= limit:
+                        return found
+        return found
+
+    @staticmethod
+    def _scan_dir(path: str, prefix: str, start: str, found: list[BlobEntry], limit: int) -> None:
+        for name in _sorted_names(path):
+            # Anything else there is not ours (editor backups, lost+found).
+            if name <= start or not (name.startswith(prefix) and is_valid_key(name)):
+                continue
+            try:
+                mtime = os.stat(os.path.join(path, name)).st_mtime
+            except FileNotFoundError:
+                continue
+            found.append(BlobEntry(name, datetime.fromtimestamp(mtime, UTC)))
+            if len(found) >= limit:
+                return
 
     # --- deleting -----------------------------------------------------------
     def delete(self, key: str) -> None:

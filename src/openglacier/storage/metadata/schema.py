@@ -165,6 +165,8 @@ archive_segments = Table(
     Column("blob_key", binary_string(BLOB_KEY), nullable=False),
     Column("leaf_hashes", LargeBinary, nullable=False),
     PrimaryKeyConstraint("archive_id", "seq"),
+    # The orphan collector asks which listed blob keys are referenced.
+    Index("ix_archive_segments_blob_key", "blob_key"),
 )
 
 uploads = Table(
@@ -198,6 +200,7 @@ parts = Table(
     Column("uploaded_at", UTCDateTime(), nullable=False),
     Column("leaf_hashes", LargeBinary, nullable=False),
     PrimaryKeyConstraint("upload_id", "first_byte"),
+    Index("ix_parts_blob_key", "blob_key"),  # orphan collector
 )
 
 inventories = Table(
@@ -273,6 +276,7 @@ jobs = Table(
     # Runners claim due jobs; the purge finds expired ones.
     Index("ix_jobs_due", "status", "due_at"),
     Index("ix_jobs_completed_at", "completed_at"),
+    Index("ix_jobs_output_blob_key", "output_blob_key"),  # orphan collector
 )
 
 # A finished archive retrieval's bytes: a copy of the archive's segment rows that
