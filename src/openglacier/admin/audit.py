@@ -11,8 +11,9 @@ import hashlib
 from functools import partial
 from typing import Any
 
+from openglacier.domain import damage
 from openglacier.domain.context import Deps
-from openglacier.domain.models import Archive, Segment
+from openglacier.domain.models import Archive, Segment, Vault
 from openglacier.ports import BlobStore, MetadataTx
 from openglacier.treehash import DIGEST_LEN, MIB, root_of_leaves
 
@@ -34,6 +35,8 @@ def verify_segment(blobs: BlobStore, segment: Segment) -> str | None:
                     return f"leaf {index} of blob {segment.blob_key} does not match"
                 del buffered[:MIB]
                 index += 1
+    except FileNotFoundError:  # BlobStore.open's answer for a missing blob
+        return f"blob {segment.blob_key} is missing"
     except Exception as exc:  # any read failure is damage to report, not to raise
         return f"blob {segment.blob_key} unreadable: {exc}"
     if buffered or index == 0:
@@ -46,27 +49,47 @@ def verify_segment(blobs: BlobStore, segment: Segment) -> str | None:
 
 
 async def audit_archives(deps: Deps) -> dict[str, Any]:
-    """Audit every live archive in every vault; returns counts and problems."""
+    """Audit every live archive in every vault; returns counts and problems.
+
+    Each problem names the archive, its vault's ARN and what is wrong (the
+    blob, for blob damage), and is logged at ERROR (domain/damage.py).
+    """
     checked = 0
     problems: list[dict[str, str]] = []
     vault_ids = await deps.in_tx(lambda tx: tx.all_vault_ids())
     for vault_id in vault_ids:
+        vault = await deps.in_tx(partial(_vault, vault_id=vault_id))
+        if vault is None:
+            continue  # deleted since the list was read
+        arn = deps.vault_arn(vault.region, vault.account_id, vault.name)
         after: str | None = None
         while True:
             page = await deps.in_tx(partial(_page, vault_id=vault_id, after=after))
             for archive in page:
-                segments = await deps.in_tx(partial(_segments, archive_id=archive.archive_id))
-                issue = await deps.blocking(partial(_check, deps.blobs, segments))
-                leaves = b"".join(s.leaf_hashes for s in segments)
-                if issue is None and root_of_leaves(leaves).hex() != archive.tree_hash:
-                    issue = "stored leaves do not produce the archive tree hash"
+                issue = await _audit_archive(deps, archive)
                 if issue is not None:
-                    problems.append({"ArchiveId": archive.archive_id, "problem": issue})
+                    damage.report(archive.archive_id, arn, issue)
+                    problems.append(
+                        {"ArchiveId": archive.archive_id, "VaultARN": arn, "problem": issue}
+                    )
                 checked += 1
             if len(page) < PAGE:
                 break
             after = page[-1].archive_id
     return {"checked": checked, "problems": problems}
+
+
+async def _audit_archive(deps: Deps, archive: Archive) -> str | None:
+    segments = await deps.in_tx(partial(_segments, archive_id=archive.archive_id))
+    issue = await deps.blocking(partial(_check, deps.blobs, segments))
+    leaves = b"".join(s.leaf_hashes for s in segments)
+    if issue is None and root_of_leaves(leaves).hex() != archive.tree_hash:
+        issue = "stored leaves do not produce the archive tree hash"
+    return issue
+
+
+def _vault(tx: MetadataTx, *, vault_id: int) -> Vault | None:
+    return tx.get_vault_by_id(vault_id)
 
 
 def _page(tx: MetadataTx, *, vault_id: int, after: str | None) -> list[Archive]:

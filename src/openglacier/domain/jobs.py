@@ -283,7 +283,9 @@ class JobService:
         )
         first = job.range_start + window.first
         last = job.range_start + window.last
-        body = archive_read(self.deps.blobs, segments, first, last)
+        vault = tx.get_vault_by_id(job.vault_id)  # named if the archive proves damaged
+        where = self._arn(vault) if vault is not None else f"#{job.vault_id}"
+        body = archive_read(self.deps.blobs, segments, first, last, vault=where)
         return JobOutput(
             window, "application/octet-stream", checksum, job.archive_description, body
         )

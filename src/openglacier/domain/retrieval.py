@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 
+from openglacier.domain import damage
 from openglacier.domain.models import Segment
 from openglacier.errors import IntegrityError, InvalidParameterValueException
 from openglacier.ports import BlobStore
@@ -285,12 +286,22 @@ def windows(first: int, last: int, size: int = READ_WINDOW) -> Iterator[Span]:
 
 
 def archive_read(
-    blobs: BlobStore, segments: Sequence[Segment], first: int, last: int
+    blobs: BlobStore,
+    segments: Sequence[Segment],
+    first: int,
+    last: int,
+    *,
+    vault: str = "(not given)",
 ) -> WindowedRead:
-    """Verified archive bytes [first, last] (absolute) as a WindowedRead."""
+    """Verified archive bytes [first, last] (absolute) as a WindowedRead.
+
+    A missing or damaged blob raises IntegrityError and is reported as damage
+    to the archive in `vault` (domain/damage.py).
+    """
     _check_layout(segments)
     starts = tuple(segment.offset for segment in segments)
-    return WindowedRead(first, last, partial(_read_window, blobs, tuple(segments), starts))
+    read = partial(_read_window, blobs, tuple(segments), starts, vault)
+    return WindowedRead(first, last, read)
 
 
 def blob_read(blobs: BlobStore, key: str, first: int, last: int) -> WindowedRead:
@@ -299,17 +310,29 @@ def blob_read(blobs: BlobStore, key: str, first: int, last: int) -> WindowedRead
 
 
 def _read_window(
-    blobs: BlobStore, segments: tuple[Segment, ...], starts: tuple[int, ...], span: Span
+    blobs: BlobStore,
+    segments: tuple[Segment, ...],
+    starts: tuple[int, ...],
+    vault: str,
+    span: Span,
 ) -> list[bytes]:
     first, last = span
     # Only the segments the window touches: an archive may have thousands.
     low = bisect.bisect_right(starts, first) - 1
     high = bisect.bisect_right(starts, last)
-    return list(read_range(blobs, segments[max(low, 0) : high], first, last, verify=True))
+    try:
+        return list(read_range(blobs, segments[max(low, 0) : high], first, last, verify=True))
+    except IntegrityError as exc:
+        damage.report(segments[0].archive_id, vault, str(exc))
+        raise
 
 
 def _read_blob_window(blobs: BlobStore, key: str, span: Span) -> list[bytes]:
-    reader = blobs.open(key, span[0], span[1] + 1)
+    try:
+        reader = blobs.open(key, span[0], span[1] + 1)
+    except FileNotFoundError:  # BlobStore.open's answer for a missing blob
+        damage.log.error("job output blob %s is missing", key)
+        raise IntegrityError(f"The job output is damaged: blob {key} is missing") from None
     try:
         return list(reader)
     finally:
@@ -377,7 +400,10 @@ def _segment_pieces(
 ) -> Iterator[tuple[int, bytes]]:
     """(absolute offset, bytes) pieces of segment payload [a, b); whole verified
     leaves when `verify` (then a and b lie on leaf boundaries or b is the end)."""
-    reader = blobs.open(segment.blob_key, a, b)
+    try:
+        reader = blobs.open(segment.blob_key, a, b)
+    except FileNotFoundError:  # BlobStore.open's answer for a missing blob
+        raise damage.missing_blob(segment) from None
     position = a
     try:
         pieces = _leaves_of(reader, a, b, segment.blob_key) if verify else reader

@@ -16,6 +16,7 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
+from openglacier.domain import damage
 from openglacier.domain.context import Deps
 from openglacier.domain.inventory_doc import InventoryOutcome, inventory_window, write_inventory
 from openglacier.domain.job_description import (
@@ -25,7 +26,7 @@ from openglacier.domain.job_description import (
 )
 from openglacier.domain.models import InventoryItem, Job, JobAction, JobStatus, Segment
 from openglacier.domain.retrieval import read_range
-from openglacier.errors import GlacierError, StorageError
+from openglacier.errors import GlacierError, IntegrityError, StorageError
 from openglacier.ids import new_blob_key
 from openglacier.ports import MetadataTx
 
@@ -101,7 +102,8 @@ class JobExecutor:
     async def execute(self, job: Job, owner: str) -> None:
         """Complete `job`; LeaseLost if another runner finished it meanwhile."""
         if job.action is JobAction.ARCHIVE:
-            await self.deps.in_tx(partial(self._archive, job=job, owner=owner))
+            problem = await self._blob_problem(job)
+            await self.deps.in_tx(partial(self._archive, job=job, owner=owner, problem=problem))
         elif job.action is JobAction.INVENTORY:
             await self._inventory(job, owner)
         else:
@@ -113,8 +115,26 @@ class JobExecutor:
         )
 
     # --- archive retrieval --------------------------------------------------------
-    def _archive(self, tx: MetadataTx, *, job: Job, owner: str) -> None:
+    async def _blob_problem(self, job: Job) -> str | None:
+        """Check the blobs the retrieval will read before it succeeds, outside
+        any write transaction (stat calls may be slow). A blob missing because
+        the archive was deleted meanwhile is told apart in `_archive`, under the
+        archive's row lock: a live archive's blobs are never collected."""
+        archive_id = job.archive_id
+        assert archive_id is not None
+        assert job.range_start is not None
+        assert job.range_end is not None
+        first, last = job.range_start, job.range_end
+        segments = await self.deps.in_read_tx(lambda tx: tx.get_segments(archive_id))
+        wanted = [s for s in segments if s.offset <= last and s.offset + s.size > first]
+        return await self.deps.blocking(partial(damage.blob_problem, self.deps.blobs, wanted))
+
+    def _archive(self, tx: MetadataTx, *, job: Job, owner: str, problem: str | None) -> None:
         _require_lease(tx, job, owner)
+        if problem is not None and self._archive_live(tx, job):
+            self._report_damage(tx, job, problem)
+            finish(self.deps, tx, failed(job, self.deps, damage.DAMAGED_MESSAGE), owner)
+            return
         pinned = self._pin(tx, job)
         if pinned is None:
             finish(self.deps, tx, failed(job, self.deps, ARCHIVE_DELETED), owner)
@@ -123,6 +143,18 @@ class JobExecutor:
         assert job.range_end is not None
         length = job.range_end - job.range_start + 1
         finish(self.deps, tx, succeeded(job, self.deps, output_size=length), owner)
+
+    @staticmethod
+    def _archive_live(tx: MetadataTx, job: Job) -> bool:
+        assert job.archive_id is not None
+        archive = tx.get_archive(job.archive_id, for_update=True)
+        return archive is not None and archive.removed_seq is None
+
+    def _report_damage(self, tx: MetadataTx, job: Job, problem: str) -> None:
+        assert job.archive_id is not None
+        vault = tx.get_vault_by_id(job.vault_id)
+        where = self.deps.vault_arn(vault.region, vault.account_id, vault.name) if vault else "?"
+        damage.report(job.archive_id, where, f"{problem} (job {job.job_id} failed)")
 
     def _pin_leased(self, tx: MetadataTx, *, job: Job, owner: str) -> list[Segment] | None:
         _require_lease(tx, job, owner)
@@ -224,6 +256,7 @@ class JobExecutor:
             json.loads(job.select_parameters), json.loads(job.output_location)
         )
         size = sum(s.size for s in segments)
+        arn = f"#{job.vault_id}"  # until the vault is read
         try:
             data = read_range(self.deps.blobs, segments, 0, size - 1, verify=True)
             with self.deps.store.transaction(readonly=True) as tx:
@@ -232,6 +265,10 @@ class JobExecutor:
             description = job_description(job, arn)
             now = self.deps.clock.now()  # UTCNOW() follows the injected clock
             return run_select(request, job.job_id, description, data, self.sink(), now=now)
+        except IntegrityError as exc:
+            assert job.archive_id is not None
+            damage.report(job.archive_id, arn, f"{exc} (select job {job.job_id} failed)")
+            return SelectOutcome(succeeded=False, message=damage.DAMAGED_MESSAGE)
         except GlacierError as exc:
             log.warning("select job %s failed: %s", job.job_id, exc)
             return SelectOutcome(succeeded=False, message=str(exc))
