@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping, Sequence
 from dataclasses import replace
@@ -26,6 +25,8 @@ from openglacier import API_VERSION
 from openglacier.api.context import RequestContext
 from openglacier.api.errors import error_response, internal_error
 from openglacier.api.handlers import HANDLERS
+from openglacier.api.http_protocol import HEAD_TOO_LARGE, MAX_HEAD_BYTES, head_size
+from openglacier.api.protocol import check_text, parse_json_object
 from openglacier.api.routes import Body, Match, match
 from openglacier.auth import sigv4
 from openglacier.auth.credentials import Authenticator
@@ -35,6 +36,7 @@ from openglacier.domain.models import Caller
 from openglacier.domain.services import Services
 from openglacier.errors import (
     AccessDeniedException,
+    BadRequest,
     GlacierError,
     InvalidParameterValueException,
     MissingParameterValueException,
@@ -92,6 +94,7 @@ class GlacierApp:
         request_id = new_request_id()
         try:
             raw_path = scope.get("raw_path") or scope["path"].encode()
+            check_head_size(raw_path, scope)
             path = raw_path.decode("latin-1")
             if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
                 response = await self.admin(request, request_id)
@@ -118,6 +121,7 @@ class GlacierApp:
         if isinstance(routed, GlacierError):
             raise routed
         matched = routed
+        check_parameters(matched, request)
         owner = resolve_account(caller, matched.params["accountId"])
         checked_vault = None
         if is_account_level(matched):
@@ -178,6 +182,26 @@ class GlacierApp:
         return caller, body, declared
 
 
+def check_head_size(raw_path: bytes, scope: Scope) -> None:
+    """The HTTP layer's head limit (`api/http_protocol.py`), also where no
+    GlacierHttpProtocol parsed the request (in-process, other ASGI servers)."""
+    query = scope.get("query_string", b"")
+    target = len(raw_path) + (len(query) + 1 if query else 0)
+    if head_size(target, scope["headers"]) > MAX_HEAD_BYTES:
+        raise BadRequest(HEAD_TOO_LARGE)
+
+
+def check_parameters(matched: Match, request: Request) -> None:
+    """Path labels and query values go to storage lookups: the text rule of JSON
+    bodies applies (`check_text`). The vault name and account segment are
+    validated in full before any lookup, and keep their own answers."""
+    for name, value in matched.params.items():
+        if name not in ("vaultName", "accountId"):
+            check_text(value, f"the {name} path segment")
+    for name, value in request.query_params.multi_items():
+        check_text(value, f"the {name} query parameter")
+
+
 def check_version(value: str | None) -> None:
     """Spec 1.5: the header is required and must name the one API version."""
     if value is None:
@@ -234,10 +258,9 @@ def request_facts(request: Request, matched: Match, body: bytes) -> RequestFacts
 
 def _lenient_json(body: bytes) -> dict[str, Any]:
     try:
-        value = json.loads(body) if body else {}
-    except ValueError:
+        return parse_json_object(body)  # the handler's own reader, errors deferred
+    except GlacierError:
         return {}
-    return value if isinstance(value, dict) else {}
 
 
 async def read_bounded(request: Request, limit: int) -> bytes:

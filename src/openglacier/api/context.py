@@ -8,10 +8,11 @@ from typing import Any
 
 from starlette.requests import Request
 
-from openglacier.api.protocol import parse_json_object
+from openglacier.api.json_shapes import parse_json_body
 from openglacier.api.routes import Route
 from openglacier.domain.models import Caller, Vault
 from openglacier.domain.services import Services
+from openglacier.domain.vaults import vault_not_found
 
 
 @dataclass
@@ -36,8 +37,12 @@ class RequestContext:
         return self.request.query_params.get(name)
 
     def json(self) -> dict[str, Any]:
+        """The body, parsed and type-checked. Spec 1.8 [R] order: a missing vault
+        (404) is reported before anything wrong with the body (400)."""
         if self._json is None:
-            self._json = parse_json_object(self.body)
+            if "vaultName" in self.params and self.checked_vault is None:
+                raise vault_not_found(self.services.deps, self.caller, self.vault_name)
+            self._json = parse_json_body(self.route.operation, self.body)
         return self._json
 
     def stream(self) -> AsyncIterator[bytes]:

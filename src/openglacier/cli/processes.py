@@ -68,6 +68,8 @@ def reuse_port_socket(host: str, port: int, *, listen: bool) -> socket.socket:
 def uvicorn_config(settings: Settings, app: Any, **extra: Any) -> uvicorn.Config:
     return uvicorn.Config(
         app,
+        # httptools with parser errors and a head limit in Glacier's error shape.
+        http="openglacier.api.http_protocol:GlacierHttpProtocol",
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,

@@ -65,11 +65,21 @@ def parse_part_size(value: str | None) -> int:
 
 
 def parse_content_range(value: str | None) -> tuple[int, int]:
-    """`bytes {first}-{last}/*` (or `/{total}`), inclusive (spec 2.21)."""
+    """`bytes {first}-{last}/*` (or `/{total}`), inclusive (spec 2.21).
+
+    A total is optional (spec 2.21 [R]) and otherwise unused, but one that the
+    range itself contradicts (`bytes 0-1048575/3`: the range ends past it) makes
+    the header invalid (RFC 9110 section 14.4: last-pos < complete-length), and a
+    client sending it has a bug worth reporting rather than ignoring.
+    """
     if value is None:
         raise MissingParameterValueException("Required parameter missing: Content-Range")
     match = _RANGE_RE.match(value)
-    if match is None or int(match[1]) > int(match[2]):
+    if (
+        match is None
+        or int(match[1]) > int(match[2])
+        or (match[3] != "*" and int(match[3]) <= int(match[2]))
+    ):
         raise InvalidParameterValueException(f"Invalid Content-Range: {value}")
     return int(match[1]), int(match[2])
 

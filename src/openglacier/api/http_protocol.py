@@ -1,0 +1,110 @@
+"""The HTTP/1.1 layer's own refusals, in Glacier's error shape (spec 1.7, 1.8).
+
+uvicorn answers a request its parser (httptools, from `uvicorn[standard]`)
+cannot read -- a raw space or non-ASCII byte in the request line, a control
+byte in a header, an unknown method such as `FOO`, bad chunked framing -- with
+a plain-text 400 and no `x-amzn-RequestId`. `GlacierHttpProtocol` replaces
+only that answer: the same 400, rendered by `api.errors.error_response` as a
+`BadRequest` with a request id, and the connection closed (the parser cannot
+find the next request in a stream it could not read).
+
+It also bounds the request head. httptools buffers a header however long it
+is, and neither it nor uvicorn has a limit, so a client could hold megabytes
+per connection. The head may carry at most `MAX_HEAD_BYTES`, counted by
+`head_size` as the request target plus, per header, its name, its value and
+4 bytes for ": " and CRLF. The count is kept as the parser reports the URL and
+each header; a header still arriving when the raw bytes of the head pass twice
+the limit is refused too, so memory stays bounded even before httptools hands
+the header over. `GlacierApp` applies the same limit to the scope it is given,
+so an in-process server or another ASGI server answers alike.
+
+Everything else (a full 400 exchange that reaches the app) is the app's.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from openglacier.api.errors import error_response
+from openglacier.errors import BadRequest, GlacierError
+from openglacier.ids import new_request_id
+
+# 16 KiB: several times the longest head any Glacier client sends (SigV4
+# Authorization, a 1,024-character description, an STS session token), and the
+# default of Node.js and h11. AWS front ends also refuse oversized heads with 400.
+MAX_HEAD_BYTES = 16 * 1024
+HEADER_OVERHEAD = 4  # ": " and CRLF
+HEAD_TOO_LARGE = (
+    f"The request head (target and header fields) exceeds the limit of {MAX_HEAD_BYTES} bytes."
+)
+
+
+def head_size(target: int, headers: Iterable[tuple[bytes, bytes]]) -> int:
+    return target + sum(len(name) + len(value) + HEADER_OVERHEAD for name, value in headers)
+
+
+class HeadTooLarge(Exception):
+    """Raised from a parser callback; httptools re-raises it as the context of a
+    HttpParserCallbackError, which uvicorn turns into `send_400_response`."""
+
+
+class GlacierHttpProtocol(HttpToolsProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_counted = 0  # target + headers of the head being parsed
+        self._head_raw = 0  # raw bytes received while that head is incomplete
+        self._in_head = False
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            self._head_raw += len(data)
+        super().data_received(data)
+        if self._in_head and self._head_raw > 2 * MAX_HEAD_BYTES:
+            self._refuse(BadRequest(HEAD_TOO_LARGE))
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_counted = self._head_raw = 0
+        self._in_head = True
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + HEADER_OVERHEAD)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def _count(self, size: int) -> None:
+        self._head_counted += size
+        if self._head_counted > MAX_HEAD_BYTES:
+            raise HeadTooLarge
+
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn calls this only from the `except HttpParserError` of
+        # data_received, so the parser's error is the exception being handled.
+        parser_error = sys.exception()
+        if parser_error is not None and isinstance(parser_error.__context__, HeadTooLarge):
+            self._refuse(BadRequest(HEAD_TOO_LARGE))
+        else:
+            reason = str(parser_error) if parser_error is not None else msg
+            self._refuse(BadRequest(f"The request is not valid HTTP/1.1: {reason}"))
+
+    def _refuse(self, error: GlacierError) -> None:
+        if self.transport.is_closing():
+            return
+        response = error_response(error, new_request_id())
+        lines = [STATUS_LINE[error.http_status]]
+        headers = [*self.server_state.default_headers, *response.raw_headers]
+        lines.extend(name + b": " + value + b"\r\n" for name, value in headers)
+        lines.append(b"connection: close\r\n\r\n")
+        self.transport.write(b"".join(lines) + response.body)
+        self.transport.close()
