@@ -4,6 +4,7 @@ archive size (issue 2: a 4 GiB archive must never be held in memory)."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,7 @@ def test_large_upload_keeps_server_memory_flat(tmp_path: Path) -> None:
         assert after - before < BUDGET, f"peak RSS grew by {(after - before) // MIB} MiB"
     finally:
         server.stop()
+        # 1 GiB of archive and blob: gone at once, even when the test failed (the
+        # server log, kept beside the data dir, is what a failure needs).
+        source.unlink(missing_ok=True)
+        shutil.rmtree(tmp_path / "data", ignore_errors=True)

@@ -88,6 +88,8 @@ def seaweed(root: Path, timeout: float = 60.0) -> Iterator[Seaweed]:
     sockets = Path(tempfile.mkdtemp(prefix="og-weed-"))
     args = [
         _weed(),
+        # glog writes weed.* logs to the system temp dir by default, and keeps them.
+        f"-logdir={root}",
         "server",
         f"-dir={root / 'data'}",
         "-ip=127.0.0.1",
