@@ -4,7 +4,10 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: serve test lint typecheck check bench clean
+.PHONY: serve test lint typecheck check bench bench-deps clean
+
+# bench-deps installs a system package: as root directly, otherwise through sudo.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,14 +32,20 @@ test: $(VENV)/.stamp-test
 	$(BIN)/mypy
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-## bench: benchmarks against the machine's limits, nginx and moto_server (ARGS=--quick)
+## bench: benchmarks against the machine's limits, nginx and moto_server (ARGS=--quick);
+##        installs no system package: it says what is missing and which figures it skips
 bench: $(VENV)/.stamp-test
-	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || \
-	  ((apt-get install -y -q nginx-light >/dev/null 2>&1 || \
-	    (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q nginx-light >/dev/null 2>&1)) && \
-	   echo "installed nginx-light") || \
-	  echo "nginx could not be installed: the download ceiling will be missing"
 	$(BIN)/python -m bench $(ARGS)
+
+## bench-deps: install nginx (Debian/Ubuntu nginx-light, with apt-get as root or through
+##             sudo) for the bench's download ceiling; an explicit step, run it once
+bench-deps:
+	@if command -v nginx >/dev/null || test -x /usr/sbin/nginx; then \
+	  echo "nginx is already installed"; \
+	else \
+	  echo "installing nginx-light: $(SUDO) apt-get update && $(SUDO) apt-get install nginx-light"; \
+	  $(SUDO) apt-get update && $(SUDO) apt-get install -y nginx-light; \
+	fi
 
 lint: $(VENV)/.stamp-test
 	$(BIN)/ruff check src tests bench

@@ -25,7 +25,7 @@ from bench.data import ArchiveFile, make_archive
 from bench.machine import describe, disk_write_mib_s, sha256_mib_s
 from bench.populate import populate
 from bench.report import Figure, Report
-from bench.servers import Server, start_moto, start_nginx, start_openglacier
+from bench.servers import Server, missing_tools, start_moto, start_nginx, start_openglacier
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -60,12 +60,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-moto", action="store_true", help="skip the moto_server comparison")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
+    missing = missing_tools(moto=not args.no_moto)
+    for tool in missing:
+        console.print(f"[bold yellow]missing:[/bold yellow] {tool}")
     args.workdir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="openglacier-bench-", dir=args.workdir))
     report = Report(machine=describe(work), mode="quick" if args.quick else "full")
+    report.notes.extend(str(tool) for tool in missing)
+    with_moto = not args.no_moto and all(t.tool != "moto_server" for t in missing)
     started = time.perf_counter()
     try:
-        Bench(plan, work, report, moto=not args.no_moto).run()
+        Bench(plan, work, report, moto=with_moto).run()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report.notes.append(f"whole run took {time.perf_counter() - started:.0f} s")
@@ -169,9 +174,8 @@ class Bench:
             path.chmod(path.stat().st_mode | 0o755 if path.is_dir() else 0o644)
         nginx = start_nginx(self.work, www)
         if nginx is None:
-            self.report.notes.append(
-                "nginx is not installed (apt-get install nginx-light): no download ceiling"
-            )
+            # Reported once at the start (missing_tools); say here what this run skips.
+            self.step("nginx is not installed: skipping the download ceiling (make bench-deps)")
         else:
             self.servers.append(nginx)
         results: dict[str, list[float]] = {k: [] for k in ("og1", "og16", "ng1", "ng16")}

@@ -152,9 +152,53 @@ def start_openglacier(
     return Server(name, proc, Endpoint("127.0.0.1", port, ACCESS_KEY, SECRET_KEY), log)
 
 
+@dataclass(frozen=True)
+class MissingTool:
+    """A tool the bench compares against that is not installed, and what that costs."""
+
+    tool: str
+    install: str
+    skipped: str
+
+    def __str__(self) -> str:
+        return f"{self.tool} is not installed: {self.skipped} skipped (install: {self.install})"
+
+
+def missing_tools(*, moto: bool, path: str | None = None) -> list[MissingTool]:
+    """What the bench cannot run here. It installs nothing itself: installing
+    system packages is the explicit `make bench-deps` step (docs/performance.md).
+    `path` replaces $PATH (and the usual sbin location) when given."""
+    missing = []
+    if nginx_binary(path) is None:
+        missing.append(
+            MissingTool(
+                "nginx",
+                "make bench-deps, which runs apt-get install nginx-light as root",
+                "the download ceiling (limits: nginx static file) and scenario 3's targets",
+            )
+        )
+    if moto and moto_binary(path) is None:
+        missing.append(
+            MissingTool(
+                "moto_server",
+                "pip install -e '.[test]' (make bench does it), or run with --no-moto",
+                "every moto_server comparison (scenario 7 and the moto notes)",
+            )
+        )
+    return missing
+
+
+def moto_binary(path: str | None = None) -> str | None:
+    # The venv's own script first: `python -m bench` may run without an activated venv.
+    if path is None:
+        beside = shutil.which("moto_server", path=os.path.dirname(sys.executable))
+        return beside or shutil.which("moto_server")
+    return shutil.which("moto_server", path=path)
+
+
 def start_moto(work: Path) -> Server:
     port = free_port()
-    exe = shutil.which("moto_server", path=os.path.dirname(sys.executable)) or "moto_server"
+    exe = moto_binary() or "moto_server"
     log = work / f"moto-{port}.log"
     with log.open("ab") as out:
         proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=out)
@@ -185,10 +229,11 @@ http {{
 """
 
 
-def nginx_binary() -> str | None:
-    return shutil.which("nginx") or (
-        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
-    )
+def nginx_binary(path: str | None = None) -> str | None:
+    if path is not None:
+        return shutil.which("nginx", path=path)
+    # Debian puts it in /usr/sbin, which a non-root $PATH often lacks.
+    return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
 
 
 def start_nginx(work: Path, root: Path) -> Server | None:
