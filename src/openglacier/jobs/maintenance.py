@@ -14,6 +14,7 @@ lists every blob, which a pass every second must not do.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -52,6 +53,7 @@ class Maintenance:
         self.deps = deps
         self.inventory = InventoryService(deps)
         self._orphans_swept_at: datetime | None = None
+        self._orphan_lock = asyncio.Lock()
 
     async def run_once(self) -> MaintenanceReport:
         inventories = await self.inventory.run_due()
@@ -70,18 +72,17 @@ class Maintenance:
         return MaintenanceReport(inventories, expired, purged, jobs, locks, blobs, orphans)
 
     async def _collect_orphans(self) -> int:
-        """The orphan sweep, if due. The time is claimed before sweeping, so a
-        pass that starts meanwhile (the loop and an admin request) skips it."""
-        now = self.deps.clock.now()
-        last = self._orphans_swept_at
-        if last is not None and now - last < ORPHAN_SWEEP_INTERVAL:
-            return 0
-        self._orphans_swept_at = now
-        try:
-            return await collect_orphans(self.deps)
-        except BaseException:
-            self._orphans_swept_at = last  # due again on the next pass
-            raise
+        """The orphan sweep, if due. One sweep at a time in a process: a pass
+        that comes while another sweeps (the loop and an admin request) waits
+        for it, so when any pass returns, a sweep as recent as its start is done."""
+        async with self._orphan_lock:
+            now = self.deps.clock.now()
+            last = self._orphans_swept_at
+            if last is not None and now - last < ORPHAN_SWEEP_INTERVAL:
+                return 0
+            deleted = await collect_orphans(self.deps)
+            self._orphans_swept_at = now  # not on failure: due again next pass
+            return deleted
 
     async def _expire_jobs(self) -> int:
         """Spec 4.2 [R]: completed jobs and their output go after the retention."""
