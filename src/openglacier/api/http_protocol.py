@@ -13,12 +13,16 @@ is, and neither it nor uvicorn has a limit, so a client could hold megabytes
 per connection. The head may carry at most `MAX_HEAD_BYTES`, counted by
 `head_size` as the request target plus, per header, its name, its value and
 4 bytes for ": " and CRLF. The count is kept as the parser reports the URL and
-each header; a header still arriving when the raw bytes of the head pass twice
-the limit is refused too, so memory stays bounded even before httptools hands
-the header over. `GlacierApp` applies the same limit to the scope it is given,
-so an in-process server or another ASGI server answers alike.
+each header; a head whose raw bytes pass twice the limit before it is complete
+is refused too, so memory stays bounded even while httptools is still buffering
+one long header (it hands a header over only once it has all of it).
+`GlacierApp` applies the same limit to the scope it is given, so an in-process
+server or another ASGI server answers alike.
 
-Everything else (a full 400 exchange that reaches the app) is the app's.
+What uvicorn still answers itself, in plain text: a 500 when the ASGI app raises
+(GlacierApp never lets an exception out) and a 503 past `limit_concurrency`
+(not set). WebSocket upgrades are off (`cli/processes.py`, `ws="none"`), so an
+`Upgrade: websocket` request is an ordinary request the app answers.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from openglacier.ids import new_request_id
 # default of Node.js and h11. AWS front ends also refuse oversized heads with 400.
 MAX_HEAD_BYTES = 16 * 1024
 HEADER_OVERHEAD = 4  # ": " and CRLF
+HEAD_SLICE = 4096
 HEAD_TOO_LARGE = (
     f"The request head (target and header fields) exceeds the limit of {MAX_HEAD_BYTES} bytes."
 )
@@ -55,21 +60,36 @@ class HeadTooLarge(Exception):
 class GlacierHttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._head_counted = 0  # target + headers of the head being parsed
-        self._head_raw = 0  # raw bytes received while that head is incomplete
-        self._in_head = False
+        self._in_head = True  # a connection starts by awaiting a request head
+        self._head_counted = 0  # target + headers of that head, as parsed
+        self._head_raw = 0  # raw bytes fed while that head was incomplete
 
     def data_received(self, data: bytes) -> None:
-        if self._in_head:
-            self._head_raw += len(data)
-        super().data_received(data)
-        if self._in_head and self._head_raw > 2 * MAX_HEAD_BYTES:
-            self._refuse(BadRequest(HEAD_TOO_LARGE))
+        # While a head is incomplete the parser is fed HEAD_SLICE bytes at a time,
+        # so the raw count is exact to one slice; bodies go through whole.
+        offset = 0
+        while self._in_head and offset < len(data) and self._still_ours():
+            piece = data[offset : offset + HEAD_SLICE]
+            offset += len(piece)
+            self._head_raw += len(piece)
+            super().data_received(piece)
+            if self._in_head and self._head_raw > 2 * MAX_HEAD_BYTES:
+                self._refuse(BadRequest(HEAD_TOO_LARGE))
+        if offset < len(data) and self._still_ours():
+            super().data_received(data[offset:])
+
+    def _still_ours(self) -> bool:
+        """False once refused and closing, or handed to a WebSocket protocol."""
+        return not self.transport.is_closing() and self.transport.get_protocol() is self
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._head_counted = self._head_raw = 0
+        self._head_counted = 0
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
         self._in_head = True
+        self._head_raw = 0
 
     def on_url(self, url: bytes) -> None:
         self._count(len(url))

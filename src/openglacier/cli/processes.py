@@ -70,6 +70,9 @@ def uvicorn_config(settings: Settings, app: Any, **extra: Any) -> uvicorn.Config
         app,
         # httptools with parser errors and a head limit in Glacier's error shape.
         http="openglacier.api.http_protocol:GlacierHttpProtocol",
+        # Glacier has no WebSockets: an Upgrade request is an HTTP request for the
+        # app to answer, not a handshake the app would leave unanswered (a 500).
+        ws="none",
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
