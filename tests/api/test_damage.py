@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from api.conftest import make_settings
+from openglacier.clock import ManualClock
 from openglacier.domain.damage import DAMAGED_MESSAGE
-from openglacier.server import Runtime
+from openglacier.server import Runtime, build_runtime
 from openglacier.treehash import MIB
 from support.asserts import assert_error
 from support.inprocess import ACCOUNT_ID, Api
@@ -148,3 +151,37 @@ def test_inventory_output_whose_blob_is_gone_is_a_named_error(
     assert "damaged" in resp.json()["message"]
     (line,) = _damage_lines(caplog)
     _assert_names(line, key, "missing")
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, clock: ManualClock, timing: str) -> Iterator[Runtime]:
+    """With a directory for select output, so select jobs can run."""
+    settings = make_settings(
+        tmp_path, timing=timing, clock="manual", select_output_url=f"file://{tmp_path / 'out'}"
+    )
+    rt = build_runtime(settings, clock=clock)
+    yield rt
+    rt.close()
+
+
+def test_select_over_an_archive_whose_blob_is_gone_fails_as_damaged(
+    api: Api, runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    archive_id = upload(api, V, b"id,kind\n1,a\n2,b\n")
+    key = _only_blob(runtime)
+    params = {
+        "Type": "select",
+        "ArchiveId": archive_id,
+        "SelectParameters": {"ExpressionType": "SQL", "Expression": "SELECT * FROM archive"},
+        "OutputLocation": {"S3": {"BucketName": "results", "Prefix": "p"}},
+    }
+    job_id = start_job(api, V, params)
+    _delete_blob_file(runtime, key)
+    advance(api, 5 * HOUR)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert run_jobs(api) == 1
+    job = describe(api, V, job_id)
+    assert (job["StatusCode"], job["StatusMessage"]) == ("Failed", DAMAGED_MESSAGE)
+    (line,) = _damage_lines(caplog)
+    _assert_names(line, archive_id, ARN, key, "missing")
