@@ -74,7 +74,8 @@ class Maintenance:
     async def _collect_orphans(self) -> int:
         """The orphan sweep, if due. One sweep at a time in a process: a pass
         that comes while another sweeps (the loop and an admin request) waits
-        for it, so when any pass returns, a sweep as recent as its start is done."""
+        for it, so when any pass returns no sweep is half done, and the last
+        one started less than ORPHAN_SWEEP_INTERVAL before it checked."""
         async with self._orphan_lock:
             now = self.deps.clock.now()
             last = self._orphans_swept_at

@@ -27,6 +27,8 @@ Contract (on top of `openglacier.ports.BlobStore` and the shared rules in
   not at the first ``next()``. The returned reader holds the file open: a blob
   deleted while it is being read is still read to the end (POSIX semantics),
   which is what lets the deletion queue run while downloads are in flight.
+- `scan()` pages through committed blobs in key order with their mtimes (the
+  orphan collector's listing, fanout.py); `keys()` is built on it.
 - `delete()` unlinks and ``fsync``\\ s the directory. Fan-out directories are
   never removed: removing one could race a concurrent commit into it.
 - Errors: `BlobNotFoundError` (missing key), `BlobAlreadyExistsError` (commit
@@ -53,7 +55,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
@@ -64,8 +65,8 @@ from openglacier.storage.blobs import (
     BlobNotFoundError,
     BlobWriterClosedError,
     check_key,
-    is_valid_key,
 )
+from openglacier.storage.blobs.fanout import scan_fanout
 from openglacier.storage.blobs.format import (
     HEADER_LEN,
     BlobHeader,
@@ -298,42 +299,12 @@ class FilesystemBlobStore:
             after = page[-1].key
 
     def scan(self, after: str | None, limit: int) -> list[BlobEntry]:
-        """Committed blobs after `after` in key order, with their mtimes.
-
-        Fan-out directories before `after`'s are skipped by name, so each page
-        lists at most the two top levels and the directories it returns from.
-        A blob deleted while being listed is left out.
-        """
+        """Committed blobs after `after` in key order, with their mtimes (fanout.py)."""
         if limit < 1:
             raise ValueError(f"scan limit must be positive, not {limit}")
         start = check_key(after) if after is not None else ""
-        found: list[BlobEntry] = []
         with _os_errors("listing blobs"):
-            for first in _sorted_names(self._objects):
-                if first < start[:2]:
-                    continue
-                top = os.path.join(self._objects, first)
-                for second in _sorted_names(top):
-                    if first + second < start[:4]:
-                        continue
-                    self._scan_dir(os.path.join(top, second), first + second, start, found, limit)
-                    if len(found) >= limit:
-                        return found
-        return found
-
-    @staticmethod
-    def _scan_dir(path: str, prefix: str, start: str, found: list[BlobEntry], limit: int) -> None:
-        for name in _sorted_names(path):
-            # Anything else there is not ours (editor backups, lost+found).
-            if name <= start or not (name.startswith(prefix) and is_valid_key(name)):
-                continue
-            try:
-                mtime = os.stat(os.path.join(path, name)).st_mtime
-            except FileNotFoundError:
-                continue
-            found.append(BlobEntry(name, datetime.fromtimestamp(mtime, UTC)))
-            if len(found) >= limit:
-                return
+            return scan_fanout(self._objects, start, limit)
 
     # --- deleting -----------------------------------------------------------
     def delete(self, key: str) -> None:
@@ -374,13 +345,6 @@ class FilesystemBlobStore:
 
     def close(self) -> None:
         """Nothing to release: every operation opens and closes its own files."""
-
-
-def _sorted_names(path: str) -> list[str]:
-    try:
-        return sorted(os.listdir(path))
-    except (FileNotFoundError, NotADirectoryError):
-        return []
 
 
 class FilesystemBlobWriter:
