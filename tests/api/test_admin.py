@@ -5,17 +5,23 @@ kept in step with the route table."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 import pytest
+from sqlalchemy.engine import URL
 from starlette.testclient import TestClient
 
+from api.conftest import make_settings
 from openglacier.admin.api import ROUTES
+from openglacier.clock import ManualClock
+from openglacier.server import Runtime, build_runtime
 from support.asserts import assert_error
 from support.inprocess import ACCOUNT_ID, ADMIN_TOKEN, Api
 from support.jobs import describe, start_job, upload
+from support.services import fresh_pg_database
 from support.signing import Signer
 
 V = "v"
@@ -218,3 +224,37 @@ def test_module_docstring_lists_every_route() -> None:
         (line.split()[0], line.split()[1].split("?")[0]) for line in lines if line[:4] == "    "
     }
     assert {(r.method, r.path) for r in ROUTES} <= listed
+
+
+# --- text that PostgreSQL cannot hold --------------------------------------------------------
+
+
+@pytest.fixture
+def pg_runtime(tmp_path: Path, clock: ManualClock, pg_admin: URL) -> Iterator[Runtime]:
+    with fresh_pg_database(pg_admin) as url:
+        settings = make_settings(tmp_path, timing="aws", clock="manual", metadata_url=url)
+        rt = build_runtime(settings, clock=clock)
+        try:
+            yield rt
+        finally:
+            rt.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/jobs/A%00B/complete",
+        "/jobs/A%00B/fail",
+        f"/vaults/{ACCOUNT_ID}%00/{V}/archives",
+        f"/vaults/{ACCOUNT_ID}/{V}/archives?after=a%00b",
+        "/jobs/%ED%A0%80/complete",
+    ],
+)
+def test_nul_and_surrogates_in_paths_and_queries_are_400_on_postgres(
+    pg_runtime: Runtime, path: str
+) -> None:
+    with TestClient(pg_runtime.app, base_url="http://testserver") as client:
+        method = "GET" if "/archives" in path else "POST"
+        resp = admin_raw(client, method, path)
+        assert_error(resp, 400, "InvalidParameterValueException")

@@ -38,7 +38,7 @@ from starlette.responses import Response
 from openglacier.admin.audit import audit_archives
 from openglacier.api.app import read_bounded
 from openglacier.api.errors import error_response
-from openglacier.api.protocol import json_response, parse_json_object, parse_limit
+from openglacier.api.protocol import check_text, json_response, parse_json_object, parse_limit
 from openglacier.api.routes import split_path
 from openglacier.clock import ManualClock, iso_ms
 from openglacier.domain.models import Caller, Job
@@ -136,6 +136,8 @@ class AdminApi:
             raise
         if route.auth:
             self._authorize(request)
+        for name, value in request.query_params.multi_items():
+            check_text(value, f"the {name} query parameter")
         body = parse_json_object(await read_bounded(request, 1 << 20)) if route.auth else {}
         return await route.handler(self, params, body, request)
 
@@ -306,11 +308,14 @@ ROUTES: tuple[AdminRoute, ...] = (
 
 def _segments(request: Request) -> list[str]:
     try:
-        return split_path(request.scope.get("raw_path", b"").decode("latin-1"))[1:]
+        segments = split_path(request.scope.get("raw_path", b"").decode("latin-1"))[1:]
     except UnicodeDecodeError:
         raise InvalidParameterValueException(
             "Admin API: the path is not valid percent-encoded UTF-8"
         ) from None
+    for segment in segments:
+        check_text(segment, "the path")  # ids and names reach storage (no NUL in PostgreSQL)
+    return segments
 
 
 def _find(method: str, segments: list[str]) -> tuple[AdminRoute, dict[str, str]]:
