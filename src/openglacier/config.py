@@ -8,67 +8,210 @@ an unchecked value.
 
 from __future__ import annotations
 
+import re
 import tomllib
-from dataclasses import dataclass, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from openglacier.clock import PROFILES, TimingProfile, parse_tier_delays
 
 ENV_PREFIX = "OPENGLACIER_"
 DEFAULT_PORT = 7979
+DEFAULT_DATA_DIR = Path("data")
 
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the setting."""
 
 
+T = TypeVar("T")
+
+
+def setting(
+    default: T,
+    help: str,
+    *,
+    flag: str | None = None,
+    secret: bool = False,
+    shown: str | None = None,
+) -> T:
+    """A Settings field with its documentation: the one source for click's option
+    help, docs/settings.md and README's table (openglacier.cli.settings_doc).
+
+    `flag`: the command-line option, if any (every field has its OPENGLACIER_*
+    variable and TOML key); `secret`: masked by `config show`; `shown`: the
+    default as the docs should word it, when the raw value says too little.
+    """
+    meta = {"help": help, "flag": flag, "secret": secret, "shown": shown}
+    return field(default=default, metadata=meta)
+
+
 @dataclass(frozen=True)
 class Settings:
-    host: str = "127.0.0.1"
-    port: int = DEFAULT_PORT
-    processes: int = 1  # API server processes sharing the port (`serve --processes`)
-    data_dir: Path = Path("data")
-    region: str = "us-east-1"
-    partition: str = "aws"
-    timing: str = "instant"
-    clock: str = "system"  # "manual": time moves only through the admin API
-    metadata_url: str = ""  # default: SQLite file in data_dir
-    blob_url: str = ""  # default: file:// directory in data_dir
-    auth: str = "sigv4"  # "none": every request acts as the root account (tests only)
-    max_clock_skew_seconds: int = 900
-    body_timeout_seconds: float = 60.0
-    max_json_body_bytes: int = 1 << 20
-    maintenance_interval_seconds: float = 1.0
+    host: str = setting("127.0.0.1", "Address to listen on.", flag="--host")
+    port: int = setting(DEFAULT_PORT, "Port to listen on (0: any free port).", flag="--port")
+    processes: int = setting(
+        1,
+        "API server processes sharing the port, e.g. one per core, each on its own "
+        "SO_REUSEPORT socket; they share only the stores. A process that dies is "
+        "replaced (a manual clock needs 1 process).",
+        flag="--processes",
+    )
+    data_dir: Path = setting(  # noqa: RUF009 - setting() is a dataclasses.field
+        DEFAULT_DATA_DIR,
+        "Where metadata, blobs, generated keys and the admin token live (made mode 0700).",
+        flag="--data-dir",
+    )
+    region: str = setting(
+        "us-east-1",
+        "Region served; requests signed for another region are refused.",
+        flag="--region",
+    )
+    partition: str = setting("aws", "ARN partition: aws, aws-cn or aws-us-gov.")
+    timing: str = setting(
+        "instant", "Job and inventory timing profile: instant, fast or aws.", flag="--timing"
+    )
+    clock: str = setting(
+        "system",
+        "manual: time moves only through the admin API (tests).",
+        flag="--clock",
+    )
+    metadata_url: str = setting(
+        "",
+        "sqlite:///FILE or postgresql://USER@HOST/DB.",
+        flag="--metadata-url",
+        shown="SQLite file metadata.db in the data dir",
+    )
+    blob_url: str = setting(
+        "",
+        "Where archive bytes live: file:///DIRECTORY.",
+        flag="--blob-url",
+        shown="file://DATA_DIR/blobs",
+    )
+    auth: str = setting(
+        "sigv4", "none: accept every request as the root account (tests only).", flag="--auth"
+    )
+    max_clock_skew_seconds: int = setting(
+        900, "Seconds a signed request's time may differ from the server's."
+    )
+    body_timeout_seconds: float = setting(
+        60.0, "Seconds a request body may pause before the upload is abandoned."
+    )
+    max_json_body_bytes: int = setting(1 << 20, "Largest JSON request body accepted, in bytes.")
+    maintenance_interval_seconds: float = setting(
+        1.0, "Seconds between maintenance passes (inventories, expiries, sweeps)."
+    )
     # Unreferenced blobs (left by a crash between a blob's commit and its metadata's)
     # are deleted once older than this; it must exceed any upload's commit-to-metadata time.
-    orphan_blob_min_age_seconds: float = 86400.0
-    credential_cache_seconds: float = 5.0
-    access_key_id: str = ""
-    secret_access_key: str = ""
-    account_id: str = ""
-    admin_token: str = ""
-    log_level: str = "info"
-    # jobs (issue 3)
-    tier_delays: str = ""  # "Bulk=3600,Standard=5m,Inventory=1h": overrides the profile
-    job_retention_seconds: float = 86400.0  # completed jobs and their output (spec 4.2)
-    job_workers: int = 1  # in-process job runners; 0: only `openglacier worker` processes
-    job_lease_seconds: float = 60.0  # a runner's claim on a job; renewed while it runs
-    job_poll_seconds: float = 1.0  # how often idle runners look for due jobs
-    inventory_before_first: str = "error"  # "empty": accept, output an empty inventory
-    select_output_url: str = ""  # s3+http://host:port, s3+https://..., or file:///dir
-    select_output_access_key_id: str = ""
-    select_output_secret_access_key: str = ""
-    notify_targets: str = (
-        ""  # "TOPIC_ARN=TARGET,...": TARGET log | http(s)://... | sns+http(s)://...
+    orphan_blob_min_age_seconds: float = setting(
+        86400.0,
+        "Unreferenced blobs (left by a crash) are deleted once older than this many "
+        "seconds; it must exceed the time any upload takes.",
     )
-    notify_max_attempts: int = 10
-    notify_retry_seconds: float = 2.0  # first retry delay; doubles per attempt
-    # data retrieval policy and capacity model (issue 4; spec 6.4, 6.5)
-    free_tier_bytes_per_month: int = 10 << 30  # FreeTier allowance, prorated per day
-    retrieval_spread_hours: float = 4.0  # a Standard retrieval's bytes per hour = size / this
-    expedited_capacity: str = "unlimited"  # "strict": Expedited needs provisioned capacity
+    credential_cache_seconds: float = setting(
+        5.0, "Seconds an access key lookup is cached (a deleted key works that long)."
+    )
+    access_key_id: str = setting(
+        "", "Root access key id (environment or file only).", shown="generated, credentials.json"
+    )
+    secret_access_key: str = setting(
+        "",
+        "Root secret access key (environment or file only).",
+        secret=True,
+        shown="generated, credentials.json",
+    )
+    account_id: str = setting(
+        "", "Root account id, 12 digits (environment or file only).", shown="generated"
+    )
+    admin_token: str = setting(
+        "",
+        "Bearer token for /_admin (environment or file only).",
+        secret=True,
+        shown="generated, DATA_DIR/admin-token",
+    )
+    log_level: str = setting(
+        "info", "Log level: critical, error, warning, info or debug.", flag="--log-level"
+    )
+    # jobs
+    tier_delays: str = setting(
+        "",
+        "Override a tier's job duration (Expedited, Standard, Bulk, Inventory) as "
+        "TIER=DURATION, in seconds or like 5m, 1h30m. Repeatable.",
+        flag="--tier-delay",
+        shown="the timing profile's",
+    )
+    job_retention_seconds: float = setting(
+        86400.0, "Seconds completed jobs and their output are kept.", flag="--job-retention"
+    )
+    job_workers: int = setting(
+        1,
+        "Job runners inside the server process; 0 leaves jobs to `openglacier worker`.",
+        flag="--job-workers",
+    )
+    job_lease_seconds: float = setting(
+        60.0,
+        "Seconds a runner's claim on a job lasts without renewal; a dead runner's "
+        "jobs are retried after it.",
+        flag="--job-lease",
+    )
+    job_poll_seconds: float = setting(
+        1.0,
+        "Seconds between idle runners' looks for due jobs and notifications.",
+        flag="--job-poll",
+    )
+    inventory_before_first: str = setting(
+        "error",
+        "Inventory job before a vault's first inventory: error (404) or empty.",
+        flag="--inventory-before-first",
+    )
+    select_output_url: str = setting(
+        "",
+        "Where select jobs write: s3+http://HOST:PORT (S3-compatible) or file:///DIR.",
+        flag="--select-output-url",
+        shown="none (select jobs refused)",
+    )
+    select_output_access_key_id: str = setting(
+        "", "Access key id for the select output store (environment or file only)."
+    )
+    select_output_secret_access_key: str = setting(
+        "",
+        "Secret key for the select output store (environment or file only).",
+        secret=True,
+    )
+    notify_targets: str = setting(
+        "",
+        "Deliver a topic's notifications as TOPIC_ARN=TARGET: TARGET is log, an "
+        "http(s):// webhook or sns+http(s)://[KEY:SECRET@]HOST:PORT (SNS Publish); "
+        "TOPIC_ARN may be *. Repeatable.",
+        flag="--notify",
+        shown="log",
+    )
+    notify_max_attempts: int = setting(10, "Delivery attempts per notification.")
+    notify_retry_seconds: float = setting(
+        2.0, "Seconds before a notification's first retry; doubles per attempt."
+    )
+    # data retrieval policy and capacity model
+    free_tier_bytes_per_month: int = setting(
+        10 << 30,
+        "FreeTier data retrieval allowance in bytes, prorated per day.",
+        flag="--free-tier-bytes-per-month",
+        shown="10737418240 (10 GiB)",
+    )
+    retrieval_spread_hours: float = setting(
+        4.0,
+        "A Standard retrieval counts as its bytes / this many hours against a BytesPerHour policy.",
+        flag="--retrieval-spread-hours",
+    )
+    expedited_capacity: str = setting(
+        "unlimited",
+        "strict: Expedited retrievals need provisioned capacity (3 per unit per "
+        "5 minutes), else 503 InsufficientCapacityException.",
+        flag="--expedited-capacity",
+    )
 
     @property
     def profile(self) -> TimingProfile:
@@ -88,7 +231,7 @@ class Settings:
         return timedelta(seconds=self.max_clock_skew_seconds)
 
 
-_CHOICES = {
+CHOICES = {
     "timing": tuple(PROFILES),
     "clock": ("system", "manual"),
     "auth": ("sigv4", "none"),
@@ -99,7 +242,7 @@ _CHOICES = {
 }
 
 # Settings whose file form may be a TOML table; flags and variables give "k=v,k=v".
-_TABLES = ("tier_delays", "notify_targets")
+TABLES = ("tier_delays", "notify_targets")
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -128,35 +271,125 @@ def _flatten_table(value: Any) -> Any:
     return value
 
 
+def env_name(name: str) -> str:
+    """The OPENGLACIER_* variable of a Settings field."""
+    return ENV_PREFIX + name.upper()
+
+
+def file_aliases() -> dict[str, str]:
+    """TOML keys that name a field by its flag (`job-retention` = `job_retention_seconds`),
+    so a file can use the words of the README's table as well as the field names."""
+    aliases = {}
+    for f in fields(Settings):
+        flag = f.metadata["flag"]
+        if flag and flag[2:].replace("-", "_") != f.name:
+            aliases[flag[2:].replace("-", "_")] = f.name
+    return aliases
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
-    """Read a TOML file: top-level keys, or the same keys under [openglacier]."""
+    """Read a TOML file: top-level keys, or the same keys under [openglacier].
+
+    A key is a field name or its flag's name, with - or _ (docs/settings.md)."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"config file {path}: {exc}") from exc
-    section = data.get("openglacier", data)
-    return {str(k).replace("-", "_"): v for k, v in section.items()}
+    known, aliases = {f.name for f in fields(Settings)}, file_aliases()
+    values: dict[str, Any] = {}
+    for key, value in data.get("openglacier", data).items():
+        word = str(key).replace("-", "_")
+        name = word if word in known else aliases.get(word)
+        if name is None:
+            raise ConfigError(
+                f"config file {path}: unknown setting {key!r}; the keys are in docs/settings.md"
+            )
+        if name in values:
+            raise ConfigError(f"config file {path}: setting {name!r} is given twice")
+        values[name] = value
+    return values
+
+
+def environment_values(environ: Mapping[str, str]) -> dict[str, str]:
+    """Every field's OPENGLACIER_* variable that is set (an empty one counts as unset,
+    as click treats it)."""
+    names = (f.name for f in fields(Settings))
+    return {name: environ[env_name(name)] for name in names if environ.get(env_name(name))}
 
 
 def load_settings(overrides: dict[str, Any], config_file: Path | None = None) -> Settings:
     """Merge file values under explicit overrides (None means "not given")."""
+    return load_layers(overrides, {}, config_file)[0]
+
+
+def load_layers(
+    flags: dict[str, Any], environment: Mapping[str, Any], config_file: Path | None = None
+) -> tuple[Settings, dict[str, str]]:
+    """Settings from default < file < environment < flags (None means "not given"),
+    and where each field's value came from: default, file, environment or flag."""
     known = {f.name for f in fields(Settings)}
     merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    layers: list[tuple[str, Mapping[str, Any]]] = [("environment", environment), ("flag", flags)]
     if config_file is not None:
-        for key, value in read_config_file(config_file).items():
-            if key not in known:
-                raise ConfigError(f"config file {config_file}: unknown setting {key!r}")
-            merged[key] = value
-    merged.update({k: v for k, v in overrides.items() if v is not None and k in known})
-    for name in _TABLES:
+        layers.insert(0, ("file", read_config_file(config_file)))
+    for source, layer in layers:
+        for name, value in layer.items():
+            if value is not None and name in known:
+                merged[name], sources[name] = value, source
+    for name in TABLES:
         merged[name] = _flatten_table(merged.get(name, ""))
     settings = replace(Settings(), **{k: _coerce(k, v) for k, v in merged.items()})
     validate(settings)
-    return settings
+    return settings, {name: sources.get(name, "default") for name in sorted(known)}
+
+
+_USERINFO_PASSWORD = re.compile(r"(://[^/@\s:,]*:)[^/@\s,]*@")
+
+
+def mask_secrets(text: str) -> str:
+    """`text` with the password of every URL in it (user:password@host) masked:
+    database URLs, sns+http://KEY:SECRET@HOST targets."""
+    return _USERINFO_PASSWORD.sub(r"\1***@", text)
+
+
+def shown_value(settings: Settings, name: str) -> Any:
+    """A field's value fit for printing: secrets masked, URL passwords masked."""
+    value = getattr(settings, name)
+    spec = next(f for f in fields(Settings) if f.name == name)
+    if spec.metadata["secret"] and value:
+        return "***"
+    return mask_secrets(value) if isinstance(value, str) else value
+
+
+_METADATA_SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
+
+
+def _validate_urls(settings: Settings) -> None:
+    """Storage URLs are checked before anything touches the disk or the network."""
+    if settings.metadata_url:
+        parsed = urlsplit(settings.metadata_url)
+        shown = mask_secrets(settings.metadata_url)
+        if parsed.scheme not in _METADATA_SCHEMES:
+            raise ConfigError(
+                f"metadata_url {shown!r} is not supported: use sqlite:///FILE or "
+                "postgresql://USER@HOST/DB (--metadata-url)"
+            )
+        if parsed.scheme == "sqlite" and parsed.path in ("", "/", "/:memory:"):
+            raise ConfigError(
+                f"metadata_url {shown!r} names no file: use sqlite:///path/to/metadata.db"
+            )
+    if settings.blob_url:
+        parsed = urlsplit(settings.blob_url)
+        if parsed.scheme != "file" or parsed.path in ("", "/") or parsed.netloc:
+            raise ConfigError(
+                f"blob_url {mask_secrets(settings.blob_url)!r} is not supported: "
+                "use file:///DIRECTORY (--blob-url)"
+            )
 
 
 def validate(settings: Settings) -> None:
-    for name, allowed in _CHOICES.items():
+    for name, allowed in CHOICES.items():
         if getattr(settings, name) not in allowed:
             raise ConfigError(f"setting {name!r} must be one of {', '.join(allowed)}")
     if not 0 <= settings.port <= 65535:
@@ -182,6 +415,7 @@ def validate(settings: Settings) -> None:
     if settings.free_tier_bytes_per_month < 0 or not settings.retrieval_spread_hours > 0:
         raise ConfigError("free_tier_bytes_per_month must be >= 0 and retrieval_spread_hours > 0")
     _validate_processes(settings)
+    _validate_urls(settings)
     if settings.job_workers < 0:
         raise ConfigError("setting 'job_workers' must be 0 or more")
     if bool(settings.access_key_id) != bool(settings.secret_access_key):

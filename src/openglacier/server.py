@@ -27,6 +27,8 @@ from openglacier.domain.retrieval_limits import RetrievalLimits
 from openglacier.domain.services import JobSetup, Services
 from openglacier.notify.targets import parse_targets
 from openglacier.storage.factory import open_blobs, open_metadata
+from openglacier.storage.metadata.engine import sqlite_files
+from openglacier.storage.private_files import make_private_dir, tighten
 
 STALE_TEMP_SECONDS = 3600.0
 ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105 - a file name, not a secret
@@ -53,7 +55,7 @@ def load_or_create_admin_token(data_dir: Path, configured: str) -> str:
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
     token = secrets.token_urlsafe(32)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(data_dir)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(token + "\n")
@@ -61,9 +63,18 @@ def load_or_create_admin_token(data_dir: Path, configured: str) -> str:
 
 
 def build_deps(settings: Settings, clock: Clock | None = None) -> Deps:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = open_metadata(settings.resolved_metadata_url)
-    blobs = open_blobs(settings.resolved_blob_url)
+    """The stores, opened in an order that creates nothing when one cannot be
+    opened: the metadata store first (a PostgreSQL one only connects; a SQLite
+    one makes its own directory and file, 0600), then the private data dir."""
+    url = settings.resolved_metadata_url
+    tighten(settings.data_dir, also=sqlite_files(url))
+    store = open_metadata(url)
+    try:
+        make_private_dir(settings.data_dir)
+        blobs = open_blobs(settings.resolved_blob_url)
+    except BaseException:
+        store.close()
+        raise
     sweep = getattr(blobs, "sweep_temp", None)
     if sweep is not None:
         # Crash leftovers: never acknowledged, safe to drop (design 3). Only stale

@@ -8,33 +8,36 @@ from contextlib import contextmanager
 import click
 
 from openglacier.auth.credentials import load_or_create_root
+from openglacier.cli.startup import one_line_errors
 from openglacier.clock import SystemClock
 from openglacier.config import Settings
 from openglacier.domain.models import Credential
 from openglacier.ids import new_access_key_id, new_secret_access_key
 from openglacier.ports import MetadataTx
 from openglacier.storage.factory import open_metadata
+from openglacier.storage.private_files import make_private_dir
 
 
 def create_key(settings: Settings, account_id: str | None, description: str) -> Credential:
-    if account_id is None:
-        root = load_or_create_root(
-            settings.data_dir,
-            settings.access_key_id,
-            settings.secret_access_key,
-            settings.account_id,
-        )
-        account_id = root.account_id
-    if not (account_id.isdigit() and len(account_id) == 12):
+    if account_id is not None and not (account_id.isdigit() and len(account_id) == 12):
         raise click.BadParameter("an account id is 12 digits", param_hint="--account-id")
-    cred = Credential(
-        access_key_id=new_access_key_id(),
-        secret_access_key=new_secret_access_key(),
-        account_id=account_id,
-        created_at=SystemClock().now(),
-        description=description,
-    )
+    # The store first: one that cannot be opened leaves no credentials file behind.
     with metadata_tx(settings) as tx:
+        if account_id is None:
+            make_private_dir(settings.data_dir)
+            account_id = load_or_create_root(
+                settings.data_dir,
+                settings.access_key_id,
+                settings.secret_access_key,
+                settings.account_id,
+            ).account_id
+        cred = Credential(
+            access_key_id=new_access_key_id(),
+            secret_access_key=new_secret_access_key(),
+            account_id=account_id,
+            created_at=SystemClock().now(),
+            description=description,
+        )
         tx.put_credential(cred)
     return cred
 
@@ -52,7 +55,8 @@ def delete_key(settings: Settings, access_key_id: str) -> bool:
 @contextmanager
 def metadata_tx(settings: Settings, *, readonly: bool = False) -> Iterator[MetadataTx]:
     """One transaction on the configured metadata store, opened and closed for a command."""
-    store = open_metadata(settings.resolved_metadata_url)
+    with one_line_errors(settings):
+        store = open_metadata(settings.resolved_metadata_url)
     try:
         with store.transaction(readonly=readonly) as tx:
             yield tx

@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import click
-import uvicorn
 from rich.console import Console
 from rich.table import Table
 from uvicorn.supervisors import Multiprocess
 
 from openglacier import __version__
+from openglacier.auth.credentials import RootKeys
 from openglacier.cli.governance import accounts, policies
 from openglacier.cli.keys import create_key, delete_key, list_keys
 from openglacier.cli.options import (
@@ -26,12 +27,14 @@ from openglacier.cli.options import (
 )
 from openglacier.cli.processes import (
     Supervisor,
+    keeper_socket,
     process_app,
     reuse_port_supported,
     uvicorn_config,
 )
+from openglacier.cli.startup import AnnouncingServer, listen_socket, one_line_errors
 from openglacier.clock import SystemClock
-from openglacier.config import Settings
+from openglacier.config import Settings, mask_secrets
 from openglacier.domain.services import Services
 from openglacier.server import build_deps, build_runtime, job_setup
 
@@ -44,32 +47,32 @@ def main() -> None:
     """OpenGlacier: an Amazon Glacier compatible archive server."""
 
 
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+
+
 @main.command()
 @storage_options
 @server_options
 def serve(config_file: Path | None, **options: Any) -> None:
-    """Run the Glacier API server."""
+    """Run the Glacier API server.
+
+    The port is taken first, so a taken port fails before anything is created;
+    the banner is printed once the server serves.
+    """
     settings = settings_from(config_file, **options)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
-    runtime = build_runtime(settings)
-    print_banner(
-        settings,
-        runtime.root.access_key_id,
-        runtime.root.secret_access_key,
-        runtime.root.account_id,
-        runtime.admin_token,
-    )
+    _configure_logging(settings)
     if settings.processes > 1:
-        # The parent only migrated, wrote the key and token files and printed
-        # the banner; each process builds its own runtime (runtimes hold
-        # connection pools and threads, which must not cross a process start).
-        runtime.close()
         sys.exit(serve_processes(settings))
-    config = uvicorn_config(settings, runtime.app)
-    try:
-        uvicorn.Server(config).run()
-    finally:
-        runtime.close()
+    with listen_socket(settings.host, settings.port) as sock:
+        settings = replace(settings, port=int(sock.getsockname()[1]))
+        with one_line_errors(settings):
+            runtime = build_runtime(settings)
+        try:
+            banner = partial(print_banner, settings, runtime.root, runtime.admin_token)
+            AnnouncingServer(uvicorn_config(settings, runtime.app), banner).run(sockets=[sock])
+        finally:
+            runtime.close()
 
 
 def serve_processes(settings: Settings) -> int:
@@ -79,18 +82,42 @@ def serve_processes(settings: Settings) -> int:
     and blobs are the shared state, and SQLite writers of all of them queue on
     one lock file (storage/metadata/writer_lock.py). Each listens on its own
     SO_REUSEPORT socket (cli/processes.py); where the platform has none,
-    uvicorn's supervisor shares one socket among them.
+    uvicorn's supervisor shares one socket among them. The parent takes the
+    port, migrates and writes the key and token files before any process starts;
+    each process builds its own runtime (runtimes hold connection pools and
+    threads, which must not cross a process start).
     """
-    if reuse_port_supported():
-        return Supervisor(settings).run()
-    config = uvicorn_config(
-        settings, partial(process_app, settings), factory=True, workers=settings.processes
-    )
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    if not reuse_port_supported():
+        return _serve_shared_socket(settings)
+    keeper = keeper_socket(settings.host, settings.port)
+    settings = replace(settings, port=int(keeper.getsockname()[1]))
+    try:
+        with one_line_errors(settings):
+            runtime = build_runtime(settings)
+        runtime.close()
+    except BaseException:
+        keeper.close()
+        raise
+    banner = partial(print_banner, settings, runtime.root, runtime.admin_token)
+    return Supervisor(settings, keeper, banner).run()
+
+
+def _serve_shared_socket(settings: Settings) -> int:
+    with listen_socket(settings.host, settings.port) as sock:
+        settings = replace(settings, port=int(sock.getsockname()[1]))
+        with one_line_errors(settings):
+            runtime = build_runtime(settings)
+        runtime.close()
+        print_banner(settings, runtime.root, runtime.admin_token)
+        config = uvicorn_config(
+            settings, partial(process_app, settings), factory=True, workers=settings.processes
+        )
+        Multiprocess(config, sockets=[sock]).run()
     return 0
 
 
-def print_banner(settings: Settings, key: str, secret: str, account: str, admin: str) -> None:
+def print_banner(settings: Settings, root: RootKeys, admin: str) -> None:
+    key, secret, account = root.access_key_id, root.secret_access_key, root.account_id
     endpoint = f"http://{settings.host}:{settings.port}"
     console.print(f"[bold]OpenGlacier {__version__}[/bold] on {endpoint}")
     processes = f"   processes {settings.processes}" if settings.processes > 1 else ""
@@ -99,8 +126,8 @@ def print_banner(settings: Settings, key: str, secret: str, account: str, admin:
     console.print(f"  access key {key}")
     console.print(f"  secret key {secret}")
     console.print(f"  admin token (for /_admin) {admin}")
-    console.print(f"  metadata   {settings.resolved_metadata_url}")
-    console.print(f"  blobs      {settings.resolved_blob_url}")
+    console.print(f"  metadata   {mask_secrets(settings.resolved_metadata_url)}")
+    console.print(f"  blobs      {mask_secrets(settings.resolved_blob_url)}")
     console.print("Try it:")
     console.print(
         f"  AWS_ACCESS_KEY_ID={key} AWS_SECRET_ACCESS_KEY={secret} "
@@ -121,11 +148,12 @@ def worker(config_file: Path | None, **options: Any) -> None:
     with --job-workers 0 to leave all jobs to workers.
     """
     settings = settings_from(config_file, **options)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
-    services = Services.build(build_deps(settings, SystemClock()), job_setup(settings))
+    _configure_logging(settings)
+    with one_line_errors(settings):
+        services = Services.build(build_deps(settings, SystemClock()), job_setup(settings))
     console.print(
-        f"[bold]OpenGlacier {__version__} worker[/bold]: "
-        f"{max(1, settings.job_workers)} runner(s) on {settings.resolved_metadata_url}"
+        f"[bold]OpenGlacier {__version__} worker[/bold]: {max(1, settings.job_workers)} "
+        f"runner(s) on {mask_secrets(settings.resolved_metadata_url)}"
     )
     try:
         asyncio.run(run_worker(services, settings.job_poll_seconds))

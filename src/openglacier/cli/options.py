@@ -1,214 +1,168 @@
-"""Shared click options: every option is also an OPENGLACIER_* environment variable."""
+"""Shared click options, built from the Settings fields (config.py is the one source of
+their help text); every option is also an OPENGLACIER_* environment variable."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import Field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
-from openglacier.clock import PROFILES
-from openglacier.config import ConfigError, Settings, load_settings
+from openglacier.cli.startup import SettingsError
+from openglacier.config import (
+    CHOICES,
+    TABLES,
+    ConfigError,
+    Settings,
+    env_name,
+    environment_values,
+    load_layers,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-
-def _env(name: str) -> str:
-    return "OPENGLACIER_" + name.upper()
+_METAVARS = {"tier_delays": "TIER=DURATION", "notify_targets": "TOPIC_ARN=TARGET"}
 
 
-def _region_option() -> Callable[[F], F]:
-    return click.option("--region", envvar=_env("region"), help="Region served [us-east-1].")
+def settings_field(name: str) -> Field[Any]:
+    return next(f for f in fields(Settings) if f.name == name)
 
 
-def _log_level_option() -> Callable[[F], F]:
+def shown_default(spec: Field[Any]) -> str:
+    """A field's default as help text and docs word it."""
+    if spec.metadata["shown"]:
+        return str(spec.metadata["shown"])
+    if isinstance(spec.default, float) and spec.default.is_integer():
+        return str(int(spec.default))
+    return str(spec.default) if spec.default != "" else "none"
+
+
+def _click_type(spec: Field[Any]) -> Any:
+    if spec.name in CHOICES:
+        return click.Choice(list(CHOICES[spec.name]))
+    if isinstance(spec.default, Path):
+        return click.Path(file_okay=False, path_type=Path)
+    if isinstance(spec.default, int | float):
+        return type(spec.default)
+    return None
+
+
+def setting_option(name: str, help: str | None = None) -> Callable[[F], F]:
+    """The option for Settings field `name`: its flag, variable, type and help text.
+    `help` replaces the field's text where a command uses the setting differently."""
+    spec = settings_field(name)
+    text = f"{help or spec.metadata['help']} [{shown_default(spec)}]"
+    extra: dict[str, Any] = {}
+    if name in TABLES:  # repeatable on the command line; a table in a file
+        extra = {"multiple": True, "metavar": _METAVARS[name]}
     return click.option(
-        "--log-level",
-        envvar=_env("log_level"),
-        type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+        spec.metadata["flag"],
+        name,
+        envvar=env_name(name),
+        type=_click_type(spec),
+        help=text,
+        **extra,
+    )
+
+
+def _apply(func: F, options: list[Callable[[F], F]]) -> F:
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def config_option() -> Callable[[F], F]:
+    return click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar="OPENGLACIER_CONFIG",
+        help="TOML file of settings; flags and variables win over it (docs/settings.md).",
     )
 
 
 def storage_options(func: F) -> F:
-    options = [
-        click.option(
-            "--config",
-            "config_file",
-            type=click.Path(dir_okay=False, path_type=Path),
-            envvar=_env("config"),
-            help="TOML file of settings (flags and variables win).",
-        ),
-        click.option(
-            "--data-dir",
-            type=click.Path(file_okay=False, path_type=Path),
-            envvar=_env("data_dir"),
-            help="Where metadata, blobs and keys live [data].",
-        ),
-        click.option(
-            "--metadata-url",
-            envvar=_env("metadata_url"),
-            help="sqlite:///FILE (default: in the data dir) or postgresql://...",
-        ),
-        click.option(
-            "--blob-url",
-            envvar=_env("blob_url"),
-            help="file:///DIR (default: blobs/ in the data dir).",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    """Where the stores are: every command has these."""
+    names = ("data_dir", "metadata_url", "blob_url")
+    return _apply(func, [config_option(), *(setting_option(n) for n in names)])
+
+
+# What `serve` uses beyond the stores: the listener, time, auth and every job setting.
+SERVE_SETTINGS = (
+    "host",
+    "port",
+    "processes",
+    "region",
+    "timing",
+    "clock",
+    "auth",
+    "tier_delays",
+    "job_retention_seconds",
+    "job_workers",
+    "job_lease_seconds",
+    "job_poll_seconds",
+    "inventory_before_first",
+    "select_output_url",
+    "expedited_capacity",
+    "free_tier_bytes_per_month",
+    "retrieval_spread_hours",
+    "notify_targets",
+    "log_level",
+)
 
 
 def server_options(func: F) -> F:
-    options = [
-        click.option("--host", envvar=_env("host"), help="Address to listen on [127.0.0.1]."),
-        click.option("--port", type=int, envvar=_env("port"), help="Port to listen on [7979]."),
-        click.option(
-            "--processes",
-            type=int,
-            envvar=_env("processes"),
-            help="API server processes sharing the port, e.g. one per core [1].",
-        ),
-        _region_option(),
-        click.option(
-            "--timing",
-            type=click.Choice(list(PROFILES)),
-            envvar=_env("timing"),
-            help="Job and inventory timing profile [instant].",
-        ),
-        click.option(
-            "--clock",
-            type=click.Choice(["system", "manual"]),
-            envvar=_env("clock"),
-            help="manual: time moves only through the admin API (tests).",
-        ),
-        click.option(
-            "--auth",
-            type=click.Choice(["sigv4", "none"]),
-            envvar=_env("auth"),
-            help="none: accept every request as the root account (tests only).",
-        ),
-        *job_options(),
-        _log_level_option(),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    return _apply(func, [setting_option(name) for name in SERVE_SETTINGS])
 
 
 def worker_options(func: F) -> F:
-    options = [
-        _region_option(),
-        *job_options(),
-        _log_level_option(),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-def job_options() -> list[Callable[[F], F]]:
-    """Job timing, runners and outputs (issue 3); shared by `serve` and `worker`."""
-    return [
-        click.option(
-            "--tier-delay",
-            "tier_delays",
-            multiple=True,
-            envvar=_env("tier_delays"),
-            metavar="TIER=DURATION",
-            help="Override a tier's job duration (Expedited, Standard, Bulk, Inventory), "
-            "in seconds or like 5m, 1h30m. Repeatable.",
-        ),
-        click.option(
-            "--job-retention",
-            "job_retention_seconds",
-            type=float,
-            envvar=_env("job_retention_seconds"),
-            help="Seconds completed jobs and their output are kept [86400].",
-        ),
-        click.option(
-            "--job-workers",
-            type=int,
-            envvar=_env("job_workers"),
-            help="Job runners inside this process; 0 leaves jobs to `openglacier worker` [1].",
-        ),
-        click.option(
-            "--job-lease",
-            "job_lease_seconds",
-            type=float,
-            envvar=_env("job_lease_seconds"),
-            help="Seconds a runner's claim on a job lasts without renewal [60].",
-        ),
-        click.option(
-            "--job-poll",
-            "job_poll_seconds",
-            type=float,
-            envvar=_env("job_poll_seconds"),
-            help="Seconds between idle runners' looks for due jobs and notifications [1].",
-        ),
-        click.option(
-            "--inventory-before-first",
-            type=click.Choice(["error", "empty"]),
-            envvar=_env("inventory_before_first"),
-            help="Inventory job before a vault's first inventory: 404 error, or an empty "
-            "inventory [error].",
-        ),
-        click.option(
-            "--select-output-url",
-            envvar=_env("select_output_url"),
-            help="Where select jobs write: s3+http://HOST:PORT (S3-compatible) or file:///DIR.",
-        ),
-        click.option(
-            "--expedited-capacity",
-            type=click.Choice(["unlimited", "strict"]),
-            envvar=_env("expedited_capacity"),
-            help="strict: Expedited retrievals need provisioned capacity (3 per unit per "
-            "5 minutes), else 503 InsufficientCapacityException [unlimited].",
-        ),
-        click.option(
-            "--free-tier-bytes-per-month",
-            type=int,
-            envvar=_env("free_tier_bytes_per_month"),
-            help="FreeTier data retrieval allowance, prorated per day [10 GiB].",
-        ),
-        click.option(
-            "--retrieval-spread-hours",
-            type=float,
-            envvar=_env("retrieval_spread_hours"),
-            help="A Standard retrieval counts as its bytes / this many hours against a "
-            "BytesPerHour policy [4].",
-        ),
-        click.option(
-            "--notify",
-            "notify_targets",
-            multiple=True,
-            envvar=_env("notify_targets"),
-            metavar="TOPIC_ARN=TARGET",
-            help="Deliver a topic's notifications to log, an http(s):// webhook, or "
-            "sns+http(s)://HOST:PORT (SNS Publish). TOPIC_ARN may be * . Repeatable.",
-        ),
-    ]
+    """Only what a worker uses: it runs due jobs and delivers notifications. Job
+    durations, retention, capacity and retrieval policy are decided when a job is
+    initiated or expired, by the API nodes, so a worker has no such options."""
+    return _apply(
+        func,
+        [
+            setting_option("region", "Region of the select output store and SNS targets."),
+            setting_option("job_workers", "Job runners in this worker process (at least 1 runs)."),
+            setting_option("job_lease_seconds"),
+            setting_option("job_poll_seconds"),
+            setting_option("select_output_url"),
+            setting_option("notify_targets"),
+            setting_option("log_level"),
+        ],
+    )
 
 
 def settings_from(config_file: Path | None, **overrides: Any) -> Settings:
-    """Credentials and tokens are read from the environment only, never from flags
-    (flags show up in process listings)."""
-    for name in (
-        "access_key_id",
-        "secret_access_key",
-        "account_id",
-        "admin_token",
-        "select_output_access_key_id",
-        "select_output_secret_access_key",
-    ):
-        overrides.setdefault(name, os.environ.get(_env(name)) or None)
-    for name, value in list(overrides.items()):
-        if isinstance(value, tuple):  # repeatable options
-            overrides[name] = ",".join(value) if value else None
+    return settings_and_sources(config_file, **overrides)[0]
+
+
+def settings_and_sources(
+    config_file: Path | None, **overrides: Any
+) -> tuple[Settings, dict[str, str]]:
+    """Settings from the command's options, every OPENGLACIER_* variable and the file,
+    with where each value came from.
+
+    Settings without a flag (credentials and tokens among them: flags show up in
+    process listings) come from the environment or the file only."""
+    context = click.get_current_context(silent=True)
+    flags: dict[str, Any] = {}
+    environment: dict[str, Any] = dict(environment_values(os.environ))
+    for name, given in overrides.items():
+        # Repeatable options arrive as tuples; the settings take "a,b".
+        value = (",".join(given) or None) if isinstance(given, tuple) else given
+        if value is None:
+            continue
+        source = context.get_parameter_source(name) if context is not None else None
+        if source is ParameterSource.ENVIRONMENT:
+            environment[name] = value
+        else:
+            flags[name] = value
     try:
-        return load_settings(overrides, config_file)
+        return load_layers(flags, environment, config_file)
     except ConfigError as exc:
-        raise click.UsageError(str(exc)) from exc
+        raise SettingsError(str(exc)) from None

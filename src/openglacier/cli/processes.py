@@ -24,15 +24,18 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
 
+import click
 import uvicorn
 
+from openglacier.cli.startup import AnnouncingServer, port_problem
 from openglacier.config import Settings
 from openglacier.server import build_runtime
 
@@ -91,12 +94,39 @@ def process_app(settings: Settings) -> Any:
     return build_runtime(settings).app
 
 
-def run_api_process(settings: Settings, supervisor: int) -> None:
-    """One API process (the spawned child): its own socket, then uvicorn."""
+def run_api_process(settings: Settings, supervisor: int, ready: Connection) -> None:
+    """One API process (the spawned child): its own socket, then uvicorn; tells the
+    supervisor its pid once it serves."""
     _exit_with(supervisor)
     sock = reuse_port_socket(settings.host, settings.port, listen=True)
     config = uvicorn_config(settings, partial(process_app, settings), factory=True)
-    uvicorn.Server(config).run(sockets=[sock])
+    AnnouncingServer(config, partial(ready.send, os.getpid())).run(sockets=[sock])
+
+
+def keeper_socket(host: str, port: int) -> socket.socket:
+    """The supervisor's socket: bound (SO_REUSEPORT), never listening.
+
+    Raises click's one-line error when the port is taken, before anything else
+    happens. SO_REUSEPORT alone would let this bind succeed next to another
+    `serve --processes N` of the same user, so a plain bind is tried first: it
+    fails on any listener of the port (ours or another program's), and it does
+    not listen, so it never takes a connection meant for a running server.
+    """
+    try:
+        if port != 0:  # port 0 is a fresh port: nothing can hold it
+            reuse_addr_probe(host, port)
+        return reuse_port_socket(host, port, listen=False)
+    except OSError as exc:
+        raise click.ClickException(port_problem(host, port, exc)) from None
+
+
+def reuse_addr_probe(host: str, port: int) -> None:
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(address)
 
 
 def _exit_with(supervisor: int) -> None:
@@ -120,22 +150,24 @@ class _Slot:
 
 
 class Supervisor:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    """Runs `settings.processes` API processes on the port `keeper` holds (see
+    keeper_socket); `on_ready` is called once all of them serve."""
+
+    def __init__(
+        self, settings: Settings, keeper: socket.socket, on_ready: Callable[[], None]
+    ) -> None:
+        # Port 0 became one real port when the keeper was bound, the same for all.
+        self.settings = replace(settings, port=int(keeper.getsockname()[1]))
+        self.keeper = keeper
+        self.on_ready: Callable[[], None] | None = on_ready
         self.context = multiprocessing.get_context("spawn")
+        self.ready, self.ready_writer = self.context.Pipe(duplex=False)
+        self.serving: set[int] = set()
         self.stopping = False
 
     def run(self) -> int:
         """Serve until SIGINT or SIGTERM; the exit status."""
         try:
-            keeper = reuse_port_socket(self.settings.host, self.settings.port, listen=False)
-        except OSError as exc:  # taken by another program (without SO_REUSEPORT)
-            log.error("cannot listen on %s:%s: %s", self.settings.host, self.settings.port, exc)
-            return 1
-        try:
-            # Port 0 becomes one real port, the same for every process.
-            port = int(keeper.getsockname()[1])
-            self.settings = replace(self.settings, port=port)
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, self._on_signal)
             slots = [self._start() for _ in range(self.settings.processes)]
@@ -143,7 +175,9 @@ class Supervisor:
             self._stop(slots)
             return status
         finally:
-            keeper.close()
+            self.keeper.close()
+            self.ready.close()
+            self.ready_writer.close()
 
     def _on_signal(self, _signum: int, _frame: FrameType | None) -> None:
         self.stopping = True
@@ -151,7 +185,7 @@ class Supervisor:
     def _start(self) -> _Slot:
         process = self.context.Process(
             target=run_api_process,
-            args=(self.settings, os.getpid()),
+            args=(self.settings, os.getpid(), self.ready_writer),
             name="openglacier-api",
         )
         process.start()
@@ -160,7 +194,8 @@ class Supervisor:
     def _watch(self, slots: list[_Slot]) -> int:
         while not self.stopping:
             # A short timeout so a signal is noticed promptly.
-            wait([slot.process.sentinel for slot in slots], timeout=0.5)
+            wait([self.ready, *(slot.process.sentinel for slot in slots)], timeout=0.5)
+            self._note_ready()
             for index, slot in enumerate(slots):
                 if self.stopping or slot.process.is_alive():
                     continue
@@ -171,6 +206,13 @@ class Supervisor:
                 log.error("API process %s exited with %s; starting another", pid, code)
                 slots[index] = self._start()
         return 0
+
+    def _note_ready(self) -> None:
+        while self.ready.poll():
+            self.serving.add(self.ready.recv())
+        if self.on_ready is not None and len(self.serving) >= self.settings.processes:
+            self.on_ready()
+            self.on_ready = None  # once: a replaced process is not a new start
 
     def _stop(self, slots: list[_Slot]) -> None:
         for slot in slots:

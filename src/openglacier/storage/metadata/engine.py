@@ -20,6 +20,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from openglacier.errors import StorageError
+from openglacier.storage.private_files import create_private_file, make_private_dir
 
 DEFAULT_BUSY_TIMEOUT = 30.0  # seconds a SQLite transaction waits for the writer lock
 _WAL_RETRY_DELAY = 0.005
@@ -64,11 +65,24 @@ def _sqlite_engine(url: URL, busy_timeout: float) -> Engine:
     if not database or database == ":memory:" or database.startswith("file:"):
         # Every pooled connection would see its own private database.
         raise ValueError("the SQLite metadata store needs a file path: sqlite:///path/to/db")
-    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    # It holds every access key's secret: 0600 before SQLite opens it, which
+    # then gives its -wal and -shm files the same mode (storage/private_files.py).
+    path = Path(database).expanduser()
+    make_private_dir(path.parent)
+    create_private_file(path)
     engine = create_engine(url, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW)
     event.listen(engine, "connect", partial(_configure_sqlite, int(busy_timeout * 1000)))
     event.listen(engine, "begin", _begin_immediate)
     return engine
+
+
+def sqlite_files(url: str | URL) -> list[Path]:
+    """The files of a SQLite metadata store (database, -wal, -shm); none for others."""
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return []
+    database = Path(parsed.database).expanduser()
+    return [database, *(database.with_name(database.name + end) for end in ("-wal", "-shm"))]
 
 
 def _configure_sqlite(busy_timeout_ms: int, dbapi_connection: Any, _record: Any) -> None:
