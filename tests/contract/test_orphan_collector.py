@@ -205,3 +205,16 @@ def test_min_age_is_taken_from_deps(deps: Deps, clock: ManualClock) -> None:
     clock.advance(timedelta(minutes=2))
     assert collect(short) == 1
     assert not exists(deps, orphan)
+
+
+def test_referenced_blob_keys_answers_for_any_number_of_keys(
+    metadata_store: SqlMetadataStore,
+) -> None:
+    """More keys than one statement binds: answered chunk by chunk, none lost."""
+    keys = sorted(new_blob_key() for _ in range(1000))
+    named = set(keys[::7]) | {keys[189], keys[190], keys[-1]}
+    with metadata_store.transaction() as tx:
+        tx.queue_blob_deletes(sorted(named), ManualClock().now())
+    with metadata_store.transaction(readonly=True) as tx:
+        assert tx.referenced_blob_keys(keys) == named
+        assert tx.referenced_blob_keys([]) == set()
