@@ -58,7 +58,7 @@ class Settings:
         1,
         "API server processes sharing the port, e.g. one per core, each on its own "
         "SO_REUSEPORT socket; they share only the stores. A process that dies is "
-        "replaced (a manual clock needs 1 process).",
+        "replaced. A manual clock needs 1 process (the clock lives in one process).",
         flag="--processes",
     )
     data_dir: Path = setting(  # noqa: RUF009 - setting() is a dataclasses.field
@@ -170,7 +170,8 @@ class Settings:
     )
     select_output_url: str = setting(
         "",
-        "Where select jobs write: s3+http://HOST:PORT (S3-compatible) or file:///DIR.",
+        "Where select jobs write: s3+http://HOST:PORT (S3-compatible; its keys in "
+        "OPENGLACIER_SELECT_OUTPUT_ACCESS_KEY_ID and ..._SECRET_ACCESS_KEY) or file:///DIR.",
         flag="--select-output-url",
         shown="none (select jobs refused)",
     )

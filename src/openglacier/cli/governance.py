@@ -50,11 +50,16 @@ def accounts_create(
 
 @accounts.command("list")
 @storage_options
-def accounts_list(config_file: Path | None, **options: Any) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per account.")
+def accounts_list(config_file: Path | None, as_json: bool, **options: Any) -> None:
     """List accounts that have access keys."""
     counts: dict[str, int] = {}
     for cred in list_keys(settings_from(config_file, **options)):
         counts[cred.account_id] = counts.get(cred.account_id, 0) + 1
+    if as_json:
+        for account_id, count in sorted(counts.items()):
+            click.echo(json.dumps({"AccountId": account_id, "AccessKeys": count}))
+        return
     table = Table("account id", "access keys")
     for account_id, count in sorted(counts.items()):
         table.add_row(account_id, str(count))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sys
 from dataclasses import replace
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from uvicorn.supervisors import Multiprocess
 
 from openglacier import __version__
 from openglacier.auth.credentials import RootKeys
+from openglacier.cli.config_cmd import config
 from openglacier.cli.governance import accounts, policies
 from openglacier.cli.keys import create_key, delete_key, list_keys
 from openglacier.cli.options import (
@@ -35,6 +38,7 @@ from openglacier.cli.processes import (
 from openglacier.cli.startup import AnnouncingServer, listen_socket, one_line_errors
 from openglacier.clock import SystemClock
 from openglacier.config import Settings, mask_secrets
+from openglacier.domain.models import Credential
 from openglacier.domain.services import Services
 from openglacier.server import build_deps, build_runtime, job_setup
 
@@ -192,17 +196,41 @@ def keys_create(
 
 @keys.command("list")
 @storage_options
-def keys_list(config_file: Path | None, **options: Any) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per key.")
+def keys_list(config_file: Path | None, as_json: bool, **options: Any) -> None:
     """List access keys (secrets are not shown)."""
-    table = Table("access key id", "account id", "created", "description")
-    for cred in list_keys(settings_from(config_file, **options)):
+    creds = list_keys(settings_from(config_file, **options))
+    if as_json:
+        for cred in creds:
+            click.echo(json.dumps(_key_json(cred)))
+        return
+    # Ids and times are never cut (a cut id is useless); the description wraps.
+    table = Table()
+    for header in ("access key id", "account id", "created"):
+        table.add_column(header, no_wrap=True)
+    table.add_column("description")
+    for cred in creds:
         table.add_row(
             cred.access_key_id,
             cred.account_id,
-            cred.created_at.isoformat(),
+            iso_seconds(cred.created_at),
             cred.description + (" (root)" if cred.is_root else ""),
         )
     console.print(table)
+
+
+def _key_json(cred: Credential) -> dict[str, Any]:
+    return {
+        "AccessKeyId": cred.access_key_id,
+        "AccountId": cred.account_id,
+        "CreationDate": iso_seconds(cred.created_at),
+        "Description": cred.description,
+        "IsRoot": cred.is_root,
+    }
+
+
+def iso_seconds(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @keys.command("delete")
@@ -216,4 +244,5 @@ def keys_delete(config_file: Path | None, access_key_id: str, **options: Any) ->
 
 
 main.add_command(accounts)
+main.add_command(config)
 main.add_command(policies)
