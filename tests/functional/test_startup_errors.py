@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,9 @@ UNREACHABLE_PG = "postgresql://og:hunter2@127.0.0.1:1/glacier"  # nothing listen
 BAD_SETTINGS = [
     pytest.param(["serve", "--blob-url", "s3://bucket/x"], "blob_url", id="serve-s3-blobs"),
     pytest.param(["serve", "--metadata-url", "mysql://db/x"], "metadata_url", id="serve-mysql"),
-    pytest.param(["serve", "--metadata-url", "sqlite://"], "metadata_url", id="serve-sqlite-no-file"),
+    pytest.param(
+        ["serve", "--metadata-url", "sqlite://"], "metadata_url", id="serve-sqlite-no-file"
+    ),
     pytest.param(["worker", "--blob-url", "s3://bucket/x"], "blob_url", id="worker-s3-blobs"),
     pytest.param(["keys", "list", "--metadata-url", "mysql://db/x"], "metadata_url", id="keys"),
     pytest.param(["keys", "create", "--blob-url", "s3://b"], "blob_url", id="keys-create"),
@@ -90,8 +91,8 @@ def test_an_unreachable_postgresql_is_one_line_and_creates_nothing(
 
 
 @pytest.fixture
-def missing_database(pg_admin: URL) -> Iterator[str]:
-    yield pg_admin.set(database=f"og_missing_{uuid.uuid4().hex[:12]}").render_as_string(
+def missing_database(pg_admin: URL) -> str:
+    return pg_admin.set(database=f"og_missing_{uuid.uuid4().hex[:12]}").render_as_string(
         hide_password=False
     )
 
