@@ -121,8 +121,8 @@ class GlacierApp:
         if isinstance(routed, GlacierError):
             raise routed
         matched = routed
-        check_parameters(matched, request)
         owner = resolve_account(caller, matched.params["accountId"])
+        check_parameters(matched, request)  # before the policy check reads any of them
         checked_vault = None
         if is_account_level(matched):
             # Granted only by identity policies (spec 6.1), which a local server
