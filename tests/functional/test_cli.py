@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import boto3
+import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from support.server import LiveServer
+from support.server import LiveServer, free_port
 
 
 def openglacier(*args: str, data_dir: Path) -> str:
@@ -98,3 +101,72 @@ def test_keys_create_list_delete_with_separate_accounts(tmp_path: Path) -> None:
         assert info.value.response["Error"]["Code"] == "UnrecognizedClientException"
     finally:
         server.stop()
+
+
+def test_keys_list_shows_whole_ids_and_times_and_json(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    out = openglacier(
+        "keys", "create", "--account-id", "444455556666", "--description", "x" * 60, data_dir=data
+    )
+    key = out.split()[3]
+    # Not a terminal: rich lays the table out in 80 columns.
+    listing = openglacier("keys", "list", data_dir=data)
+    row = next(line for line in listing.splitlines() if "444455556666" in line)
+    assert key in row
+    assert re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", row), row
+    assert "…" not in listing  # nothing cut, the long description folds
+    [as_json] = [
+        json.loads(line)
+        for line in openglacier("keys", "list", "--json", data_dir=data).splitlines()
+    ]
+    assert as_json["AccessKeyId"] == key
+    assert as_json["AccountId"] == "444455556666"
+    assert as_json["Description"] == "x" * 60
+    assert as_json["IsRoot"] is False
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", as_json["CreationDate"])
+    assert not any("ecret" in name for name in as_json)
+    accounts = openglacier("accounts", "list", "--json", data_dir=data).splitlines()
+    assert [json.loads(line) for line in accounts] == [
+        {"AccountId": "444455556666", "AccessKeys": 1}
+    ]
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_the_banner_is_printed_once_the_server_listens(tmp_path: Path, processes: str) -> None:
+    """Reading the banner, a client can connect at once: every process serves."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "openglacier", "serve", "--processes", processes],
+        env={
+            **os.environ,
+            "OPENGLACIER_DATA_DIR": str(tmp_path / "data"),
+            "OPENGLACIER_PORT": str(port),
+            "OPENGLACIER_LOG_LEVEL": "warning",
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert f"on http://127.0.0.1:{port}" in first
+        assert httpx.get(f"http://127.0.0.1:{port}/_admin/health").status_code == 200
+        if processes == "2":
+            listening = _listening_sockets(port)
+            assert listening == 2, listening
+    finally:
+        process.terminate()
+        process.wait(30)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def _listening_sockets(port: int) -> int:
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                count += 1
+    return count

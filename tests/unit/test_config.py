@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from click.testing import CliRunner
 from openglacier.cli.main import main
 from openglacier.cli.options import settings_from
 from openglacier.clock import parse_duration
-from openglacier.config import ConfigError, load_settings
+from openglacier.config import ConfigError, load_layers, load_settings
 
 
 def test_file_values_are_overridden_by_explicit_ones(tmp_path: Path) -> None:
@@ -128,3 +129,86 @@ def test_repeatable_flags_are_joined() -> None:
     # The variable form separates items with spaces (click splits repeatable options so).
     spaced = load_settings({"tier_delays": "Bulk=2h Expedited=1s"}).profile
     assert (spaced.bulk, spaced.expedited) == (timedelta(hours=2), timedelta(seconds=1))
+
+
+@pytest.mark.parametrize("key", ["job-retention", "job_retention", "job_retention_seconds"])
+def test_the_file_takes_a_flag_name_or_a_field_name(tmp_path: Path, key: str) -> None:
+    cfg = tmp_path / "og.toml"
+    cfg.write_text(f'{key} = 60\ntier-delay = {{ Bulk = "1h" }}\nnotify = "*=log"\n')
+    settings = load_settings({}, cfg)
+    assert settings.job_retention_seconds == 60
+    assert settings.profile.bulk == timedelta(hours=1)
+    assert settings.notify_targets == "*=log"
+
+
+def test_a_setting_given_twice_in_the_file_is_refused(tmp_path: Path) -> None:
+    cfg = tmp_path / "og.toml"
+    cfg.write_text("job-retention = 60\njob_retention_seconds = 70\n")
+    with pytest.raises(ConfigError, match="given twice"):
+        load_settings({}, cfg)
+
+
+def test_settings_without_a_flag_have_a_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENGLACIER_MAX_CLOCK_SKEW_SECONDS", "60")
+    monkeypatch.setenv("OPENGLACIER_NOTIFY_MAX_ATTEMPTS", "3")
+    settings = settings_from(None)
+    assert (settings.max_clock_skew_seconds, settings.notify_max_attempts) == (60, 3)
+
+
+def test_sources_follow_precedence(tmp_path: Path) -> None:
+    cfg = tmp_path / "og.toml"
+    cfg.write_text("port = 1\nregion = 'eu-west-1'\ntiming = 'fast'\n")
+    settings, sources = load_layers({"port": "3"}, {"port": "2", "region": "eu-north-1"}, cfg)
+    assert (settings.port, sources["port"]) == (3, "flag")
+    assert (settings.region, sources["region"]) == ("eu-north-1", "environment")
+    assert (settings.timing, sources["timing"]) == ("fast", "file")
+    assert (settings.host, sources["host"]) == ("127.0.0.1", "default")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        ({"blob_url": "s3://bucket"}, "use file:///DIRECTORY"),
+        ({"blob_url": "file://host/dir"}, "use file:///DIRECTORY"),
+        ({"metadata_url": "mysql://db/x"}, "use sqlite:///FILE or postgresql://"),
+        ({"metadata_url": "sqlite:///:memory:"}, "names no file"),
+        ({"metadata_url": "mysql://u:hunter2@db/x"}, "u:\\*\\*\\*@db"),
+    ],
+)
+def test_storage_urls_are_checked_with_the_settings(overrides: dict[str, str], words: str) -> None:
+    with pytest.raises(ConfigError, match=words) as info:
+        load_settings(overrides)
+    assert "hunter2" not in str(info.value)
+
+
+def test_config_show_names_sources_and_masks_secrets(tmp_path: Path) -> None:
+    cfg = tmp_path / "og.toml"
+    cfg.write_text(
+        "job-retention = 60\n"
+        'notify_targets = { "*" = "sns+http://KEY:topsecret@127.0.0.1:9" }\n'
+        'select_output_secret_access_key = "s3secret"\n'
+    )
+    env = {
+        "OPENGLACIER_ADMIN_TOKEN": "admintoken",
+        "OPENGLACIER_SECRET_ACCESS_KEY": "rootsecret",
+        "OPENGLACIER_ACCESS_KEY_ID": "OGAKROOT",
+        "OPENGLACIER_PORT": "8081",
+    }
+    args = ["config", "show", "--config", str(cfg), "--metadata-url", "postgresql://u:pw1@h/d"]
+    result = CliRunner().invoke(main, [*args, "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)["settings"]
+    assert shown["job_retention_seconds"] == {"value": 60.0, "source": "file"}
+    assert shown["port"] == {"value": 8081, "source": "environment"}
+    assert shown["metadata_url"] == {"value": "postgresql://u:***@h/d", "source": "flag"}
+    assert shown["admin_token"] == {"value": "***", "source": "environment"}
+    assert shown["secret_access_key"]["value"] == "***"
+    assert shown["access_key_id"]["value"] == "OGAKROOT"  # an id, not a secret
+    assert shown["notify_targets"]["value"] == "*=sns+http://KEY:***@127.0.0.1:9"
+    assert shown["region"] == {"value": "us-east-1", "source": "default"}
+    table = CliRunner().invoke(main, args, env=env, terminal_width=200)
+    assert table.exit_code == 0, table.output
+    for secret in ("admintoken", "rootsecret", "topsecret", "s3secret", "pw1"):
+        assert secret not in result.output
+        assert secret not in table.output
+    assert "job_retention_seconds" in table.output

@@ -208,7 +208,7 @@ def keys_list(config_file: Path | None, as_json: bool, **options: Any) -> None:
     table = Table()
     for header in ("access key id", "account id", "created"):
         table.add_column(header, no_wrap=True)
-    table.add_column("description")
+    table.add_column("description", overflow="fold")
     for cred in creds:
         table.add_row(
             cred.access_key_id,
