@@ -5,16 +5,26 @@ each refused with the spec's Glacier error and nothing changed."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import URL
+from starlette.testclient import TestClient
 
+from api.conftest import make_settings
 from openglacier.api.http_protocol import MAX_HEAD_BYTES
 from openglacier.api.protocol import MAX_JSON_DEPTH
 from openglacier.api.routes import ROUTES, Body
+from openglacier.clock import ManualClock
+from openglacier.server import build_runtime
 from openglacier.treehash import tree_hash
 from support.asserts import assert_error
 from support.inprocess import Api
+from support.jobs import upload
+from support.services import fresh_pg_database
+from support.signing import Signer
 
 MIB = 1 << 20
 JSON_ROUTES = [r for r in ROUTES if r.body is Body.JSON]
@@ -304,3 +314,36 @@ def test_an_unknown_vault_is_reported_before_the_body(api: Api, body: bytes) -> 
     """Spec 1.8 [R] order: vault existence (404) before body syntax and values (400)."""
     resp = api("POST", "/-/vaults/nope/tags?operation=add", body=body)
     assert_error(resp, 404, "ResourceNotFoundException")
+
+
+@pytest.fixture
+def pg_api(tmp_path: Path, clock: ManualClock, pg_admin: URL, signer: Signer) -> Iterator[Api]:
+    with fresh_pg_database(pg_admin) as url:
+        settings = make_settings(tmp_path, timing="instant", clock="manual", metadata_url=url)
+        runtime = build_runtime(settings, clock=clock)
+        try:
+            with TestClient(runtime.app, base_url="http://testserver") as client:
+                yield Api(client, signer)
+        finally:
+            runtime.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("DELETE", "/-/vaults/v/archives/a%00b", b""),
+        ("GET", "/-/vaults/v/jobs/a%00b", b""),
+        ("GET", "/-/vaults/v/jobs?marker=a%00b", b""),
+        ("POST", "/-/vaults/v/jobs", b'{"Type": "archive-retrieval", "ArchiveId": "a\\u0000"}'),
+        ("POST", "/-/vaults/v/tags?operation=remove", b'{"TagKeys": ["a\\u0000"]}'),
+        ("POST", "/-/vaults/v/tags?operation=remove", b'{"TagKeys": ["\\ud800"]}'),
+    ],
+)
+def test_text_postgresql_cannot_hold_is_refused(
+    pg_api: Api, method: str, path: str, body: bytes
+) -> None:
+    """NUL and lone surrogates reached PostgreSQL and came back as 500s."""
+    assert pg_api("PUT", "/-/vaults/v").status_code == 201
+    upload(pg_api, "v", b"data")  # a vault policy would read InitiateJob's ArchiveId too
+    assert_error(pg_api(method, path, body=body), 400, "InvalidParameterValueException")
