@@ -407,7 +407,7 @@ def validate(settings: Settings) -> None:
     try:
         parse_targets(settings.notify_targets).close()
     except ValueError as exc:
-        raise ConfigError(f"setting 'notify_targets': {exc}") from None
+        raise ConfigError(f"setting 'notify_targets': {mask_secrets(str(exc))}") from None
     for name in ("job_retention_seconds", "job_lease_seconds", "job_poll_seconds"):
         if not getattr(settings, name) > 0:
             raise ConfigError(f"setting {name!r} must be greater than 0")

@@ -212,3 +212,10 @@ def test_config_show_names_sources_and_masks_secrets(tmp_path: Path) -> None:
         assert secret not in result.output
         assert secret not in table.output
     assert "job_retention_seconds" in table.output
+
+
+def test_a_bad_notify_target_is_refused_with_its_secret_masked() -> None:
+    with pytest.raises(ConfigError, match="notify_targets") as info:
+        load_settings({"notify_targets": "not-an-arn=sns+http://KEY:topsecret@127.0.0.1:9"})
+    assert "topsecret" not in str(info.value)
+    assert "KEY:***@127.0.0.1:9" in str(info.value)

@@ -10,7 +10,9 @@ does.
 
 The supervisor holds a bound socket that never listens: it keeps the port
 (and resolves port 0 once for all processes) without ever being handed a
-connection. A process that dies is started again; one that dies within
+connection. `serve` binds it first of all (keeper_socket), so a taken port
+fails before anything is created; each process reports once it serves, and
+the banner is printed when all do. A process that dies is started again; one that dies within
 `MIN_UPTIME` of its start (a configuration or start-up error) stops them all.
 """
 
