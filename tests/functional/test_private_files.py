@@ -127,3 +127,14 @@ def test_the_banner_masks_the_database_password(capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert "hunter2" not in out
     assert "postgresql://og:***@db.example/glacier" in out
+
+
+def test_the_banner_does_not_print_configured_secrets(capsys: pytest.CaptureFixture[str]) -> None:
+    settings = load_settings(
+        {"access_key_id": "OGAKX", "secret_access_key": "sekrit", "admin_token": "admintok"}
+    )
+    print_banner(settings, RootKeys("OGAKX", "sekrit", "123456789012"), "admintok")
+    out = capsys.readouterr().out
+    assert "OGAKX" in out
+    assert "sekrit" not in out
+    assert "admintok" not in out

@@ -43,6 +43,7 @@ from openglacier.domain.services import Services
 from openglacier.server import build_deps, build_runtime, job_setup
 
 console = Console(highlight=False)
+NOT_SHOWN = "(configured; not shown)"
 
 
 @click.group()
@@ -121,7 +122,14 @@ def _serve_shared_socket(settings: Settings) -> int:
 
 
 def print_banner(settings: Settings, root: RootKeys, admin: str) -> None:
+    """Where to connect and with what. Generated credentials are printed for their
+    first use; configured ones are the operator's already, and printing them would
+    only copy them into logs."""
     key, secret, account = root.access_key_id, root.secret_access_key, root.account_id
+    if settings.secret_access_key:
+        secret = NOT_SHOWN
+    if settings.admin_token:
+        admin = NOT_SHOWN
     endpoint = f"http://{settings.host}:{settings.port}"
     console.print(f"[bold]OpenGlacier {__version__}[/bold] on {endpoint}")
     processes = f"   processes {settings.processes}" if settings.processes > 1 else ""
@@ -134,7 +142,8 @@ def print_banner(settings: Settings, root: RootKeys, admin: str) -> None:
     console.print(f"  blobs      {mask_secrets(settings.resolved_blob_url)}")
     console.print("Try it:")
     console.print(
-        f"  AWS_ACCESS_KEY_ID={key} AWS_SECRET_ACCESS_KEY={secret} "
+        f"  AWS_ACCESS_KEY_ID={key} "
+        f"AWS_SECRET_ACCESS_KEY={'...' if settings.secret_access_key else secret} "
         f"aws glacier create-vault --account-id - --vault-name demo "
         f"--endpoint-url {endpoint} --region {settings.region}",
         soft_wrap=True,
