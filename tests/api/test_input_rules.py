@@ -347,3 +347,12 @@ def test_text_postgresql_cannot_hold_is_refused(
     assert pg_api("PUT", "/-/vaults/v").status_code == 201
     upload(pg_api, "v", b"data")  # a vault policy would read InitiateJob's ArchiveId too
     assert_error(pg_api(method, path, body=body), 400, "InvalidParameterValueException")
+
+
+@pytest.mark.parametrize("marker", [str(2**64), str(2**63), str(10_000 * MIB)])
+def test_list_parts_marker_past_the_last_possible_part(api: Api, vault: str, marker: str) -> None:
+    """A part starts before 10,000 part sizes; a larger number reached the store as an
+    integer out of its range (a 500 on PostgreSQL)."""
+    upload_id = start_upload(api)
+    resp = api("GET", f"/-/vaults/v/multipart-uploads/{upload_id}?marker={marker}")
+    assert_error(resp, 400, "InvalidParameterValueException", f"Invalid marker: {marker}")

@@ -340,7 +340,9 @@ class MultipartService:
         def run(tx: MetadataTx) -> tuple[Upload, list[Part]]:
             vault = require_vault(self.deps, tx, caller, vault_name)
             upload = self._active_upload(tx, vault.id, upload_id)
-            if start % upload.part_size:
+            # A part's first byte: aligned, and inside the 10,000 parts an upload can
+            # have (which also keeps it in the store's 64-bit integer range).
+            if start % upload.part_size or start >= MAX_PARTS * upload.part_size:
                 raise InvalidParameterValueException(f"Invalid marker: {marker}")
             return upload, tx.list_parts(upload_id, start, limit + 1)
 
