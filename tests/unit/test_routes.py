@@ -95,3 +95,33 @@ def test_tags_post_without_operation_is_invalid_parameter() -> None:
         match("POST", "/-/vaults/v/tags", {})
     with pytest.raises(InvalidParameterValueException):
         match("POST", "/-/vaults/v/tags", {"operation": "list"})
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/-/vaults/v/archives/..",  # signed as /-/vaults/v (DeleteVault)
+        "/-/vaults/./access-policy",  # signed as /-/vaults/access-policy (vault "access-policy")
+        "/-/vaults/v/.",
+        "/-/vaults/%2E",  # a label that decodes to a dot segment
+        "/-/vaults/.%2e",
+        "/-/vaults//tags",  # signed as /-/vaults/tags
+        "//-/vaults",
+        "/-/vaults/v/jobs//",
+    ],
+)
+def test_paths_not_signed_as_themselves_are_refused(path: str) -> None:
+    for method in ("GET", "PUT", "POST", "DELETE"):
+        with pytest.raises(InvalidParameterValueException, match="Invalid request path"):
+            match(method, path, {"operation": "add"})
+
+
+def test_dots_inside_labels_and_a_trailing_slash_route() -> None:
+    assert match("GET", "/-/vaults/.v./jobs/", {}).params["vaultName"] == ".v."
+    assert match("GET", "/-/vaults/...", {}).params["vaultName"] == "..."
+
+
+def test_raw_utf8_and_its_percent_encoding_are_one_label() -> None:
+    # Both are signed as %C3%A9 (ASGI hands raw bytes over as latin-1 text).
+    raw = match("GET", "/-/vaults/caf\u00c3\u00a9", {}).params["vaultName"]
+    assert raw == match("GET", "/-/vaults/caf%C3%A9", {}).params["vaultName"] == "café"

@@ -14,6 +14,7 @@ from unittest import mock
 from urllib.parse import urlsplit
 
 import boto3
+import botocore.utils
 import pytest
 from botocore.auth import S3SigV4Auth, SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSPreparedRequest, AWSRequest
@@ -37,6 +38,7 @@ from openglacier.auth.sigv4 import (
     format_amz_date,
     parse_authorization,
     payload_hash_for_signing,
+    remove_dot_segments,
     request_time,
     signature,
     signing_key,
@@ -309,6 +311,15 @@ def test_double_and_single_encodings_of_a_slash() -> None:
     verify(s3_style)
 
 
+@settings(max_examples=300, deadline=None)
+@given(path=st.lists(st.sampled_from(["", ".", "..", "a", "%2E", "..."]), max_size=8).map("/".join))
+def test_dot_segment_removal_is_botocores(path: str) -> None:
+    # The router refuses every path this changes; it must change exactly what the
+    # signer's normalisation changes, or a path could be signed as another.
+    assert remove_dot_segments(path) == botocore.utils.normalize_url_path(path)
+    assert remove_dot_segments("/" + path) == botocore.utils.normalize_url_path("/" + path)
+
+
 def test_dot_segments_are_normalised_like_botocore() -> None:
     req = botocore_sign("GET", f"{ENDPOINT}/-/vaults/./x/../v1//archives/")
     auth = verify(req)
@@ -472,6 +483,20 @@ def test_missing_authorization_is_400() -> None:
     assert caught.value.message == "Missing Authentication Token"
 
 
+@pytest.mark.parametrize("blank", ["", " ", "\t \t"])
+def test_blank_authorization_is_absent_authorization(blank: str) -> None:
+    # A blank header carries no credentials: spec 1.6 item 7's 400, not a bad signature.
+    with pytest.raises(MissingAuthenticationTokenException) as caught:
+        parse_authorization(_with_authorization(blank))
+    assert caught.value.http_status == 400
+    assert caught.value.message == "Missing Authentication Token"
+
+
+def test_blank_authorization_beside_a_real_one_is_ignored() -> None:
+    req = dataclasses.replace(SPEC_REQUEST, headers=[*SPEC_REQUEST.headers, ("Authorization", "")])
+    assert parse_authorization(req) == parse_authorization(SPEC_REQUEST)
+
+
 def test_authorization_without_spaces_after_commas() -> None:
     auth = parse_authorization(SPEC_REQUEST)  # the spec's header has none
     assert auth.access_key_id == "AKIAIOSFODNN7EXAMPLE"
@@ -540,7 +565,7 @@ def test_malformed_credential(value: str, message: str) -> None:
 @pytest.mark.parametrize(
     "value",
     [
-        "",
+        # "" is absent credentials (400): test_blank_authorization_is_absent_authorization
         "AWS AKIDEXAMPLE:c2lnbmF0dXJl",  # Signature Version 2
         f"AWS4-HMAC-SHA1 Credential={SCOPE},SignedHeaders=host,Signature=00",
         "Bearer token",
@@ -632,7 +657,11 @@ def test_botocore_date_header_signing_verifies() -> None:
 
 def test_wrong_region() -> None:
     req = botocore_sign("GET", f"{ENDPOINT}/-/vaults", region="eu-west-1")
-    assert_refused(req, "Credential should be scoped to a valid region, not 'eu-west-1'. ")
+    assert_refused(
+        req,
+        "Credential should be scoped to a valid region, not 'eu-west-1'. "
+        "This server serves 'us-east-1'.",
+    )
     verify(req, region="eu-west-1")
 
 

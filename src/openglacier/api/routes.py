@@ -5,14 +5,20 @@ query discriminator, body kind and success status. `match` splits the *raw*
 path on "/" before percent-decoding each segment, so an encoded "/" inside a
 label never changes the route (spec 1.2 routing notes). Handlers are bound in
 `api/handlers/__init__.py`; a route without a handler answers a Glacier error.
+
+The signature covers the path with dot segments and empty segments removed (what
+botocore signs, `sigv4.remove_dot_segments`), so `match` refuses every path that
+removal would change: otherwise a request signed for `DELETE /-/vaults/v` could be
+sent as `DELETE /-/vaults/v/archives/..` and run another operation.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from urllib.parse import unquote
+from urllib.parse import unquote_to_bytes
 
+from openglacier.auth.sigv4 import remove_dot_segments, wire_bytes
 from openglacier.errors import (
     InvalidParameterValueException,
     MethodNotAllowed,
@@ -101,10 +107,38 @@ class Match:
     params: dict[str, str]
 
 
+DOT_SEGMENTS = (".", "..")
+
+
 def split_path(raw_path: str) -> list[str]:
-    """Raw path -> decoded segments. A trailing "/" is ignored (spec 1.2: `jobs/`)."""
+    """Raw path -> decoded segments. A trailing "/" is ignored (spec 1.2: `jobs/`).
+
+    Segments are decoded from the bytes received (ASGI hands them over as latin-1),
+    as the signature's canonical URI is: a raw UTF-8 byte and its percent-encoding
+    are signed alike, so they must name the same label. Raises UnicodeDecodeError
+    for a segment that is not UTF-8.
+    """
     segments = raw_path.strip("/").split("/") if raw_path.strip("/") else []
-    return [unquote(s, errors="strict") for s in segments]
+    return [unquote_to_bytes(wire_bytes(s)).decode("utf-8") for s in segments]
+
+
+def check_signed_as_sent(raw_path: str, segments: list[str]) -> None:
+    """Refuse a path that is not signed as itself (see the module docstring).
+
+    Dot segments and empty segments change under `remove_dot_segments`; a label
+    that *decodes* to "." or ".." is refused too, since an SDK sends such a label
+    unencoded (botocore leaves "." unescaped), where it is a dot segment: no vault
+    name or id can be "." or "..", whichever way it is written.
+    """
+    if remove_dot_segments(raw_path) != (raw_path or "/") or any(
+        segment in DOT_SEGMENTS for segment in segments
+    ):
+        raise InvalidParameterValueException(
+            f"Invalid request path {raw_path}: it has a '.' or '..' segment (perhaps "
+            "percent-encoded) or an empty one ('//'). A Signature Version 4 signer signs "
+            "such a path with those segments removed, that is as another path, so it is "
+            "refused; a vault name or id cannot be '.' or '..'."
+        )
 
 
 def _bind(pattern: tuple[str, ...], segments: list[str]) -> dict[str, str] | None:
@@ -124,6 +158,7 @@ def match(method: str, raw_path: str, query: dict[str, str]) -> Match:
         segments = split_path(raw_path)
     except UnicodeDecodeError:
         raise ResourceNotFoundException(f"No such resource: {raw_path}") from None
+    check_signed_as_sent(raw_path, segments)
     candidates = _PATTERNS.get(len(segments), [])
     on_path = [(r, p) for r, pattern in candidates if (p := _bind(pattern, segments)) is not None]
     if not on_path:

@@ -125,7 +125,7 @@ def payload_hash_for_signing(req: RequestToVerify, body_sha256: str) -> str:
 
 def parse_authorization(req: RequestToVerify, *, service: str = SERVICE) -> Authorization:
     """Find and parse the request's credentials; raises before any secret is needed."""
-    header = _single_header(req, "authorization")
+    header = _authorization_header(req)
     presigned = PRESIGNED_ALGORITHM_PARAM in _query_names(req.raw_query)
     if header is None:
         if presigned:
@@ -137,6 +137,16 @@ def parse_authorization(req: RequestToVerify, *, service: str = SERVICE) -> Auth
             "or the Authorization header should be specified."
         )
     return _parse_authorization_header(header, service)
+
+
+def _authorization_header(req: RequestToVerify) -> str | None:
+    """The one non-blank `Authorization` value, if any. A blank header carries no
+    credentials, so it counts as absent: 400 `MissingAuthenticationTokenException`
+    (spec 1.6 item 7), not a malformed signature."""
+    values = [value for value in header_values(req, "authorization") if value.strip()]
+    if len(values) > 1:
+        raise InvalidSignatureException("The request carries more than one 'authorization' header.")
+    return values[0] if values else None
 
 
 def _parse_presigned(req: RequestToVerify) -> Authorization:
@@ -313,14 +323,17 @@ def canonical_uri(raw_path: str, *, double_encode: bool = True) -> str:
     as `%252F`. Single (fallback, spec 1.6 [R]): each segment decoded and re-encoded
     with RFC 3986, which is what a signer that encodes the plain label would produce.
     """
-    path = _remove_dot_segments(raw_path)
+    path = remove_dot_segments(raw_path)
     if double_encode:
-        return quote(_wire_bytes(path), safe="/~")
-    return "/".join(_rfc3986(segment) for segment in _wire_bytes(path).split(b"/"))
+        return quote(wire_bytes(path), safe="/~")
+    return "/".join(_rfc3986(segment) for segment in wire_bytes(path).split(b"/"))
 
 
-def _remove_dot_segments(path: str) -> str:
-    """RFC 3986 5.2.4, plus the collapsing of empty segments ("//") AWS requires."""
+def remove_dot_segments(path: str) -> str:
+    """RFC 3986 5.2.4, plus the collapsing of empty segments ("//") AWS requires:
+    botocore's `normalize_url_path`, applied to the path it signs (not to the one it
+    sends). The router (`api/routes.py`) refuses every path this function changes, so
+    the path a request is routed on is always the path its signature covers."""
     if not path:
         return "/"
     kept: list[str] = []
@@ -344,7 +357,7 @@ def canonical_query_string(raw_query: str) -> str:
     serializer does), while urlencode-style clients send a space as `+` and sign %20.
     """
     pairs = []
-    for item in _wire_bytes(raw_query).split(b"&"):
+    for item in wire_bytes(raw_query).split(b"&"):
         if not item:
             continue
         name, _, value = item.partition(b"=")
@@ -353,7 +366,7 @@ def canonical_query_string(raw_query: str) -> str:
 
 
 def _query_names(raw_query: str) -> set[str]:
-    names = (item.partition(b"=")[0] for item in _wire_bytes(raw_query).split(b"&") if item)
+    names = (item.partition(b"=")[0] for item in wire_bytes(raw_query).split(b"&") if item)
     return {unquote_to_bytes(name).decode("utf-8", "replace") for name in names}
 
 
@@ -381,7 +394,7 @@ def _rfc3986(component: bytes, *, plus_is_space: bool = False) -> str:
     return quote(unquote_to_bytes(component), safe=_RFC3986_UNRESERVED)
 
 
-def _wire_bytes(text: str) -> bytes:
+def wire_bytes(text: str) -> bytes:
     """Back to the bytes received: ASGI decodes the request target as latin-1. Text
     that cannot have come from there (characters above U+00FF) is taken as UTF-8."""
     try:
@@ -471,6 +484,7 @@ def _check_region(auth: Authorization, expected_region: str) -> None:
     if auth.region != expected_region:
         raise InvalidSignatureException(
             f"Credential should be scoped to a valid region, not '{auth.region}'. "
+            f"This server serves '{expected_region}'."
         )
 
 
