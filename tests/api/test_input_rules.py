@@ -356,3 +356,34 @@ def test_list_parts_marker_past_the_last_possible_part(api: Api, vault: str, mar
     upload_id = start_upload(api)
     resp = api("GET", f"/-/vaults/v/multipart-uploads/{upload_id}?marker={marker}")
     assert_error(resp, 400, "InvalidParameterValueException", f"Invalid marker: {marker}")
+
+
+NOT_HTTP = "The request is not valid HTTP/1.1: Invalid header value char"
+
+
+@pytest.mark.parametrize("value", [b"a\x00b", b"a\x01b", b"\x1f", b"a\x7f"])
+def test_control_bytes_in_header_values(api: Api, vault: str, value: bytes) -> None:
+    """What llhttp refuses on a socket (test_malformed_http.py) is refused in process too."""
+    signed = api.signer.sign(
+        "POST", "/-/vaults/v/tags?operation=add", body=js({"Tags": {"a": "b"}})
+    )
+    headers = [(k, v.encode()) for k, v in signed.headers.items()] + [(b"x-extra", value)]
+    resp = api.client.request("POST", signed.url, headers=headers, content=signed.body)
+    assert_error(resp, 400, "BadRequest", NOT_HTTP)
+    assert api("GET", "/-/vaults/v/tags").json() == {"Tags": {}}
+
+
+def test_tab_and_latin1_in_header_values_are_served(api: Api, vault: str) -> None:
+    signed = api.signer.sign("GET", "/-/vaults/v")
+    headers = [(k, v.encode()) for k, v in signed.headers.items()] + [(b"x-extra", b"a\tb\xff")]
+    assert api.client.request("GET", signed.url, headers=headers).status_code == 200
+
+
+@pytest.mark.postgres
+def test_nul_in_the_access_key_on_postgresql(pg_api: Api) -> None:
+    """The access key is looked up in the metadata store: NUL came back as a 500."""
+    signed = pg_api.signer.sign("GET", "/-/vaults")
+    authorization = signed.headers["Authorization"].replace("Credential=", "Credential=a\x00b")
+    headers = {**signed.headers, "Authorization": authorization}
+    resp = pg_api.client.request("GET", signed.url, headers=headers)
+    assert_error(resp, 400, "BadRequest", NOT_HTTP)

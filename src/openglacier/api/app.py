@@ -25,7 +25,7 @@ from openglacier import API_VERSION
 from openglacier.api.context import RequestContext
 from openglacier.api.errors import error_response, internal_error
 from openglacier.api.handlers import HANDLERS
-from openglacier.api.http_protocol import HEAD_TOO_LARGE, MAX_HEAD_BYTES, head_size
+from openglacier.api.http_protocol import check_head
 from openglacier.api.protocol import check_text, parse_json_object
 from openglacier.api.routes import Body, Match, match
 from openglacier.auth import sigv4
@@ -36,7 +36,6 @@ from openglacier.domain.models import Caller
 from openglacier.domain.services import Services
 from openglacier.errors import (
     AccessDeniedException,
-    BadRequest,
     GlacierError,
     InvalidParameterValueException,
     MissingParameterValueException,
@@ -94,7 +93,8 @@ class GlacierApp:
         request_id = new_request_id()
         try:
             raw_path = scope.get("raw_path") or scope["path"].encode()
-            check_head_size(raw_path, scope)
+            query = scope.get("query_string", b"")
+            check_head(len(raw_path) + (len(query) + 1 if query else 0), scope["headers"])
             path = raw_path.decode("latin-1")
             if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
                 response = await self.admin(request, request_id)
@@ -180,15 +180,6 @@ class GlacierApp:
         if declared and declared != "UNSIGNED-PAYLOAD":
             sigv4.check_payload_hash(declared, computed)
         return caller, body, declared
-
-
-def check_head_size(raw_path: bytes, scope: Scope) -> None:
-    """The HTTP layer's head limit (`api/http_protocol.py`), also where no
-    GlacierHttpProtocol parsed the request (in-process, other ASGI servers)."""
-    query = scope.get("query_string", b"")
-    target = len(raw_path) + (len(query) + 1 if query else 0)
-    if head_size(target, scope["headers"]) > MAX_HEAD_BYTES:
-        raise BadRequest(HEAD_TOO_LARGE)
 
 
 def check_parameters(matched: Match, request: Request) -> None:

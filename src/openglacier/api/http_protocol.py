@@ -16,8 +16,9 @@ per connection. The head may carry at most `MAX_HEAD_BYTES`, counted by
 each header; a head whose raw bytes pass twice the limit before it is complete
 is refused too, so memory stays bounded even while httptools is still buffering
 one long header (it hands a header over only once it has all of it).
-`GlacierApp` applies the same limit to the scope it is given, so an in-process
-server or another ASGI server answers alike.
+`GlacierApp` applies the same limit (and llhttp's header-value rule) to the scope
+it is given (`check_head`), so an in-process server or another ASGI server
+answers alike.
 
 What uvicorn still answers itself, in plain text: a 500 when the ASGI app raises
 (GlacierApp never lets an exception out) and a 503 past `limit_concurrency`
@@ -27,6 +28,7 @@ What uvicorn still answers itself, in plain text: a 500 when the ASGI app raises
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable
 from typing import Any
@@ -48,8 +50,27 @@ HEAD_TOO_LARGE = (
 )
 
 
+# The bytes llhttp refuses in a header value (controls but HTAB, and DEL).
+HEADER_VALUE_CONTROL = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def head_size(target: int, headers: Iterable[tuple[bytes, bytes]]) -> int:
     return target + sum(len(name) + len(value) + HEADER_OVERHEAD for name, value in headers)
+
+
+def not_http(reason: str) -> BadRequest:
+    return BadRequest(f"The request is not valid HTTP/1.1: {reason}")
+
+
+def check_head(target: int, headers: list[tuple[bytes, bytes]]) -> None:
+    """This layer's rules for a request head it did not parse (in-process, another
+    ASGI server), so every server refuses alike: the size limit, and the control
+    bytes llhttp refuses in header values (a NUL would otherwise reach storage
+    lookups through the access key, and PostgreSQL text cannot hold it)."""
+    if head_size(target, headers) > MAX_HEAD_BYTES:
+        raise BadRequest(HEAD_TOO_LARGE)
+    if any(HEADER_VALUE_CONTROL.search(value) for _, value in headers):
+        raise not_http("Invalid header value char")
 
 
 class HeadTooLarge(Exception):
@@ -115,8 +136,7 @@ class GlacierHttpProtocol(HttpToolsProtocol):
         if parser_error is not None and isinstance(parser_error.__context__, HeadTooLarge):
             self._refuse(BadRequest(HEAD_TOO_LARGE))
         else:
-            reason = str(parser_error) if parser_error is not None else msg
-            self._refuse(BadRequest(f"The request is not valid HTTP/1.1: {reason}"))
+            self._refuse(not_http(str(parser_error) if parser_error is not None else msg))
 
     def _refuse(self, error: GlacierError) -> None:
         if self.transport.is_closing():
