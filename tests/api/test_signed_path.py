@@ -27,7 +27,7 @@ from openglacier.domain.models import Caller
 from openglacier.server import Runtime
 from support.asserts import assert_error
 from support.inprocess import ACCESS_KEY, ACCOUNT_ID, Api
-from support.malformed import POLICY, World, open_world
+from support.malformed import POLICY, World, js, open_world
 from support.raw_asgi import RawAnswer, send_raw
 from support.signing import upload_headers
 
@@ -225,3 +225,19 @@ def test_a_legacy_dot_vault_cannot_be_reached_with_another_signature(
     resp = send(api, "DELETE", "/-/vaults/access-policy", "/-/vaults/./access-policy")
     assert_error(resp, 400, "InvalidParameterValueException")
     assert asyncio.run(services.policies.get_access_policy(caller, ".")) == POLICY
+
+
+def test_repeated_query_parameters_cannot_be_reordered(api: Api) -> None:
+    """The canonical query string sorts parameters: `operation=remove&operation=add`
+    and its reverse sign alike, while the router reads the last value."""
+    assert api("PUT", "/-/vaults/v").status_code == 201
+    tags = {"Tags": {"team": "a"}}
+    assert api("POST", "/-/vaults/v/tags?operation=add", body=js(tags)).status_code == 204
+    body = js({**tags, "TagKeys": ["team"]})
+    signed_for = "/-/vaults/v/tags?operation=remove&operation=add"  # AddTagsToVault
+    resp = send(api, "POST", signed_for, "/-/vaults/v/tags?operation=add&operation=remove", body)
+    assert_error(resp, 400, "InvalidParameterValueException")
+    assert "more than once" in resp.json()["message"]
+    assert api("GET", "/-/vaults/v/tags").json() == tags
+    # Sent as signed, it is refused the same way: no SDK repeats a parameter.
+    assert send(api, "POST", signed_for, signed_for, body).status_code == 400

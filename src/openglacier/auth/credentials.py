@@ -96,6 +96,7 @@ class Authenticator:
             max_skew=timedelta(seconds=self.max_skew_seconds),
             expected_region=self.region,
         )
+        sigv4.check_query_names_unique(req.raw_query)
         return Caller(credential.access_key_id, credential.account_id, self.region)
 
     async def _lookup(self, access_key_id: str) -> Credential | None:

@@ -28,9 +28,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import cached_property, lru_cache
-from urllib.parse import quote, unquote_to_bytes
+from urllib.parse import parse_qsl, quote, unquote_to_bytes
 
-from openglacier.errors import InvalidSignatureException, MissingAuthenticationTokenException
+from openglacier.errors import (
+    InvalidParameterValueException,
+    InvalidSignatureException,
+    MissingAuthenticationTokenException,
+)
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "glacier"
@@ -363,6 +367,26 @@ def canonical_query_string(raw_query: str) -> str:
         name, _, value = item.partition(b"=")
         pairs.append((_rfc3986(name, plus_is_space=True), _rfc3986(value, plus_is_space=True)))
     return "&".join(f"{name}={value}" for name, value in sorted(pairs))
+
+
+def check_query_names_unique(raw_query: str) -> None:
+    """Refuse a query that names a parameter twice.
+
+    The canonical query string sorts the pairs, so a signature does not fix the order
+    of a repeated name's values, while the router and handlers read one of them (the
+    last, as Starlette does): `?operation=remove&operation=add`, signed, could be
+    replayed as `?operation=add&operation=remove` and run the other operation. No
+    Glacier operation takes a repeated parameter. Names are decoded as the router
+    decodes them (`parse_qsl`, which Starlette uses).
+    """
+    seen: set[str] = set()
+    for name, _ in parse_qsl(raw_query, keep_blank_values=True):
+        if name in seen:
+            raise InvalidParameterValueException(
+                f"The query parameter '{name}' is given more than once; a signature does "
+                "not fix the order of repeated parameters, so they are refused."
+            )
+        seen.add(name)
 
 
 def _query_names(raw_query: str) -> set[str]:
