@@ -14,8 +14,8 @@ from api.conftest import make_settings
 from openglacier.clock import ManualClock
 from openglacier.server import build_runtime
 from support.asserts import assert_error
-from support.inprocess import ACCESS_KEY, SECRET_KEY, Api
-from support.signing import Signer
+from support.inprocess import ACCESS_KEY, ACCOUNT_ID, SECRET_KEY, Api
+from support.signing import Signer, upload_headers
 
 
 @pytest.mark.parametrize("blank", ["", " ", "\t  "])
@@ -47,3 +47,22 @@ def test_region_mismatch_names_both_regions(eu_api: Api) -> None:
         "Credential should be scoped to a valid region, not 'eu-west-1'. "
         "This server serves 'eu-central-1'.",
     )
+
+
+def test_an_unsigned_amz_header_cannot_be_added(api: Api) -> None:
+    """The description is read from x-amz-archive-description: added to a request
+    signed without one, it would change what is stored while the signature held."""
+    assert api("PUT", "/-/vaults/v1").status_code == 201
+    signed = api.signer.sign(
+        "POST", "/-/vaults/v1/archives", body=b"data", headers=upload_headers(b"data")
+    )
+    headers = {**signed.headers, "x-amz-archive-description": "not what was signed"}
+    resp = api.client.request("POST", signed.url, headers=headers, content=b"data")
+    assert_error(
+        resp,
+        403,
+        "InvalidSignatureException",
+        "The header 'x-amz-archive-description' is not signed: every x-amz-* header in the "
+        "request must be listed in SignedHeaders.",
+    )
+    assert api.admin("GET", f"/vaults/{ACCOUNT_ID}/v1/archives").json()["archives"] == []

@@ -289,6 +289,22 @@ def test_unsigned_headers_may_change() -> None:
     verify(dataclasses.replace(req, headers=[*req.headers, ("X-Forwarded-For", "10.0.0.1")]))
 
 
+@pytest.mark.parametrize(
+    "name", ["x-amz-archive-description", "X-Amz-Part-Size", "x-amz-meta-anything"]
+)
+def test_unsigned_amz_headers_are_refused(name: str) -> None:
+    # The server reads some x-amz-* headers: added to a captured request, one would
+    # change what runs while the signature still matched.
+    req = botocore_sign("POST", f"{ENDPOINT}/-/vaults/v/archives", body=b"hello")
+    added = dataclasses.replace(req, headers=[*req.headers, (name, "added")])
+    assert_refused(
+        added,
+        f"The header '{name.lower()}' is not signed: every x-amz-* header in the request "
+        "must be listed in SignedHeaders.",
+        body=b"hello",
+    )
+
+
 @settings(max_examples=100, deadline=None)
 @given(label=_LABEL.filter(lambda s: s not in (".", "..")), query=_QUERY)
 def test_single_encoding_signer_is_accepted(label: str, query: list[tuple[str, str]]) -> None:

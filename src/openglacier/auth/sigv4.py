@@ -481,6 +481,7 @@ def verify_signature(
     for text in _candidate_canonical_requests(req, auth, payload_hash):
         expected = signature(key, string_to_sign(amz_date, auth.scope, text))
         if hmac.compare_digest(expected.encode("ascii"), provided):
+            _check_amz_headers_signed(req, auth)
             return
     raise InvalidSignatureException(SIGNATURE_MISMATCH)
 
@@ -494,6 +495,20 @@ def _candidate_canonical_requests(
     single = canonical_request(req, auth.signed_headers, payload_hash, double_encode=False)
     if single != double:
         yield single
+
+
+def _check_amz_headers_signed(req: RequestToVerify, auth: Authorization) -> None:
+    """Every `x-amz-*` header must be signed (the rule AWS states for S3, and what
+    every SDK does: botocore signs all it sends but a few transport headers). The
+    server reads some (`x-amz-archive-description`, `x-amz-part-size`, ...): one
+    added to a captured request would change what runs without touching the
+    signature."""
+    for name in req.values_by_name:
+        if name.startswith("x-amz-") and name not in auth.signed_headers:
+            raise InvalidSignatureException(
+                f"The header '{name}' is not signed: every x-amz-* header in the request "
+                "must be listed in SignedHeaders."
+            )
 
 
 def _check_scope_date(auth: Authorization, amz_date: str) -> None:
