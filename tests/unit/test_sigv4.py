@@ -513,6 +513,17 @@ def test_blank_authorization_beside_a_real_one_is_ignored() -> None:
     assert parse_authorization(req) == parse_authorization(SPEC_REQUEST)
 
 
+@pytest.mark.parametrize("part", ["Credential", "SignedHeaders", "Signature"])
+def test_a_part_given_twice_is_refused(part: str) -> None:
+    # Which of the two was signed is ambiguous, even when the last one is right.
+    value = dict(SPEC_REQUEST.headers)["Authorization"]
+    original = value.split(f"{part}=", 1)[1].split(",")[0]
+    doubled = value.replace(f"{part}=", f"{part}=bogus, {part}=", 1)
+    assert doubled.count(original) == 1
+    with pytest.raises(InvalidSignatureException, match="more than once"):
+        verify(_with_authorization(doubled), now=SPEC_TIME)
+
+
 def test_authorization_without_spaces_after_commas() -> None:
     auth = parse_authorization(SPEC_REQUEST)  # the spec's header has none
     assert auth.access_key_id == "AKIAIOSFODNN7EXAMPLE"

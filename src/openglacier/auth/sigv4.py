@@ -193,6 +193,10 @@ def _authorization_parts(value: str, rest: str) -> dict[str, str]:
                 f"'{item}' not a valid key=value pair (missing equal-sign) in "
                 f"Authorization header: '{value}'."
             )
+        if name.strip() in parts:  # which one was meant to be signed is ambiguous
+            raise InvalidSignatureException(
+                f"'{name.strip()}' is given more than once in Authorization header: '{value}'."
+            )
         parts[name.strip()] = part.strip()
     missing = [name for name in _REQUIRED_PARTS if not parts.get(name)]
     if missing:
