@@ -18,12 +18,13 @@ from support.malformed import (
     HEADER_TEXT,
     NASTY_TEXT,
     SETTINGS,
+    STORES,
     Generated,
     World,
     assert_glacier_shaped,
     js,
-    open_world,
     restore,
+    world_on,
 )
 from support.signing import upload_headers
 
@@ -37,9 +38,11 @@ REQUESTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with open_world(tmp_path_factory.mktemp("auth")) as opened:
+@pytest.fixture(scope="module", params=STORES)
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    with world_on(request.param, tmp_path_factory.mktemp("auth"), request) as opened:
         yield opened
 
 
@@ -86,7 +89,7 @@ def apply(headers: dict[str, str], damage: list[tuple[str, str]], how: str) -> l
     return [(k, value if k == name else v) for k, v in items]
 
 
-@settings(SETTINGS, max_examples=300)
+@settings(SETTINGS, max_examples=150)
 @given(case=st.sampled_from(REQUESTS), damage=damaged())
 def test_damaged_signing_inputs(
     world: World, case: tuple[str, str, bytes, dict[str, str]], damage: Any

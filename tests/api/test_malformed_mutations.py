@@ -34,22 +34,25 @@ from support.malformed import (
     OPERATIONS,
     POLICY,
     SETTINGS,
+    STORES,
     TOPIC,
     WRONG_JSON,
     Generated,
     World,
     check_request,
     label,
-    open_world,
+    world_on,
 )
 
 PART = b"abc"
 LOCK_VAULT_OPERATIONS = {"AbortVaultLock", "CompleteVaultLock", "GetVaultLock"}
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempMemberPathFactory) -> Iterator[World]:
-    with open_world(tmp_path_factory.mktemp("mutations")) as opened:
+@pytest.fixture(scope="module", params=STORES)
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    with world_on(request.param, tmp_path_factory.mktemp("mutations"), request) as opened:
         yield opened
 
 
@@ -259,7 +262,7 @@ MEMBERS = [(op, path) for op in OPERATIONS for path in body_paths(op)]
 @pytest.mark.parametrize(
     ("operation", "path"), MEMBERS, ids=[f"{op}-{'.'.join(map(str, p))}" for op, p in MEMBERS]
 )
-@hypothesis_settings(SETTINGS, max_examples=3)
+@hypothesis_settings(SETTINGS, max_examples=2)
 @given(data=st.data())
 def test_one_hostile_json_member(
     world: World, operation: str, path: MemberPath, data: st.DataObject

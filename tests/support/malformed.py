@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import botocore.session
+import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
+from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy.pool import NullPool
 from starlette.testclient import TestClient
 
 from api.conftest import make_settings
@@ -24,6 +26,7 @@ from openglacier.clock import ManualClock
 from openglacier.server import Runtime, build_runtime
 from support.inprocess import ACCESS_KEY, ACCOUNT_ID, SECRET_KEY, Api
 from support.jobs import force_inventory, start_job, upload
+from support.services import fresh_pg_database
 from support.signing import Signer
 
 MODEL = botocore.session.get_session().get_service_model("glacier")
@@ -31,8 +34,8 @@ OPERATIONS = sorted(MODEL.operation_names)
 REQUEST_ID = re.compile(r"\A[A-Za-z0-9_-]{47}\Z")
 MIB = 1 << 20
 SETTINGS = settings(
-    # Per operation (and per JSON member): about 15 s per suite on two busy cores.
-    max_examples=10,
+    # Per operation: all suites, on SQLite and PostgreSQL, take about 30 s together.
+    max_examples=6,
     deadline=None,
     derandomize=True,
     database=None,
@@ -115,6 +118,8 @@ class World:
     api: Api
     data_dir: Path
     ids: dict[str, list[str]]
+    store: Engine  # a connection of our own to the metadata store, for snapshots
+    tables: list[str] = field(default_factory=list)
 
     def send(self, request: Generated) -> Any:
         """Signed by botocore; header values sent as their latin-1 bytes, as on a wire."""
@@ -128,10 +133,11 @@ class World:
 
     def snapshot(self) -> tuple[Any, ...]:
         """Every metadata row and every blob file: what a refusal must not change."""
-        with sqlite3.connect(f"file:{self.data_dir / 'metadata.db'}?mode=ro", uri=True) as db:
-            names = [n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-            rows = {n: sorted(map(repr, db.execute(f'SELECT * FROM "{n}"'))) for n in names}
-        db.close()
+        with self.store.connect() as db:
+            self.tables = self.tables or sorted(inspect(db).get_table_names())
+            rows = {
+                n: sorted(map(repr, db.execute(text(f'SELECT * FROM "{n}"')))) for n in self.tables
+            }
         files = sorted(
             (str(p.relative_to(self.data_dir)), p.stat().st_size)
             for p in self.data_dir.rglob("*")
@@ -203,19 +209,21 @@ EVENTS = ["ArchiveRetrievalCompleted", "InventoryRetrievalCompleted"]
 
 
 @contextmanager
-def open_world(tmp: Path) -> Iterator[World]:
-    """A server over real files in `tmp`, populated by `restore`."""
-    runtime: Runtime = build_runtime(
-        make_settings(tmp, timing="instant", clock="manual"), clock=ManualClock()
-    )
+def open_world(tmp: Path, metadata_url: str | None = None) -> Iterator[World]:
+    """A server over real files in `tmp` (and SQLite there, unless `metadata_url`
+    names another metadata store), populated by `restore`."""
+    settings = make_settings(tmp, timing="instant", clock="manual", metadata_url=metadata_url)
+    runtime: Runtime = build_runtime(settings, clock=ManualClock())
+    store = create_engine(settings.resolved_metadata_url, poolclass=NullPool)
     # No `with`: no lifespan, so no background loop changes state between snapshots.
     client = TestClient(runtime.app, base_url="http://testserver", raise_server_exceptions=True)
     api = Api(client, Signer("http://testserver", ACCESS_KEY, SECRET_KEY))
     ids: dict[str, list[str]] = {}
     restore(api, ids)
     try:
-        yield World(api, tmp / "data", ids)
+        yield World(api, tmp / "data", ids, store)
     finally:
+        store.dispose()
         runtime.close()
 
 
@@ -246,3 +254,21 @@ def check_request(world: World, request: Generated) -> None:
         assert world.snapshot() == before, (request, resp.text)
     elif request.method != "GET":
         restore(world.api, world.ids)  # it may have removed what later requests name
+
+
+@contextmanager
+def world_on(store: str, tmp: Path, request: pytest.FixtureRequest) -> Iterator[World]:
+    """`open_world` on SQLite or, for "postgresql", on a fresh PostgreSQL database."""
+    if store == "sqlite":
+        with open_world(tmp) as world:
+            yield world
+        return
+    with (
+        fresh_pg_database(request.getfixturevalue("pg_admin")) as url,
+        open_world(tmp, url) as world,
+    ):
+        yield world
+
+
+# Module-scoped `world` fixtures take these params: every suite runs on both stores.
+STORES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
