@@ -22,14 +22,14 @@ from urllib.parse import unquote
 import pytest
 from botocore.utils import normalize_url_path, percent_encode
 
-from openglacier.api.routes import ROUTES, Body, Route
+from openglacier.api.routes import ROUTES, Route
 from openglacier.domain.models import Caller
 from openglacier.server import Runtime
 from support.asserts import assert_error
 from support.inprocess import ACCESS_KEY, ACCOUNT_ID, Api
 from support.malformed import POLICY, World, js, open_world
 from support.raw_asgi import RawAnswer, send_raw
-from support.signing import upload_headers
+from support.route_requests import body_and_headers, concrete
 
 # What a label may be replaced with: dot segments as botocore sends them (it leaves "."
 # unescaped), percent-encoded as other clients or proxies may write them, and empty.
@@ -47,15 +47,6 @@ class Confusion:
 
     def __repr__(self) -> str:
         return f"{self.signed_route.operation} {self.signed_path} sent as {self.sent_path}"
-
-
-def concrete(route: Route, ids: dict[str, list[str]]) -> str:
-    """The route's path with real labels: executing it would change something."""
-    path = route.path.replace("{accountId}", "-")
-    path = path.replace("{vaultName}", "empty" if "{lockId}" in path else "v")
-    for name in ("archiveId", "uploadId", "jobId", "lockId"):
-        path = path.replace("{" + name + "}", percent_encode(ids[name][0]))
-    return path
 
 
 def raw_route(
@@ -114,14 +105,6 @@ def confusions(ids: dict[str, list[str]]) -> list[Confusion]:
     return sorted(found, key=repr)
 
 
-def body_for(route: Route) -> tuple[bytes, dict[str, str]]:
-    if route.body is Body.STREAM:
-        return b"data", upload_headers(b"data", "d")
-    if route.body is Body.JSON:
-        return b"{}", {}
-    return b"", {}
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with open_world(tmp_path_factory.mktemp("signed-path")) as opened:
@@ -139,7 +122,7 @@ def send(
 
 def send_confused(world: World, case: Confusion) -> RawAnswer:
     route = case.signed_route
-    body, headers = body_for(route)
+    body, headers = body_and_headers(route)
     query = f"?{route.query[0]}={route.query[1]}" if route.query else ""
     return send(
         world.api,
