@@ -23,6 +23,7 @@ from botocore.utils import percent_encode, percent_encode_sequence
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from openglacier.auth.canonical import canonical_query_string, canonical_uri, remove_dot_segments
 from openglacier.auth.sigv4 import (
     EMPTY_SHA256,
     SIGNATURE_MISMATCH,
@@ -30,15 +31,12 @@ from openglacier.auth.sigv4 import (
     Authorization,
     RequestToVerify,
     canonical_header_lines,
-    canonical_query_string,
     canonical_request,
-    canonical_uri,
     check_payload_hash,
     declared_payload_hash,
     format_amz_date,
     parse_authorization,
     payload_hash_for_signing,
-    remove_dot_segments,
     request_time,
     signature,
     signing_key,

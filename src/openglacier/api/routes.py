@@ -7,7 +7,7 @@ label never changes the route (spec 1.2 routing notes). Handlers are bound in
 `api/handlers/__init__.py`; a route without a handler answers a Glacier error.
 
 The signature covers the path with dot segments and empty segments removed (what
-botocore signs, `sigv4.remove_dot_segments`), so `match` refuses every path that
+botocore signs, `auth.canonical.remove_dot_segments`), so `match` refuses every path that
 removal would change: otherwise a request signed for `DELETE /-/vaults/v` could be
 sent as `DELETE /-/vaults/v/archives/..` and run another operation.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import unquote_to_bytes
 
-from openglacier.auth.sigv4 import remove_dot_segments, wire_bytes
+from openglacier.auth.canonical import remove_dot_segments, wire_bytes
 from openglacier.errors import (
     InvalidParameterValueException,
     MethodNotAllowed,

@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from openglacier.auth import sigv4
+from openglacier.auth.canonical import check_query_names_unique
 from openglacier.clock import Clock, SystemClock
 from openglacier.domain.context import Deps
 from openglacier.domain.models import Caller, Credential
@@ -96,7 +97,7 @@ class Authenticator:
             max_skew=timedelta(seconds=self.max_skew_seconds),
             expected_region=self.region,
         )
-        sigv4.check_query_names_unique(req.raw_query)
+        check_query_names_unique(req.raw_query)
         return Caller(credential.access_key_id, credential.account_id, self.region)
 
     async def _lookup(self, access_key_id: str) -> Credential | None:

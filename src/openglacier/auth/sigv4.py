@@ -12,6 +12,8 @@ Error codes and statuses follow spec 1.6 item 7 and 1.8: no credentials at all i
 signature (malformed header, wrong scope, clock skew, mismatch) is 403
 `InvalidSignatureException`, with the wording the AWS front end uses where known.
 
+The canonical URI and query string are `auth/canonical.py`'s.
+
 Only header-based authentication is implemented. Query-string ("presigned")
 authentication (spec 1.6 item 6) is detected and refused; adding it means filling in
 `_parse_presigned` and taking the request time and canonical query from the
@@ -28,10 +30,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import cached_property, lru_cache
-from urllib.parse import parse_qsl, quote, unquote_to_bytes
 
+from openglacier.auth.canonical import (
+    canonical_query_string,
+    canonical_uri,
+    query_names,
+)
 from openglacier.errors import (
-    InvalidParameterValueException,
     InvalidSignatureException,
     MissingAuthenticationTokenException,
 )
@@ -56,7 +61,6 @@ HOST_NOT_SIGNED = "'Host' or ':authority' must be a 'SignedHeader' in the AWS Au
 
 _AMZ_DATE_RE = re.compile(r"\A\d{8}T\d{6}Z\Z")
 _SCOPE_DATE_RE = re.compile(r"\A\d{8}\Z")
-_RFC3986_UNRESERVED = "-_.~"  # quote() adds ASCII letters and digits itself
 _REQUIRED_PARTS = ("Credential", "Signature", "SignedHeaders")
 
 
@@ -130,7 +134,7 @@ def payload_hash_for_signing(req: RequestToVerify, body_sha256: str) -> str:
 def parse_authorization(req: RequestToVerify, *, service: str = SERVICE) -> Authorization:
     """Find and parse the request's credentials; raises before any secret is needed."""
     header = _authorization_header(req)
-    presigned = PRESIGNED_ALGORITHM_PARAM in _query_names(req.raw_query)
+    presigned = PRESIGNED_ALGORITHM_PARAM in query_names(req.raw_query)
     if header is None:
         if presigned:
             return _parse_presigned(req)
@@ -323,81 +327,6 @@ def canonical_request(
     )
 
 
-def canonical_uri(raw_path: str, *, double_encode: bool = True) -> str:
-    """Spec 1.6 step 1, canonical URI.
-
-    Double (botocore, every non-S3 SDK): remove dot segments and empty segments from
-    the path as received, then percent-encode it again, so `%2F` in a label is signed
-    as `%252F`. Single (fallback, spec 1.6 [R]): each segment decoded and re-encoded
-    with RFC 3986, which is what a signer that encodes the plain label would produce.
-    """
-    path = remove_dot_segments(raw_path)
-    if double_encode:
-        return quote(wire_bytes(path), safe="/~")
-    return "/".join(_rfc3986(segment) for segment in wire_bytes(path).split(b"/"))
-
-
-def remove_dot_segments(path: str) -> str:
-    """RFC 3986 5.2.4, plus the collapsing of empty segments ("//") AWS requires:
-    botocore's `normalize_url_path`, applied to the path it signs (not to the one it
-    sends). The router (`api/routes.py`) refuses every path this function changes, so
-    the path a request is routed on is always the path its signature covers."""
-    if not path:
-        return "/"
-    kept: list[str] = []
-    for segment in path.split("/"):
-        if segment == "..":
-            if kept:
-                kept.pop()
-        elif segment and segment != ".":
-            kept.append(segment)
-    lead = "/" if path.startswith("/") else ""
-    trail = "/" if path.endswith("/") and kept else ""
-    return lead + "/".join(kept) + trail
-
-
-def canonical_query_string(raw_query: str) -> str:
-    """Spec 1.6 step 1: every parameter decoded as received and re-encoded with RFC 3986,
-    sorted by encoded name, then value; a name without "=" has an empty value.
-
-    `+` is read as a space, like the form decoding the router applies to the same
-    query [R]: clients that send a literal plus encode it as %2B (botocore's REST
-    serializer does), while urlencode-style clients send a space as `+` and sign %20.
-    """
-    pairs = []
-    for item in wire_bytes(raw_query).split(b"&"):
-        if not item:
-            continue
-        name, _, value = item.partition(b"=")
-        pairs.append((_rfc3986(name, plus_is_space=True), _rfc3986(value, plus_is_space=True)))
-    return "&".join(f"{name}={value}" for name, value in sorted(pairs))
-
-
-def check_query_names_unique(raw_query: str) -> None:
-    """Refuse a query that names a parameter twice.
-
-    The canonical query string sorts the pairs, so a signature does not fix the order
-    of a repeated name's values, while the router and handlers read one of them (the
-    last, as Starlette does): `?operation=remove&operation=add`, signed, could be
-    replayed as `?operation=add&operation=remove` and run the other operation. No
-    Glacier operation takes a repeated parameter. Names are decoded as the router
-    decodes them (`parse_qsl`, which Starlette uses).
-    """
-    seen: set[str] = set()
-    for name, _ in parse_qsl(raw_query, keep_blank_values=True):
-        if name in seen:
-            raise InvalidParameterValueException(
-                f"The query parameter '{name}' is given more than once; a signature does "
-                "not fix the order of repeated parameters, so they are refused."
-            )
-        seen.add(name)
-
-
-def _query_names(raw_query: str) -> set[str]:
-    names = (item.partition(b"=")[0] for item in wire_bytes(raw_query).split(b"&") if item)
-    return {unquote_to_bytes(name).decode("utf-8", "replace") for name in names}
-
-
 def canonical_header_lines(req: RequestToVerify, names: Sequence[str]) -> list[str]:
     """`name:value` for each signed header, in the order given.
 
@@ -414,21 +343,6 @@ def canonical_header_lines(req: RequestToVerify, names: Sequence[str]) -> list[s
             )
         lines.append(f"{name}:{','.join(' '.join(value.split()) for value in values)}")
     return lines
-
-
-def _rfc3986(component: bytes, *, plus_is_space: bool = False) -> str:
-    if plus_is_space:
-        component = component.replace(b"+", b" ")
-    return quote(unquote_to_bytes(component), safe=_RFC3986_UNRESERVED)
-
-
-def wire_bytes(text: str) -> bytes:
-    """Back to the bytes received: ASGI decodes the request target as latin-1. Text
-    that cannot have come from there (characters above U+00FF) is taken as UTF-8."""
-    try:
-        return text.encode("latin-1")
-    except UnicodeEncodeError:
-        return text.encode("utf-8")
 
 
 # --- signing --------------------------------------------------------------------------
