@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+import httpx
 import pytest
 from botocore.utils import normalize_url_path, percent_encode
 
@@ -30,6 +33,10 @@ from support.inprocess import ACCESS_KEY, ACCOUNT_ID, Api
 from support.malformed import POLICY, World, js, open_world
 from support.raw_asgi import RawAnswer, send_raw
 from support.route_requests import body_and_headers, concrete
+from support.server import ACCESS_KEY as LIVE_KEY
+from support.server import SECRET_KEY as LIVE_SECRET
+from support.server import LiveServer
+from support.signing import Signer
 
 # What a label may be replaced with: dot segments as botocore sends them (it leaves "."
 # unescaped), percent-encoded as other clients or proxies may write them, and empty.
@@ -224,3 +231,32 @@ def test_repeated_query_parameters_cannot_be_reordered(api: Api) -> None:
     assert api("GET", "/-/vaults/v/tags").json() == tags
     # Sent as signed, it is refused the same way: no SDK repeats a parameter.
     assert send(api, "POST", signed_for, signed_for, body).status_code == 400
+
+
+def test_over_a_socket_the_reported_request_is_refused(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The issue's request on a real socket: the HTTP layer hands the target over as
+    sent (no dot-segment removal), so the router's check is what refuses it."""
+    live = LiveServer(tmp_path_factory.mktemp("socket") / "data").start()
+    try:
+        signer = Signer(live.endpoint, LIVE_KEY, LIVE_SECRET)
+        with httpx.Client() as http:
+            assert http.send(signer.sign("PUT", "/-/vaults/v").httpx()).status_code == 201
+            signed = signer.sign("DELETE", "/-/vaults/v")  # DeleteVault
+            head = "".join(f"{k}: {v}\r\n" for k, v in signed.headers.items())
+            request = (
+                "DELETE /-/vaults/v/archives/.. HTTP/1.1\r\n"
+                f"Host: 127.0.0.1:{live.port}\r\n{head}Connection: close\r\n\r\n"
+            )
+            with socket.create_connection(("127.0.0.1", live.port), timeout=10) as sock:
+                sock.sendall(request.encode("latin-1"))
+                answer = b"".join(iter(lambda: sock.recv(65536), b""))
+            status_line, _, rest = answer.partition(b"\r\n")
+            assert status_line.split()[1] == b"400", answer
+            error = json.loads(rest.partition(b"\r\n\r\n")[2])
+            assert error["code"] == "InvalidParameterValueException"
+            assert error["message"].startswith(f"{PATH_ERROR} /-/vaults/v/archives/..:")
+            assert http.send(signer.sign("GET", "/-/vaults/v").httpx()).status_code == 200
+    finally:
+        live.stop()
