@@ -21,6 +21,7 @@ from openglacier.clock import PROFILES, TimingProfile, parse_tier_delays
 
 ENV_PREFIX = "OPENGLACIER_"
 DEFAULT_PORT = 7979
+MIN_ORPHAN_AGE_SECONDS = 3600.0
 DEFAULT_DATA_DIR = Path("data")
 
 
@@ -415,6 +416,12 @@ def validate(settings: Settings) -> None:
         raise ConfigError("notify_max_attempts must be >= 1 and notify_retry_seconds >= 0")
     if settings.free_tier_bytes_per_month < 0 or not settings.retrieval_spread_hours > 0:
         raise ConfigError("free_tier_bytes_per_month must be >= 0 and retrieval_spread_hours > 0")
+    if settings.orphan_blob_min_age_seconds < MIN_ORPHAN_AGE_SECONDS:
+        # Below this a blob between its commit and its metadata's (a stalled
+        # writer, a clock step between nodes) could be taken for an orphan.
+        raise ConfigError(
+            f"setting 'orphan_blob_min_age_seconds' must be at least {MIN_ORPHAN_AGE_SECONDS:.0f}"
+        )
     _validate_processes(settings)
     _validate_urls(settings)
     if settings.job_workers < 0:

@@ -91,6 +91,7 @@ def build_deps(settings: Settings, clock: Clock | None = None) -> Deps:
         timing=settings.profile,
         partition=settings.partition,
         body_timeout=settings.body_timeout_seconds,
+        orphan_blob_min_age=timedelta(seconds=settings.orphan_blob_min_age_seconds),
     )
 
 

@@ -39,6 +39,7 @@ def test_section_form_is_accepted(tmp_path: Path) -> None:
         ({"access_key_id": "AK"}, "access_key_id"),
         ({"processes": "0"}, "processes"),
         ({"processes": "2", "clock": "manual"}, "processes = 1"),
+        ({"orphan_blob_min_age_seconds": "60"}, "orphan_blob_min_age_seconds"),
     ],
 )
 def test_invalid_values_name_the_setting(overrides: dict[str, str], name: str) -> None:
@@ -219,3 +220,17 @@ def test_a_bad_notify_target_is_refused_with_its_secret_masked() -> None:
         load_settings({"notify_targets": "not-an-arn=sns+http://KEY:topsecret@127.0.0.1:9"})
     assert "topsecret" not in str(info.value)
     assert "KEY:***@127.0.0.1:9" in str(info.value)
+
+
+def test_orphan_blob_age_reaches_the_collector(tmp_path: Path) -> None:
+    from openglacier.server import build_deps
+
+    settings = load_settings(
+        {"data_dir": str(tmp_path / "d"), "orphan_blob_min_age_seconds": "7200"}
+    )
+    deps = build_deps(settings)
+    try:
+        assert deps.orphan_blob_min_age == timedelta(hours=2)
+    finally:
+        deps.store.close()
+        deps.blobs.close()
