@@ -416,18 +416,22 @@ def validate(settings: Settings) -> None:
         raise ConfigError("notify_max_attempts must be >= 1 and notify_retry_seconds >= 0")
     if settings.free_tier_bytes_per_month < 0 or not settings.retrieval_spread_hours > 0:
         raise ConfigError("free_tier_bytes_per_month must be >= 0 and retrieval_spread_hours > 0")
-    if settings.orphan_blob_min_age_seconds < MIN_ORPHAN_AGE_SECONDS:
-        # Below this a blob between its commit and its metadata's (a stalled
-        # writer, a clock step between nodes) could be taken for an orphan.
-        raise ConfigError(
-            f"setting 'orphan_blob_min_age_seconds' must be at least {MIN_ORPHAN_AGE_SECONDS:.0f}"
-        )
+    _validate_orphan_age(settings)
     _validate_processes(settings)
     _validate_urls(settings)
     if settings.job_workers < 0:
         raise ConfigError("setting 'job_workers' must be 0 or more")
     if bool(settings.access_key_id) != bool(settings.secret_access_key):
         raise ConfigError("set both access_key_id and secret_access_key, or neither")
+
+
+def _validate_orphan_age(settings: Settings) -> None:
+    if settings.orphan_blob_min_age_seconds < MIN_ORPHAN_AGE_SECONDS:
+        # Below this a blob between its commit and its metadata's (a stalled
+        # writer, a clock step between nodes) could be taken for an orphan.
+        raise ConfigError(
+            f"setting 'orphan_blob_min_age_seconds' must be at least {MIN_ORPHAN_AGE_SECONDS:.0f}"
+        )
 
 
 def _validate_processes(settings: Settings) -> None:
