@@ -89,9 +89,26 @@ class Settings:
     )
     blob_url: str = setting(
         "",
-        "Where archive bytes live: file:///DIRECTORY.",
+        "Where archive bytes live: file:///DIRECTORY, or s3+http://HOST:PORT/BUCKET[/PREFIX] "
+        "(or s3+https://) on an S3-compatible store; the bucket is created if missing.",
         flag="--blob-url",
         shown="file://DATA_DIR/blobs",
+    )
+    blob_access_key_id: str = setting(
+        "",
+        "Access key id for an s3+http(s) blob store (environment or file only).",
+        shown="AWS_ACCESS_KEY_ID",
+    )
+    blob_secret_access_key: str = setting(
+        "",
+        "Secret key for an s3+http(s) blob store (environment or file only).",
+        secret=True,
+        shown="AWS_SECRET_ACCESS_KEY",
+    )
+    blob_region: str = setting(
+        "",
+        "Region of an s3+http(s) blob store (signing, bucket creation).",
+        shown="AWS_REGION, else us-east-1",
     )
     auth: str = setting(
         "sigv4", "none: accept every request as the root account (tests only).", flag="--auth"
@@ -382,12 +399,26 @@ def _validate_urls(settings: Settings) -> None:
                 f"metadata_url {shown!r} names no file: use sqlite:///path/to/metadata.db"
             )
     if settings.blob_url:
-        parsed = urlsplit(settings.blob_url)
-        if parsed.scheme != "file" or parsed.path in ("", "/") or parsed.netloc:
-            raise ConfigError(
-                f"blob_url {mask_secrets(settings.blob_url)!r} is not supported: "
-                "use file:///DIRECTORY (--blob-url)"
-            )
+        _validate_blob_url(settings.blob_url)
+    if bool(settings.blob_access_key_id) != bool(settings.blob_secret_access_key):
+        raise ConfigError("set both blob_access_key_id and blob_secret_access_key, or neither")
+
+
+def _validate_blob_url(url: str) -> None:
+    parsed = urlsplit(url)
+    shown = mask_secrets(url)
+    if parsed.scheme in ("s3+http", "s3+https"):
+        from openglacier.storage.blobs.s3_client import S3Location  # noqa: PLC0415 - boto3
+
+        try:
+            S3Location.parse(url)
+        except ValueError as exc:
+            raise ConfigError(f"blob_url {shown!r}: {exc} (--blob-url)") from None
+    elif parsed.scheme != "file" or parsed.path in ("", "/") or parsed.netloc:
+        raise ConfigError(
+            f"blob_url {shown!r} is not supported: use file:///DIRECTORY or "
+            "s3+http://HOST:PORT/BUCKET[/PREFIX] (--blob-url)"
+        )
 
 
 def validate(settings: Settings) -> None:

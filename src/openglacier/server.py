@@ -71,7 +71,7 @@ def build_deps(settings: Settings, clock: Clock | None = None) -> Deps:
     store = open_metadata(url)
     try:
         make_private_dir(settings.data_dir)
-        blobs = open_blobs(settings.resolved_blob_url)
+        blobs = open_blobs(settings.resolved_blob_url, settings)
     except BaseException:
         store.close()
         raise

@@ -2,17 +2,24 @@
 
 sqlite:///path/to/metadata.db | postgresql://user@host/db   metadata
 file:///path/to/blobs                                      blobs
+s3+http(s)://HOST:PORT/BUCKET[/PREFIX]                     blobs (S3-compatible)
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
-from openglacier.config import ConfigError, mask_secrets
+from openglacier.config import ConfigError, Settings, mask_secrets
 from openglacier.ports import BlobStore, MetadataStore
 from openglacier.storage.blobs.filesystem import FilesystemBlobStore
 from openglacier.storage.metadata.store import open_metadata_store
+
+if TYPE_CHECKING:
+    from openglacier.storage.blobs.s3_client import S3Credentials
 
 
 def open_metadata(url: str) -> MetadataStore:
@@ -22,8 +29,40 @@ def open_metadata(url: str) -> MetadataStore:
     return open_metadata_store(url)
 
 
-def open_blobs(url: str) -> BlobStore:
+def open_blobs(
+    url: str, settings: Settings | None = None, environ: Mapping[str, str] | None = None
+) -> BlobStore:
+    """The blob store at `url`. An s3 store takes its keys and region from
+    `settings` (blob_access_key_id...), else from boto3's own chain (the standard
+    AWS variables, ~/.aws, roles); the region from settings, else AWS_REGION.
+    An s3 store that cannot be used raises a one-line `BlobStoreOpenError`."""
     parsed = urlparse(url)
     if parsed.scheme == "file":
         return FilesystemBlobStore(Path(unquote(parsed.path)))
-    raise ConfigError(f"blob_url {mask_secrets(url)!r}: use file:///DIRECTORY")
+    if parsed.scheme in ("s3+http", "s3+https"):
+        # boto3 on demand: embedded (file://) deployments never pay its import.
+        from openglacier.storage.blobs.s3 import S3BlobStore  # noqa: PLC0415
+        from openglacier.storage.blobs.s3_client import S3Location  # noqa: PLC0415
+
+        try:
+            location = S3Location.parse(url)
+        except ValueError as exc:
+            raise ConfigError(f"blob_url {mask_secrets(url)!r}: {exc}") from None
+        return S3BlobStore(location, blob_credentials(settings, environ))
+    raise ConfigError(
+        f"blob_url {mask_secrets(url)!r}: use file:///DIRECTORY or s3+http://HOST:PORT/BUCKET"
+    )
+
+
+def blob_credentials(
+    settings: Settings | None, environ: Mapping[str, str] | None = None
+) -> S3Credentials:
+    """Keys from the settings; empty ones leave boto3 its own chain, which reads
+    AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY first (then ~/.aws, instance roles)."""
+    from openglacier.storage.blobs.s3_client import S3Credentials  # noqa: PLC0415
+
+    env = os.environ if environ is None else environ
+    if settings is None:
+        return S3Credentials(region=env.get("AWS_REGION", "") or env.get("AWS_DEFAULT_REGION", ""))
+    region = settings.blob_region or env.get("AWS_REGION", "") or env.get("AWS_DEFAULT_REGION", "")
+    return S3Credentials(settings.blob_access_key_id, settings.blob_secret_access_key, region)

@@ -1,0 +1,457 @@
+"""S3 blob store: archive bytes on any S3-compatible object store (design 1.4, 4).
+
+Layout: blob ``KEY`` is object ``PREFIX + KEY`` in the bucket of
+``s3+http(s)://HOST:PORT/BUCKET[/PREFIX]`` (s3_client.py), in the same format
+as a blob file (format.py: 32-byte header, then the payload), so codecs apply
+to both stores and a blob copies between them byte for byte.
+
+Contract (on top of `openglacier.ports.BlobStore` and the shared rules in
+`openglacier.storage.blobs`):
+
+- Write path, in constant memory: a blob that ends within the first
+  `PART_SIZE` bytes is one PutObject at commit. A larger one becomes a
+  multipart upload: parts 2, 3... are sent as they fill, at most
+  `MAX_PARTS_IN_FLIGHT` at a time on the store's thread pool, while part 1
+  (header + first payload bytes) is held back until commit, because the header
+  records the payload length (format.py). Commit then sends part 1 and
+  completes the upload. Memory per writer: at most ``2 + MAX_PARTS_IN_FLIGHT``
+  parts.
+- Commit makes the object visible atomically (S3 never shows a partial
+  object) and never replaces one: PutObject and CompleteMultipartUpload carry
+  ``If-None-Match: *``, so an existing key fails with 412 and
+  `BlobAlreadyExistsError`. A 412 after botocore retried the request may be
+  our own first attempt having landed: that is reported as `StorageError`
+  (the caller fails the request; the object, unreferenced, is an orphan for
+  the orphan collector) rather than as a key collision.
+- `abort()` aborts the multipart upload, leaving no object and no upload.
+  Uploads of writers that died (crash, SIGKILL) stay in the bucket, invisible
+  to readers, until `sweep_temp()` aborts them: every process calls it at
+  start, and it only aborts uploads initiated more than `older_than` seconds
+  ago with no part sent in that time, so live writers of other nodes are
+  never touched.
+- `open()` reads and checks the header eagerly (one ranged GET), so a missing
+  blob raises `BlobNotFoundError` and a damaged one `IntegrityError` at call
+  time; the payload then streams from one ranged GET, in chunks of at most
+  1 MiB aligned to payload MiB boundaries (tree-hash leaves, spec 3.1).
+- `scan()` is ListObjectsV2 from ``PREFIX + after``: S3 lists in key order,
+  and LastModified is the store's own clock, as the orphan collector wants.
+- Errors: as the filesystem store; any failure of the endpoint (down,
+  refusing, timing out) is `StorageError`, which the API answers with a 5xx
+  ServiceUnavailableException.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from openglacier.errors import IntegrityError, StorageError
+from openglacier.ports import BlobEntry, BlobInfo
+from openglacier.storage.blobs import (
+    BlobNotFoundError,
+    BlobWriterClosedError,
+    check_key,
+    is_valid_key,
+)
+from openglacier.storage.blobs.format import (
+    HEADER_LEN,
+    BlobHeader,
+    check_file_size,
+    unpack_header,
+)
+from openglacier.storage.blobs.s3_client import (
+    S3Credentials,
+    S3Location,
+    ensure_bucket,
+    error_code,
+    make_client,
+    s3_errors,
+)
+
+__all__ = ["S3BlobReader", "S3BlobStore", "S3BlobWriter"]
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK = 1 << 20
+PART_SIZE = 8 << 20  # S3's minimum is 5 MiB; 8 MiB parts reach 78 GiB in 10000 parts
+MAX_PARTS = 10_000
+MAX_PARTS_IN_FLIGHT = 2
+_UPLOAD_THREADS = 16
+_POOL = 64  # connections: uploads in flight plus readers held open by downloads
+_LIST_PAGE = 1000
+
+
+class S3BlobStore:
+    """`BlobStore` on an S3-compatible bucket; see the module docstring."""
+
+    def __init__(
+        self,
+        location: S3Location,
+        credentials: S3Credentials | None = None,
+        *,
+        part_size: int = PART_SIZE,
+    ) -> None:
+        credentials = credentials or S3Credentials()
+        if part_size < 5 << 20:
+            raise ValueError("S3 multipart parts must be at least 5 MiB")
+        self.location = location
+        self.part_size = part_size
+        self.bucket = location.bucket
+        self.client = make_client(location, credentials, _POOL)
+        self._pool = ThreadPoolExecutor(_UPLOAD_THREADS, thread_name_prefix="s3-part")
+        try:
+            ensure_bucket(self.client, location, credentials.region)
+        except BaseException:
+            self.close()
+            raise
+
+    def object_key(self, key: str) -> str:
+        return self.location.prefix + check_key(key)
+
+    # --- writing ------------------------------------------------------------
+    def create(self, key: str) -> S3BlobWriter:
+        return S3BlobWriter(self, check_key(key))
+
+    def submit(self, fn: Any, *args: Any) -> Future[Any]:
+        return self._pool.submit(fn, *args)
+
+    # --- reading ------------------------------------------------------------
+    def _header(self, key: str) -> BlobHeader | None:
+        """The checked header, or None if there is no such object."""
+        name = self.object_key(key)
+        with s3_errors(f"reading blob {key}"):
+            try:
+                got = self.client.get_object(
+                    Bucket=self.bucket, Key=name, Range=f"bytes=0-{HEADER_LEN - 1}"
+                )
+            except ClientError as exc:
+                code = error_code(exc)
+                if code in ("NoSuchKey", "404", "NotFound"):
+                    return None
+                if code == "InvalidRange":  # an empty object: not even a header
+                    raise IntegrityError(f"blob {key}: truncated header (0 bytes)") from None
+                raise
+            body = got["Body"]
+            try:
+                raw = body.read()
+            finally:
+                body.close()
+        header = unpack_header(raw, key)
+        check_file_size(header, _object_size(got, len(raw)), key)
+        return header
+
+    def open(self, key: str, start: int = 0, end: int | None = None) -> S3BlobReader:
+        check_key(key)
+        if start < 0 or (end is not None and end < start):
+            raise ValueError(f"invalid range [{start}, {end}) for blob {key}")
+        header = self._header(key)
+        if header is None:
+            raise BlobNotFoundError(errno.ENOENT, "no such blob", key)
+        size = header.payload_length
+        if start > size:
+            raise ValueError(f"range start {start} beyond blob {key} of {size} bytes")
+        stop = size if end is None else min(end, size)
+        body = None
+        if stop > start:
+            with s3_errors(f"reading blob {key}", key):
+                body = self.client.get_object(
+                    Bucket=self.bucket,
+                    Key=self.object_key(key),
+                    Range=f"bytes={HEADER_LEN + start}-{HEADER_LEN + stop - 1}",
+                )["Body"]
+        return S3BlobReader(body, key, start, stop)
+
+    def stat(self, key: str) -> BlobInfo | None:
+        header = self._header(check_key(key))
+        return None if header is None else BlobInfo(key, header.payload_length)
+
+    def keys(self) -> Iterator[str]:
+        """Committed keys, in key order, listed a page at a time."""
+        after: str | None = None
+        while page := self.scan(after, _LIST_PAGE):
+            yield from (entry.key for entry in page)
+            after = page[-1].key
+
+    def scan(self, after: str | None, limit: int) -> list[BlobEntry]:
+        if limit < 1:
+            raise ValueError(f"scan limit must be positive, not {limit}")
+        prefix = self.location.prefix
+        start = prefix + check_key(after) if after is not None else ""
+        found: list[BlobEntry] = []
+        token: str | None = None
+        with s3_errors("listing blobs"):
+            while len(found) < limit:
+                args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": limit}
+                if token:
+                    args["ContinuationToken"] = token
+                elif start:
+                    args["StartAfter"] = start
+                page = self.client.list_objects_v2(**args)
+                for item in page.get("Contents", []):
+                    name = str(item["Key"])[len(prefix) :]
+                    # Anything else under the prefix is not ours ("dir/x", stray uploads).
+                    if is_valid_key(name) and len(found) < limit:
+                        found.append(BlobEntry(name, item["LastModified"].astimezone(UTC)))
+                token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
+                if not token:
+                    break
+        return found
+
+    # --- deleting -----------------------------------------------------------
+    def delete(self, key: str) -> None:
+        with s3_errors(f"deleting blob {key}"):
+            self.client.delete_object(Bucket=self.bucket, Key=self.object_key(key))
+
+    def sweep_temp(self, older_than: float | None = None) -> int:
+        """Abort multipart uploads of writers that never finished; returns the count.
+
+        An upload goes if it was initiated more than `older_than` seconds ago
+        and no part of it was sent since (a live writer sends a part at least
+        every few body timeouts); with `older_than=None` every upload under the
+        prefix goes (only for a store no other process uses). Ages compare the
+        store's timestamps with this host's wall clock (design 1.5 allows
+        wall-clock reads for timestamps of outside systems): keep clocks in
+        sync (NTP), as the age bound is meant to be hours.
+        """
+        cutoff = None
+        if older_than is not None:
+            cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
+        aborted = 0
+        with s3_errors("sweeping stale multipart uploads"):
+            for name, upload_id, initiated in self._uploads():
+                if cutoff is not None and (
+                    initiated > cutoff or self._last_part_at(name, upload_id, cutoff)
+                ):
+                    continue
+                try:
+                    self.client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=name, UploadId=upload_id
+                    )
+                except ClientError as exc:
+                    if error_code(exc) != "NoSuchUpload":  # its writer just finished
+                        raise
+                    continue
+                aborted += 1
+        if aborted:
+            log.info("aborted %d stale multipart upload(s) in %s", aborted, self.location.url)
+        return aborted
+
+    def _uploads(self) -> Iterator[tuple[str, str, datetime]]:
+        prefix = self.location.prefix
+        args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        while True:
+            page = self.client.list_multipart_uploads(**args)
+            for upload in page.get("Uploads", []):
+                name = str(upload["Key"])
+                if is_valid_key(name[len(prefix) :]):
+                    yield name, str(upload["UploadId"]), upload["Initiated"].astimezone(UTC)
+            if not page.get("IsTruncated"):
+                return
+            args["KeyMarker"] = page.get("NextKeyMarker")
+            args["UploadIdMarker"] = page.get("NextUploadIdMarker")
+
+    def _last_part_at(self, name: str, upload_id: str, cutoff: datetime) -> bool:
+        """Whether a part of the upload was sent after `cutoff` (its writer lives)."""
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": name, "UploadId": upload_id}
+        while True:
+            page = self.client.list_parts(**args)
+            if any(p["LastModified"].astimezone(UTC) > cutoff for p in page.get("Parts", [])):
+                return True
+            if not page.get("IsTruncated"):
+                return False
+            args["PartNumberMarker"] = page.get("NextPartNumberMarker")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self.client.close()
+
+
+class S3BlobWriter:
+    """One blob being written; see `S3BlobStore` and the module docstring."""
+
+    def __init__(self, store: S3BlobStore, key: str) -> None:
+        self.key = key
+        self._store = store
+        self._name = store.object_key(key)
+        self._first = bytearray()  # payload of part 1 (after the header)
+        self._buffer = bytearray()  # payload of the part being filled
+        self._upload_id: str | None = None
+        self._parts: list[tuple[int, Future[str]]] = []
+        self._size = 0
+        self._open = True
+        self._committed = False
+
+    def _check_open(self) -> None:
+        if not self._open:
+            raise BlobWriterClosedError(f"writer for blob {self.key} is closed")
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._check_open()
+        view = memoryview(data).cast("B")
+        part = self._store.part_size
+        try:
+            while view:
+                target = self._first if self._upload_id is None else self._buffer
+                room = part - (HEADER_LEN if target is self._first else 0) - len(target)
+                target += view[:room]
+                self._size += min(room, len(view))
+                view = view[room:]
+                if view and target is self._first:
+                    self._start_upload()
+                elif view or len(self._buffer) >= part:
+                    self._send_buffer()
+        except BaseException:
+            self._open = False  # only abort() is allowed now
+            raise
+
+    def _start_upload(self) -> None:
+        with s3_errors(f"writing blob {self.key}"):
+            started = self._store.client.create_multipart_upload(
+                Bucket=self._store.bucket, Key=self._name
+            )
+        self._upload_id = str(started["UploadId"])
+
+    def _send_buffer(self) -> None:
+        number = len(self._parts) + 2  # part 1 is sent at commit
+        if number > MAX_PARTS:
+            raise StorageError(f"blob {self.key}: larger than {MAX_PARTS} parts")
+        # Bounded memory: wait for the oldest part before queuing another.
+        pending = [f for _, f in self._parts if not f.done()]
+        if len(pending) >= MAX_PARTS_IN_FLIGHT:
+            pending[0].result()
+        body, self._buffer = bytes(self._buffer), bytearray()
+        self._parts.append((number, self._store.submit(self._upload_part, number, body)))
+        for _, done in self._parts:
+            if done.done():
+                done.result()  # a failed part fails the write now, not at commit
+
+    def _upload_part(self, number: int, body: bytes) -> str:
+        with s3_errors(f"writing blob {self.key}"):
+            sent = self._store.client.upload_part(
+                Bucket=self._store.bucket,
+                Key=self._name,
+                UploadId=self._upload_id,
+                PartNumber=number,
+                Body=body,
+            )
+        return str(sent["ETag"])
+
+    def commit(self) -> BlobInfo:
+        self._check_open()
+        self._open = False
+        head = BlobHeader(self._size).pack()
+        try:
+            if self._upload_id is None:
+                with s3_errors(f"committing blob {self.key}", self.key):
+                    self._store.client.put_object(
+                        Bucket=self._store.bucket,
+                        Key=self._name,
+                        Body=head + self._first,
+                        IfNoneMatch="*",
+                    )
+            else:
+                self._complete(head)
+        except BaseException:
+            self._discard()
+            raise
+        self._committed = True
+        self._first.clear()
+        return BlobInfo(self.key, self._size)
+
+    def _complete(self, head: bytes) -> None:
+        if self._buffer:
+            self._send_buffer()
+        etags = [(1, self._upload_part(1, head + self._first))]
+        etags += [(number, future.result()) for number, future in self._parts]
+        with s3_errors(f"committing blob {self.key}", self.key):
+            self._store.client.complete_multipart_upload(
+                Bucket=self._store.bucket,
+                Key=self._name,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in etags]},
+                IfNoneMatch="*",
+            )
+        self._upload_id = None  # completed: nothing left to abort
+
+    def abort(self) -> None:
+        """Discard everything; idempotent, and a no-op after a successful commit."""
+        self._open = False
+        if not self._committed:
+            self._discard()
+
+    def _discard(self) -> None:
+        self._first.clear()
+        self._buffer.clear()
+        for _, future in self._parts:
+            # Parts still in flight would otherwise land after the abort.
+            future.cancel() or future.exception()
+        self._parts.clear()
+        upload_id, self._upload_id = self._upload_id, None
+        if upload_id is None:
+            return
+        try:
+            self._store.client.abort_multipart_upload(
+                Bucket=self._store.bucket, Key=self._name, UploadId=upload_id
+            )
+        except (ClientError, BotoCoreError) as exc:
+            # Left for sweep_temp, like a crashed writer's upload.
+            log.warning("aborting the upload of blob %s: %s", self.key, exc)
+
+
+class S3BlobReader(Iterator[bytes]):
+    """Payload bytes [start, end) of one blob, from one streaming ranged GET."""
+
+    def __init__(self, body: Any, key: str, start: int, end: int) -> None:
+        self._body = body
+        self._key = key
+        self._pos = start
+        self._end = end
+
+    def __next__(self) -> bytes:
+        if self._pos >= self._end:
+            self.close()
+            raise StopIteration
+        if self._body is None:
+            raise ValueError(f"reader of blob {self._key} is closed")
+        want = min(READ_CHUNK - self._pos % READ_CHUNK, self._end - self._pos)
+        with s3_errors(f"reading blob {self._key}"):
+            data = self._body.read(want)
+        if len(data) < want:
+            self.close()
+            raise IntegrityError(f"blob {self._key}: object ended early while being read")
+        self._pos += want
+        return bytes(data)
+
+    def close(self) -> None:
+        body, self._body = self._body, None
+        if body is not None:
+            body.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_body", None) is not None:
+            self.close()
+
+    def __enter__(self) -> S3BlobReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _object_size(got: dict[str, Any], fallback: int) -> int:
+    """The whole object's size, from a ranged GET's Content-Range ("bytes 0-31/SIZE")."""
+    content_range = str(got.get("ContentRange") or "")
+    total = content_range.rpartition("/")[2]
+    return int(total) if total.isdigit() else fallback
