@@ -1,13 +1,16 @@
 """BlobStore contract (design 4, 6): one suite, run over every adapter.
 
-To add an adapter, append its name to `_BACKENDS` and a factory to `_FACTORIES`
-(an S3/SeaweedFS factory would start `weed server -s3` or skip with a reason).
+To add an adapter, append its name to `_BACKENDS` and a factory to `_FACTORIES`.
+The S3 adapter runs on the session's SeaweedFS (tests/support/seaweed.py; it
+skips without `weed`, except in CI), each test under its own key prefix, with
+5 MiB parts so the multi-MiB cases go through multipart uploads.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,23 +28,32 @@ from openglacier.storage.blobs import (
     put_blob,
 )
 from openglacier.storage.blobs.filesystem import FilesystemBlobStore
+from support.seaweed import Seaweed
 
 MIB = 1 << 20
 
-StoreFactory = Callable[[Path], BlobStore]
+StoreFactory = Callable[[pytest.FixtureRequest, Path], BlobStore]
 
 
-def _filesystem(tmp_path: Path) -> BlobStore:
+def _filesystem(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
     return FilesystemBlobStore(tmp_path / "blobs")
 
 
-_FACTORIES: dict[str, StoreFactory] = {"filesystem": _filesystem}
-_BACKENDS = ["filesystem"]
+def _seaweed_s3(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    seaweed: Seaweed = request.getfixturevalue("seaweed_store")
+    prefix = f"contract/{uuid.uuid4().hex}"
+    request.addfinalizer(lambda: seaweed.empty(CONTRACT_BUCKET, prefix))
+    return seaweed.blob_store(CONTRACT_BUCKET, prefix, part_size=5 * MIB)
+
+
+_FACTORIES: dict[str, StoreFactory] = {"filesystem": _filesystem, "s3": _seaweed_s3}
+_BACKENDS = ["filesystem", "s3"]
+CONTRACT_BUCKET = "blob-contract"
 
 
 @pytest.fixture(params=_BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
-    blob_store = _FACTORIES[request.param](tmp_path)
+    blob_store = _FACTORIES[request.param](request, tmp_path)
     yield blob_store
     blob_store.close()
 

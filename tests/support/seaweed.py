@@ -23,6 +23,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from openglacier.storage.blobs.s3 import S3BlobStore
+from openglacier.storage.blobs.s3_client import S3Credentials, S3Location
 from support.server import free_port
 from support.services import require_or_skip
 
@@ -53,6 +55,32 @@ class Seaweed:
             aws_secret_access_key=SECRET_KEY,
             config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
         )
+
+    @property
+    def credentials(self) -> S3Credentials:
+        return S3Credentials(ACCESS_KEY, SECRET_KEY, REGION)
+
+    def blob_url(self, bucket: str, prefix: str = "") -> str:
+        """OpenGlacier's --blob-url for `bucket` (created by the store if missing)."""
+        return f"s3+http://127.0.0.1:{self.s3_port}/{bucket}/{prefix}".rstrip("/")
+
+    def blob_store(self, bucket: str, prefix: str = "", **options: Any) -> S3BlobStore:
+        return S3BlobStore(
+            S3Location.parse(self.blob_url(bucket, prefix)), self.credentials, **options
+        )
+
+    def empty(self, bucket: str, prefix: str = "") -> None:
+        """Remove the objects and multipart uploads under `prefix` (a test's leftovers)."""
+        client = self.client()
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                client.delete_object(Bucket=bucket, Key=item["Key"])
+        uploads = client.list_multipart_uploads(Bucket=bucket, Prefix=prefix).get("Uploads", [])
+        for upload in uploads:
+            client.abort_multipart_upload(
+                Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+            )
+        client.close()
 
     def objects(self, bucket: str, prefix: str = "") -> dict[str, bytes]:
         client = self.client()
@@ -112,7 +140,7 @@ def seaweed(root: Path, timeout: float = 60.0) -> Iterator[Seaweed]:
         # Side servers on fixed default ports would collide between runs: off.
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
-        "-volume.max=8",
+        "-volume.max=32",
         "-master.volumeSizeLimitMB=64",
     ]
     (root / "data").mkdir(exist_ok=True)

@@ -209,7 +209,7 @@ class S3BlobStore:
         with s3_errors(f"deleting blob {key}"):
             self.client.delete_object(Bucket=self.bucket, Key=self.object_key(key))
 
-    def sweep_temp(self, older_than: float | None = None) -> int:
+    def sweep_temp(self, older_than: float | None = None, *, now: datetime | None = None) -> int:
         """Abort multipart uploads of writers that never finished; returns the count.
 
         An upload goes if it was initiated more than `older_than` seconds ago
@@ -218,11 +218,11 @@ class S3BlobStore:
         prefix goes (only for a store no other process uses). Ages compare the
         store's timestamps with this host's wall clock (design 1.5 allows
         wall-clock reads for timestamps of outside systems): keep clocks in
-        sync (NTP), as the age bound is meant to be hours.
+        sync (NTP), as the age bound is meant to be hours. `now`: tests only.
         """
         cutoff = None
         if older_than is not None:
-            cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
+            cutoff = (now or datetime.now(UTC)) - timedelta(seconds=older_than)
         aborted = 0
         with s3_errors("sweeping stale multipart uploads"):
             for name, upload_id, initiated in self._uploads():
