@@ -332,6 +332,53 @@ class MetadataTx(Protocol):
 
     def delete_credential(self, access_key_id: str) -> bool: ...
 
+    # --- the deployment's blob store (issue 13) --------------------------------
+    def recorded_blob_url(self) -> str | None:
+        """The blob URL recorded at first start (canonical form), or None."""
+        ...
+
+    def record_blob_url(self, url: str, now: datetime) -> str:
+        """Record `url` unless a URL is recorded already; the recorded one (insert
+        if absent, then read back: of two processes starting at once on a fresh
+        store, both see the same winner)."""
+        ...
+
+    def switch_blob_url(self, old: str | None, new: str, now: datetime) -> bool:
+        """Replace the recorded URL with `new` iff it is still `old` (None: none
+        recorded); False if another process changed it meanwhile."""
+        ...
+
+    def blob_refs(self, after: str | None, limit: int) -> list[BlobRef]:
+        """The blobs rows name as data (archive segments, parts, pinned job
+        segments, job outputs; not the deletion queue), one per key, in key
+        order after `after`."""
+        ...
+
+    def blob_census(self) -> BlobCensus: ...
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    """A blob some row names, with what proves its bytes. `leaf_hashes` are the
+    1 MiB SHA-256 leaf digests (segments, parts); None for a job's output
+    document, which has no stored hash (only its size)."""
+
+    key: str
+    size: int
+    leaf_hashes: bytes | None
+    owner: str  # "archive ID", "upload ID", "job ID": named in error messages
+
+
+@dataclass(frozen=True)
+class BlobCensus:
+    """Distinct referenced blobs and their bytes, and the deletion queue's
+    length: a migration's progress total, and its sign that nothing wrote while
+    it ran (the census before equals the census at the switch)."""
+
+    blobs: int
+    size: int
+    queued_deletes: int
+
 
 class MetadataStore(Protocol):
     dialect: str  # "sqlite" | "postgresql"

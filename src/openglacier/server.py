@@ -6,7 +6,7 @@ import os
 import secrets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,8 @@ from openglacier.domain.jobs import JobOptions
 from openglacier.domain.retrieval_limits import RetrievalLimits
 from openglacier.domain.services import JobSetup, Services
 from openglacier.notify.targets import parse_targets
+from openglacier.ports import BlobStore, MetadataStore
+from openglacier.storage.blob_url import check_recorded, record
 from openglacier.storage.factory import open_blobs, open_metadata
 from openglacier.storage.metadata.engine import sqlite_files
 from openglacier.storage.private_files import make_private_dir, tighten
@@ -70,11 +72,16 @@ def build_deps(settings: Settings, clock: Clock | None = None) -> Deps:
     tighten(settings.data_dir, also=sqlite_files(url))
     store = open_metadata(url)
     try:
+        # Before anything is created: a process on another blob store than the
+        # deployment's is refused (storage/blob_url.py).
+        recorded = check_recorded(store, settings.resolved_blob_url)
         make_private_dir(settings.data_dir)
         blobs = open_blobs(settings.resolved_blob_url, settings)
     except BaseException:
         store.close()
         raise
+    if recorded is None:
+        _record_first(store, blobs, settings.resolved_blob_url)
     sweep = getattr(blobs, "sweep_temp", None)
     if sweep is not None:
         # Crash leftovers: never acknowledged, safe to drop (design 3). Only stale
@@ -93,6 +100,17 @@ def build_deps(settings: Settings, clock: Clock | None = None) -> Deps:
         body_timeout=settings.body_timeout_seconds,
         orphan_blob_min_age=timedelta(seconds=settings.orphan_blob_min_age_seconds),
     )
+
+
+def _record_first(store: MetadataStore, blobs: BlobStore, url: str) -> None:
+    """The first start records its blob URL, once that store has opened (a URL
+    that cannot be used is never recorded)."""
+    try:
+        record(store, url, datetime.now(UTC))
+    except BaseException:
+        blobs.close()
+        store.close()
+        raise
 
 
 def job_setup(settings: Settings) -> JobSetup:

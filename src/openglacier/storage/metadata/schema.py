@@ -364,3 +364,15 @@ vault_locks = Table(
     Column("expires_at", UTCDateTime(), nullable=True),  # null once Locked
     Index("ix_vault_locks_expires_at", "expires_at"),
 )
+
+# The deployment's blob store (issue 13): one row, recorded at first start, so a
+# process started on another blob store is refused instead of writing where
+# nobody reads. Stored in canonical form (storage/blob_url.py), never with
+# credentials. `id` is always 1: the primary key makes a second row impossible.
+deployment = Table(
+    "deployment",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("blob_url", Text(), nullable=False),
+    Column("recorded_at", UTCDateTime(), nullable=False),
+)
