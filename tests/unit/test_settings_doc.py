@@ -24,7 +24,15 @@ REGENERATE = "run `python -m openglacier.cli.settings_doc --write` in the reposi
 
 # Per-invocation arguments, not settings: a variable would silently apply them to
 # every command run (and OPENGLACIER_ACCOUNT_ID already names the root account).
-NOT_SETTINGS = {"as_json", "description", "key_account", "new_id", "only_account", "readme_table"}
+NOT_SETTINGS = {
+    "as_json",
+    "description",
+    "key_account",
+    "new_id",
+    "only_account",
+    "readme_table",
+    "to_url",
+}
 
 
 def test_docs_settings_md_is_generated_from_settings() -> None:

@@ -19,6 +19,7 @@ from uvicorn.supervisors import Multiprocess
 
 from openglacier import __version__
 from openglacier.auth.credentials import RootKeys
+from openglacier.cli.blobs import blobs
 from openglacier.cli.config_cmd import config
 from openglacier.cli.governance import accounts, policies
 from openglacier.cli.keys import create_key, delete_key, list_keys
@@ -253,5 +254,6 @@ def keys_delete(config_file: Path | None, access_key_id: str, **options: Any) ->
 
 
 main.add_command(accounts)
+main.add_command(blobs)
 main.add_command(config)
 main.add_command(policies)
