@@ -100,7 +100,9 @@ def _weed() -> str:
 
 
 @contextmanager
-def seaweed(root: Path, timeout: float = 60.0) -> Iterator[Seaweed]:
+def seaweed(root: Path, timeout: float = 60.0, volume_size_mb: int = 64) -> Iterator[Seaweed]:
+    """`volume_size_mb`: each bucket takes whole volumes, 32 of them at most;
+    benchmarks writing GiBs raise it."""
     root.mkdir(parents=True, exist_ok=True)
     config = root / "s3.json"
     identity = {
@@ -141,7 +143,7 @@ def seaweed(root: Path, timeout: float = 60.0) -> Iterator[Seaweed]:
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
         "-volume.max=32",
-        "-master.volumeSizeLimitMB=64",
+        f"-master.volumeSizeLimitMB={volume_size_mb}",
     ]
     (root / "data").mkdir(exist_ok=True)
     with (root / "weed.log").open("ab") as log:
