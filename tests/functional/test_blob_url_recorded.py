@@ -50,14 +50,13 @@ def run(command: list[str], data: Path, blob_url: str) -> subprocess.CompletedPr
     env = {
         **os.environ,
         "OPENGLACIER_DATA_DIR": str(data),
-        "OPENGLACIER_BLOB_URL": blob_url,
         "OPENGLACIER_PORT": "0",
         "OPENGLACIER_HOST": "127.0.0.1",
         # Alembic logs two INFO lines at every start (not this feature's).
         "OPENGLACIER_LOG_LEVEL": "warning",
     }
     return subprocess.run(
-        [sys.executable, "-m", "openglacier", *command],
+        [sys.executable, "-m", "openglacier", *command, "--blob-url", blob_url],
         env=env,
         capture_output=True,
         text=True,
