@@ -5,6 +5,7 @@ session's real SeaweedFS S3 gateway."""
 
 from __future__ import annotations
 
+import tracemalloc
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from openglacier.ports import BlobInfo
 from openglacier.storage.blobs import BlobAlreadyExistsError, put_blob
 from openglacier.storage.blobs.format import HEADER_LEN, BlobHeader
 from openglacier.storage.blobs.opening import BlobStoreOpenError
-from openglacier.storage.blobs.s3 import S3BlobStore
+from openglacier.storage.blobs.s3 import MAX_PARTS_IN_FLIGHT, S3BlobStore
 from openglacier.storage.blobs.s3_client import S3Credentials, S3Location, make_client
 from support.seaweed import REGION, Seaweed
 from support.server import free_port
@@ -273,3 +274,25 @@ def test_scan_ignores_objects_that_are_not_blobs(s3: S3Case) -> None:
     s3.client.put_object(Bucket=BUCKET, Key=f"{s3.prefix}/sub/{new_blob_key()}", Body=b"")
     assert [entry.key for entry in s3.store.scan(None, 1)] == [key]
     assert list(s3.store.keys()) == [key]
+
+
+# --- memory -----------------------------------------------------------------------
+
+
+def test_writes_stream_in_constant_memory(s3: S3Case) -> None:
+    """A blob many parts long is never held whole: at most part 1, the part being
+    filled and the parts in flight (module docstring)."""
+    size = 16 * PART
+    chunk = bytes(MIB)
+    key = new_blob_key()
+    tracemalloc.start()
+    try:
+        writer = s3.store.create(key)
+        for _ in range(size // MIB):
+            writer.write(chunk)
+        writer.commit()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert s3.store.stat(key) == BlobInfo(key, size)
+    assert peak < (2 + MAX_PARTS_IN_FLIGHT + 2) * PART, f"peak {peak / MIB:.1f} MiB"
