@@ -52,8 +52,7 @@ def run(command: list[str], data: Path, blob_url: str) -> subprocess.CompletedPr
         "OPENGLACIER_DATA_DIR": str(data),
         "OPENGLACIER_PORT": "0",
         "OPENGLACIER_HOST": "127.0.0.1",
-        # Alembic logs two INFO lines at every start (not this feature's).
-        "OPENGLACIER_LOG_LEVEL": "warning",
+        "OPENGLACIER_LOG_LEVEL": "info",  # the default: still one line
     }
     return subprocess.run(
         [sys.executable, "-m", "openglacier", *command, "--blob-url", blob_url],

@@ -54,7 +54,8 @@ def migrate(config_file: Path | None, to_url: str, **options: Any) -> None:
 
     Stop every serve and worker first, and start them again with
     --blob-url URL afterwards: the migration refuses to switch if the metadata
-    changed while it copied. The current store is only read, and left as it
+    changed while it copied. The current store is the recorded one (--blob-url
+    only counts before any start recorded it); it is only read, and left as it
     was. Resumable: run it again after an interruption, and blobs already
     copied and verified are skipped. Blobs nothing names (orphans, blobs queued
     for deletion) are not copied.
@@ -73,7 +74,6 @@ def migrate(config_file: Path | None, to_url: str, **options: Any) -> None:
         if source_url == target:
             console.print(f"the blob store is {target} already; nothing to do")
             return
-        console.print(f"copying blobs from {source_url} to {mask_secrets(target)}")
         summary = _copy_and_switch(settings, store, (recorded, source_url, target))
     console.print(
         f"done: {summary.copied} blobs ({summary.copied_bytes} bytes) copied, "
@@ -86,7 +86,7 @@ def _check_destination(settings: Settings, to_url: str) -> None:
     try:
         validate(replace(settings, blob_url=to_url))
     except ConfigError as exc:
-        raise SettingsError(f"--to: {exc}") from None
+        raise SettingsError(f"--to: {str(exc).replace(' (--blob-url)', '')}") from None
 
 
 @contextmanager
@@ -108,6 +108,7 @@ def _copy_and_switch(
     except BaseException:
         source.close()
         raise
+    console.print(f"copying blobs from {source_url} to {mask_secrets(target)}")
     try:
         with _progress() as progress:
             migration = Migration(store, source, dest)

@@ -55,6 +55,10 @@ def main() -> None:
 
 def _configure_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    # Alembic's INFO lines at every start ("Context impl ...") would come before
+    # a refused start's one line (a mismatched blob store is found after the
+    # schema check); its warnings and errors still show.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.root.level))
 
 
 @main.command()
