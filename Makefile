@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: serve test lint typecheck check bench bench-deps clean
+.PHONY: serve cluster test lint typecheck check bench bench-deps clean
 
 # bench-deps installs a system package: as root directly, otherwise through sudo.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -24,6 +24,11 @@ $(VENV)/.stamp-test: pyproject.toml | $(BIN)/python
 ## serve: run the server on the embedded default (SQLite + local files in ./data)
 serve: $(VENV)/.stamp-run
 	$(BIN)/openglacier serve $(ARGS)
+
+## cluster: PostgreSQL database + SeaweedFS cluster + two API nodes + a worker on this
+##          machine (docs/cluster.md); Ctrl-C stops it all (ARGS=--print-commands, --keep)
+cluster: $(VENV)/.stamp-test
+	$(BIN)/python scripts/cluster.py $(ARGS)
 
 ## test: lint, type-check and run the whole test suite
 test: $(VENV)/.stamp-test
