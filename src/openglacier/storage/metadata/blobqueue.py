@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, exists, select, union
+from sqlalchemy import delete, exists, or_, select, union
 
 from openglacier.storage.metadata.base import TxBase
 from openglacier.storage.metadata.schema import (
@@ -50,8 +50,9 @@ class BlobQueueOps(TxBase):
         expires, even after DeleteArchive queued them. Pinned keys leave the
         queue here; whoever drops the last pin queues them again.
         """
-        pinned = exists().where(job_segments.c.blob_key == blob_deletes.c.blob_key)
-        self._run(delete(blob_deletes).where(pinned))
+        # Not only pins: a finished job releases pins on blobs its live archive still names.
+        named = [exists().where(c == blob_deletes.c.blob_key) for c in _REFERENCING_COLUMNS[:-1]]
+        self._run(delete(blob_deletes).where(or_(*named)))
         stmt = (
             select(blob_deletes.c.blob_key)
             .order_by(blob_deletes.c.queued_at, blob_deletes.c.blob_key)
