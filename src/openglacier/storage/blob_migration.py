@@ -52,7 +52,8 @@ class Summary:
 
 
 class _Check:
-    """Feeds a blob's bytes through its stored leaf digests (if any) and SHA-256."""
+    """Feeds a blob's bytes through its stored leaf digests, or (a job output,
+    which has none) through SHA-256."""
 
     def __init__(self, ref: BlobRef) -> None:
         self.ref = ref
@@ -64,8 +65,12 @@ class _Check:
 
     def feed(self, chunk: bytes) -> None:
         self.size += len(chunk)
-        self.sha.update(chunk)
-        if self.ref.leaf_hashes is None or self.problem is not None:
+        if self.ref.leaf_hashes is None:
+            # No stored hash: the payload's own digest, to compare source and copy
+            # (leaves already prove the others; hashing them twice costs a third).
+            self.sha.update(chunk)
+            return
+        if self.problem is not None:
             return
         self.pending += chunk
         while len(self.pending) >= MIB and self.problem is None:
@@ -92,7 +97,8 @@ class _Check:
 
 
 def read_checked(blobs: BlobStore, ref: BlobRef) -> tuple[str | None, bytes]:
-    """(damage or None, SHA-256 of the payload) of `ref`'s blob in `blobs`."""
+    """(damage or None, SHA-256 of the payload for a blob without leaf digests)
+    of `ref`'s blob in `blobs`."""
     check = _Check(ref)
     try:
         for chunk in blobs.open(ref.key):
