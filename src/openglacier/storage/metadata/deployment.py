@@ -69,10 +69,9 @@ class DeploymentOps(TxBase):
         there, and the next one starts after it."""
         rows: list[Any] = []
         cutoff: str | None = None
-        for stmt in _ref_selects():
-            key = stmt.selected_columns[0]
-            if after is not None:
-                stmt = stmt.where(key > after)
+        for base in _ref_selects():
+            key = base.selected_columns[0]
+            stmt = base if after is None else base.where(key > after)
             page = self._rows(stmt.order_by(key).limit(limit))
             rows.extend(page)
             if len(page) == limit and (cutoff is None or page[-1][0] < cutoff):
