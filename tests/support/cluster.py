@@ -34,7 +34,7 @@ def running_cluster(work_dir: Path, **options: Any) -> Iterator[Cluster]:
         cluster.stop(grace=2)
 
 
-def glacier(cluster: Cluster, node: str) -> Any:
+def glacier(cluster: Cluster, node: str, **config: Any) -> Any:
     """A client of one API node; one attempt, so the test sees each answer."""
     return boto3.client(
         "glacier",
@@ -42,7 +42,7 @@ def glacier(cluster: Cluster, node: str) -> Any:
         region_name=REGION,
         aws_access_key_id=cluster.secrets.access_key_id,
         aws_secret_access_key=cluster.secrets.secret_access_key,
-        config=Config(retries={"max_attempts": 1}),
+        config=Config(retries={"max_attempts": 1}, **config),
     )
 
 
