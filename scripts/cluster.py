@@ -77,6 +77,7 @@ class Part:
     env: dict[str, str]  # on top of the shared environment (keys, URLs)
     endpoint: str
     ready: Callable[[], bool]
+    wait: str = ""  # the shell's way to wait for `ready`, for the printed commands
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -155,24 +156,31 @@ class Cluster:
             "master", "master", f"-mdir={w / 'master'}", "-defaultReplication=001",
             "-volumeSizeLimitMB=256",
         )  # fmt: skip
-        parts = [Part("master", master_argv, {}, self._http("master"), self._master_ready)]
+        leads = f"curl -s {self._http('master')}/cluster/status | grep -q '\"IsLeader\":true'"
+        parts = [Part("master", master_argv, {}, self._http("master"), self._master_ready, leads)]
         for name in ("volume1", "volume2"):
             argv = self._weed(
                 name, "volume", f"-dir={w / name}", f"-mserver={master}", "-max=64",
                 "-dataCenter=dc1", "-rack=rack1", "-preStopSeconds=0",
             )  # fmt: skip
             ready = self._http_ready(self._http(name) + "/status")
-            parts.append(Part(name, argv, {}, self._http(name), ready))
+            wait = f"curl -sf -o /dev/null {self._http(name)}/status"
+            parts.append(Part(name, argv, {}, self._http(name), ready, wait))
+        # Replication 001 needs both volume servers known to the master.
+        both = f"[ $(curl -s {self._http('master')}/dir/status | grep -o '\"Url\"' | wc -l) -ge 2 ]"
+        parts[-1].wait += f"; do sleep 0.2; done\nuntil {both}"
         filer = self._weed(
             "filer", "filer", f"-master={master}", f"-defaultStoreDir={w / 'filer'}",
             f"-localSocket={self.sockets / 'filer.sock'}",
         )  # fmt: skip
-        parts.append(Part("filer", filer, {}, self._http("filer"), self._filer_ready))
+        wait = f"curl -sf -o /dev/null {self._http('filer')}/"
+        parts.append(Part("filer", filer, {}, self._http("filer"), self._filer_ready, wait))
         s3 = self._weed(
             "s3", "s3", f"-filer={self._weed_address('filer')}", f"-config={w / 's3.json'}",
             f"-localSocket={self.sockets / 's3.sock'}", "-port.iceberg=0", "-port.lance=0",
         )  # fmt: skip
-        parts.append(Part("s3", s3, {}, self.s3_endpoint, self._s3_ready))
+        wait = f"curl -s -o /dev/null {self.s3_endpoint}/"  # any answer (403 unsigned)
+        parts.append(Part("s3", s3, {}, self.s3_endpoint, self._s3_ready, wait))
         return parts
 
     def _glacier_parts(self) -> list[Part]:
@@ -189,7 +197,8 @@ class Cluster:
                 *common, *self.serve_options,
             ]  # fmt: skip
             ready = self._http_ready(self._http(name) + "/_admin/health")
-            parts.append(Part(name, argv, {}, self._http(name), ready))
+            wait = f"curl -sf -o /dev/null {self._http(name)}/_admin/health"
+            parts.append(Part(name, argv, {}, self._http(name), ready, wait))
         worker = [
             str(BIN / "openglacier"), "worker", f"--data-dir={self.work_dir / 'worker'}",
             "--job-workers=2", "--job-poll=0.2", *common,
@@ -391,7 +400,8 @@ class Cluster:
 
     def commands(self) -> str:
         """The shell commands this cluster runs, in start order."""
-        lines = ["# Shared by the OpenGlacier parts (generated for this cluster):"]
+        lines = ["# Each part waits for the one before it to be ready (they need it at start)."]
+        lines += ["# Shared by the OpenGlacier parts (generated for this cluster):"]
         lines += [f"export {k}={shlex.quote(v)}" for k, v in self.environment().items()]
         w = shlex.quote(str(self.work_dir))
         lines += ["", f"createdb -h 127.0.0.1 -U postgres {self.database}"]
@@ -400,6 +410,8 @@ class Cluster:
         for part in self.parts.values():
             lines.append(f"# {part.name}")
             lines.append(shlex.join(part.argv) + " &")
+            if part.wait:
+                lines.append(f"until {part.wait}; do sleep 0.2; done")
         return "\n".join(lines)
 
     def summary(self) -> str:
