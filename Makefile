@@ -32,8 +32,8 @@ cluster: $(VENV)/.stamp-test
 
 ## test: lint, type-check and run the whole test suite
 test: $(VENV)/.stamp-test
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
 	$(BIN)/pytest $(PYTEST_ARGS)
 
@@ -53,8 +53,8 @@ bench-deps:
 	fi
 
 lint: $(VENV)/.stamp-test
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 
 typecheck: $(VENV)/.stamp-test
 	$(BIN)/mypy
