@@ -101,8 +101,10 @@ def _weed() -> str:
 
 @contextmanager
 def seaweed(root: Path, timeout: float = 60.0, volume_size_mb: int = 64) -> Iterator[Seaweed]:
-    """`volume_size_mb`: each bucket takes whole volumes, 32 of them at most;
-    benchmarks writing GiBs raise it."""
+    """`volume_size_mb`: each bucket (a SeaweedFS collection) takes whole
+    volumes, and a collection grows several at once, so one session's buckets
+    (contract suite, S3 tests, flows, select output) need far more than 32:
+    the volume server may hold 256; benchmarks writing GiBs raise the size."""
     root.mkdir(parents=True, exist_ok=True)
     config = root / "s3.json"
     identity = {
@@ -142,7 +144,7 @@ def seaweed(root: Path, timeout: float = 60.0, volume_size_mb: int = 64) -> Iter
         # Side servers on fixed default ports would collide between runs: off.
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
-        "-volume.max=32",
+        "-volume.max=256",
         f"-master.volumeSizeLimitMB={volume_size_mb}",
     ]
     (root / "data").mkdir(exist_ok=True)
