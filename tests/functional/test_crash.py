@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import os
 import random
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import BotoCoreError, ClientError
 
 from openglacier.treehash import MIB, tree_hash
 from support.server import ACCOUNT_ID, LiveServer
-from support.uploads import multipart_upload
+from support.uploads import multipart_upload, upload_until_killed
 
 pytestmark = pytest.mark.slow
 KILL_AFTER = 24  # acknowledged operations before the kill
@@ -37,33 +35,9 @@ def multipart(glacier: Any, rng: random.Random) -> tuple[str, str, int]:
 def test_sigkill_loses_no_acknowledged_archive(tmp_path: Path) -> None:
     server = LiveServer(tmp_path / "data").start()
     server.client().create_vault(vaultName="crash")
-    acked: list[tuple[str, str, int]] = []
-    lock = threading.Lock()
-    enough = threading.Event()
-
-    def worker(seed: int) -> None:
-        rng = random.Random(seed)
-        glacier = server.client()
-        while not enough.is_set():
-            op = multipart if seed % 2 else single_upload
-            try:
-                result = op(glacier, rng)
-            except (ClientError, BotoCoreError):
-                return  # the server died under this request: not acknowledged
-            with lock:
-                acked.append(result)
-                if len(acked) >= KILL_AFTER:
-                    enough.set()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(WORKERS)]
-    for t in threads:
-        t.start()
-    assert enough.wait(300), server.log()
-    server.kill()  # while the other workers are mid-request
-    for t in threads:
-        t.join(60)
-    with lock:
-        acknowledged = list(acked)
+    acknowledged = upload_until_killed(
+        server, single_upload, multipart, workers=WORKERS, kill_after=KILL_AFTER
+    )
     assert len(acknowledged) >= KILL_AFTER
 
     restarted = LiveServer(server.data_dir, port=server.port).start()

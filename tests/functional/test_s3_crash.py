@@ -6,20 +6,18 @@ from __future__ import annotations
 
 import os
 import random
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import BotoCoreError, ClientError
 
 from openglacier.storage.blobs.s3 import PART_SIZE
 from openglacier.treehash import MIB, tree_hash
 from support.seaweed import ACCESS_KEY, REGION, SECRET_KEY, Seaweed
 from support.server import ACCOUNT_ID, LiveServer
-from support.uploads import multipart_upload
+from support.uploads import multipart_upload, upload_until_killed
 
 pytestmark = [pytest.mark.slow, pytest.mark.functional]
 BUCKET = "blob-contract"  # shared with the contract suites; each test has its prefix
@@ -60,43 +58,15 @@ def s3_server(data_dir: Path, seaweed: Seaweed, prefix: str, port: int | None = 
     return LiveServer(data_dir, extra_env=env, port=port)
 
 
-def upload_until_killed(server: LiveServer, kill_after: int) -> list[tuple[str, str, int]]:
-    acked: list[tuple[str, str, int]] = []
-    lock = threading.Lock()
-    enough = threading.Event()
-
-    def worker(seed: int) -> None:
-        rng = random.Random(seed)
-        glacier = server.client()
-        while not enough.is_set():
-            op = multipart if seed % 2 else single_upload
-            try:
-                result = op(glacier, rng)
-            except (ClientError, BotoCoreError):
-                return  # the server died under this request: not acknowledged
-            with lock:
-                acked.append(result)
-                if len(acked) >= kill_after:
-                    enough.set()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(WORKERS)]
-    for t in threads:
-        t.start()
-    assert enough.wait(300), server.log()
-    server.kill()  # while the other workers are mid-request
-    for t in threads:
-        t.join(60)
-    with lock:
-        return list(acked)
-
-
 def test_sigkill_loses_no_acknowledged_archive_on_s3(
     tmp_path: Path, seaweed_store: Seaweed, prefix: str
 ) -> None:
     kill_after = random.randrange(8, 16)  # a different kill point each run
     server = s3_server(tmp_path / "data", seaweed_store, prefix).start()
     server.client().create_vault(vaultName="crash")
-    acknowledged = upload_until_killed(server, kill_after)
+    acknowledged = upload_until_killed(
+        server, single_upload, multipart, workers=WORKERS, kill_after=kill_after
+    )
     assert len(acknowledged) >= kill_after
 
     restarted = s3_server(server.data_dir, seaweed_store, prefix, port=server.port).start()

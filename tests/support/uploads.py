@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import random
+import threading
+from collections.abc import Callable
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from openglacier.treehash import MIB, combine, tree_hash
+from support.server import LiveServer
+
+Upload = Callable[[Any, random.Random], tuple[str, str, int]]
 
 
 def multipart_upload(glacier: Any, vault: str, data: bytes, part_size: int = MIB) -> dict[str, Any]:
@@ -30,3 +38,39 @@ def multipart_upload(glacier: Any, vault: str, data: bytes, part_size: int = MIB
             checksum=combine(hashes),
         )
     )
+
+
+def upload_until_killed(
+    server: LiveServer, single: Upload, multipart: Upload, *, workers: int, kill_after: int
+) -> list[tuple[str, str, int]]:
+    """Upload from `workers` threads (even ones single, odd ones multipart) and
+    SIGKILL the server once `kill_after` uploads were acknowledged, while the
+    other threads are mid-request. Returns (archive id, tree hash, size) of
+    every acknowledged upload."""
+    acked: list[tuple[str, str, int]] = []
+    lock = threading.Lock()
+    enough = threading.Event()
+
+    def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        glacier = server.client()
+        while not enough.is_set():
+            op = multipart if seed % 2 else single
+            try:
+                result = op(glacier, rng)
+            except (ClientError, BotoCoreError):
+                return  # the server died under this request: not acknowledged
+            with lock:
+                acked.append(result)
+                if len(acked) >= kill_after:
+                    enough.set()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
+    for t in threads:
+        t.start()
+    assert enough.wait(300), server.log()
+    server.kill()  # while the other workers are mid-request
+    for t in threads:
+        t.join(60)
+    with lock:
+        return list(acked)
