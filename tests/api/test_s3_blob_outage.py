@@ -72,6 +72,9 @@ def test_a_dead_gateway_is_a_clean_5xx_and_service_resumes(
         assert_error(resp, 500, "ServiceUnavailableException")
         assert resp.headers["x-amzn-requestid"]
         assert "Traceback" not in resp.text
+        # The store's endpoint and driver text stay in the log, not in the answer.
+        assert dead.endpoint.split("//")[1] not in resp.text
+        assert "Could not connect" not in resp.text
         assert_error(output(api, "v", job), 500, "ServiceUnavailableException")
     finally:
         blobs.client.close()

@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 from openglacier import API_VERSION
 from openglacier.api.context import RequestContext
-from openglacier.api.errors import error_response, internal_error
+from openglacier.api.errors import error_response, internal_error, storage_error
 from openglacier.api.handlers import HANDLERS
 from openglacier.api.http_protocol import check_head
 from openglacier.api.protocol import check_text, parse_json_object
@@ -39,6 +39,7 @@ from openglacier.errors import (
     GlacierError,
     InvalidParameterValueException,
     MissingParameterValueException,
+    StorageError,
 )
 from openglacier.ids import new_request_id
 
@@ -102,6 +103,8 @@ class GlacierApp:
                 response = await self._glacier(request, path, request_id)
         except ClientDisconnect:
             return  # nobody is left to answer
+        except StorageError as error:
+            response = storage_error(error, request_id)
         except GlacierError as error:
             response = error_response(error, request_id)
         except Exception:

@@ -13,10 +13,11 @@ import logging
 
 from starlette.responses import Response
 
-from openglacier.errors import GlacierError, ServiceUnavailableException
+from openglacier.errors import GlacierError, ServiceUnavailableException, StorageError
 
 log = logging.getLogger("openglacier.api")
 INTERNAL_MESSAGE = "The service cannot complete the request. Please retry."
+STORAGE_MESSAGE = "The service's storage is unavailable. Please retry."
 
 
 def error_response(error: GlacierError, request_id: str) -> Response:
@@ -33,3 +34,11 @@ def internal_error(request_id: str) -> Response:
     """An unexpected exception: logged with its traceback, never shown to the client."""
     log.exception("internal error in request %s", request_id)
     return error_response(ServiceUnavailableException(INTERNAL_MESSAGE), request_id)
+
+
+def storage_error(error: StorageError, request_id: str) -> Response:
+    """A store that failed (a gateway down, a full disk, a database error): the
+    detail names endpoints, paths and driver messages, so it goes to the log,
+    one line, and the client gets the retryable 5xx without it."""
+    log.error("storage failure in request %s: %s", request_id, error.message)
+    return error_response(ServiceUnavailableException(STORAGE_MESSAGE), request_id)
