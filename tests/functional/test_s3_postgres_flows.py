@@ -88,13 +88,7 @@ BUCKET = "pg-flows"  # created by the server at start (it is missing on a fresh 
 def store(seaweed_store: Seaweed) -> Seaweed:
     """The session's SeaweedFS with test_select_seaweed's output bucket, which
     that module may have created already in this session."""
-    client = seaweed_store.client()
-    try:
-        client.create_bucket(Bucket="select-out")
-    except client.exceptions.BucketAlreadyOwnedByYou:
-        pass
-    finally:
-        client.close()
+    seaweed_store.ensure_bucket("select-out")
     return seaweed_store
 
 

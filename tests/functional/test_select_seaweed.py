@@ -17,13 +17,7 @@ DATA = b"region,amount\nnorth,10\nsouth,25\nnorth,7\n"
 def store(seaweed_store: Seaweed) -> Seaweed:
     """The session's SeaweedFS (tests/conftest.py), with this module's bucket
     (test_s3_postgres_flows.py reruns these tests on the same bucket)."""
-    client = seaweed_store.client()
-    try:
-        client.create_bucket(Bucket="select-out")
-    except client.exceptions.BucketAlreadyOwnedByYou:
-        pass
-    finally:
-        client.close()
+    seaweed_store.ensure_bucket("select-out")
     return seaweed_store
 
 

@@ -82,6 +82,16 @@ class Seaweed:
             )
         client.close()
 
+    def ensure_bucket(self, bucket: str) -> None:
+        """Create `bucket` unless an earlier module of the session already did."""
+        client = self.client()
+        try:
+            client.create_bucket(Bucket=bucket)
+        except client.exceptions.BucketAlreadyOwnedByYou:
+            pass
+        finally:
+            client.close()
+
     def objects(self, bucket: str, prefix: str = "") -> dict[str, bytes]:
         client = self.client()
         listed = client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
