@@ -15,7 +15,6 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from openglacier.clock import PROFILES, TimingProfile, parse_tier_delays
 
@@ -109,6 +108,38 @@ class Settings:
         "",
         "Region of an s3+http(s) blob store (signing, bucket creation).",
         shown="AWS_REGION, else us-east-1",
+    )
+    replica_blob_url: str = setting(
+        "",
+        "A second blob store (same URL forms as --blob-url): every new blob is written to "
+        "both, reads fall back to the good copy, and the scrubber repairs a damaged copy "
+        "from the other.",
+        flag="--replica-blob-url",
+    )
+    encryption_key_file: str = setting(
+        "",
+        "Key file (32 random bytes, or a keyring of several keys with ids; make one with "
+        "'openglacier encryption-key create FILE') that encrypts new blobs with "
+        "AES-256-GCM and seals stored secret keys. Empty: blobs are stored unencrypted.",
+        flag="--encryption-key-file",
+    )
+    compression: str = setting(
+        "",
+        "Compress new blobs per 1 MiB chunk: zstd or zstd:LEVEL (1-22); a chunk that does "
+        "not shrink is stored raw. Empty or off: no compression.",
+        flag="--compression",
+    )
+    scrub_rate: float = setting(
+        16.0,
+        "Most MiB per second the background scrubber reads, so it never starves requests "
+        "(0: no background scrubbing).",
+        flag="--scrub-rate",
+    )
+    scrub_interval: str = setting(
+        "30d",
+        "How often every stored byte is verified: a scrub pass starts this long after the "
+        "previous one started (e.g. 30d, 12h, 90m, 3600s).",
+        flag="--scrub-interval",
     )
     auth: str = setting(
         "sigv4", "none: accept every request as the root account (tests only).", flag="--auth"
@@ -381,93 +412,8 @@ def shown_value(settings: Settings, name: str) -> Any:
     return mask_secrets(value) if isinstance(value, str) else value
 
 
-_METADATA_SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
-
-
-def _validate_urls(settings: Settings) -> None:
-    """Storage URLs are checked before anything touches the disk or the network."""
-    if settings.metadata_url:
-        parsed = urlsplit(settings.metadata_url)
-        shown = mask_secrets(settings.metadata_url)
-        if parsed.scheme not in _METADATA_SCHEMES:
-            raise ConfigError(
-                f"metadata_url {shown!r} is not supported: use sqlite:///FILE or "
-                "postgresql://USER@HOST/DB (--metadata-url)"
-            )
-        if parsed.scheme == "sqlite" and parsed.path in ("", "/", "/:memory:"):
-            raise ConfigError(
-                f"metadata_url {shown!r} names no file: use sqlite:///path/to/metadata.db"
-            )
-    if settings.blob_url:
-        _validate_blob_url(settings.blob_url)
-    if bool(settings.blob_access_key_id) != bool(settings.blob_secret_access_key):
-        raise ConfigError("set both blob_access_key_id and blob_secret_access_key, or neither")
-
-
-def _validate_blob_url(url: str) -> None:
-    parsed = urlsplit(url)
-    shown = mask_secrets(url)
-    if parsed.scheme in ("s3+http", "s3+https"):
-        from openglacier.storage.blobs.s3_client import S3Location  # noqa: PLC0415 - boto3
-
-        try:
-            S3Location.parse(url)
-        except ValueError as exc:
-            raise ConfigError(f"blob_url {shown!r}: {exc} (--blob-url)") from None
-    elif parsed.scheme != "file" or parsed.path in ("", "/") or parsed.netloc:
-        raise ConfigError(
-            f"blob_url {shown!r} is not supported: use file:///DIRECTORY or "
-            "s3+http://HOST:PORT/BUCKET[/PREFIX] (--blob-url)"
-        )
-
-
 def validate(settings: Settings) -> None:
-    for name, allowed in CHOICES.items():
-        if getattr(settings, name) not in allowed:
-            raise ConfigError(f"setting {name!r} must be one of {', '.join(allowed)}")
-    if not 0 <= settings.port <= 65535:
-        raise ConfigError("setting 'port' must be between 0 and 65535")
-    account = settings.account_id
-    if account and not (account.isdigit() and len(account) == 12):
-        raise ConfigError("setting 'account_id' must be 12 digits")
-    try:
-        parse_tier_delays(settings.tier_delays)
-    except ValueError as exc:
-        raise ConfigError(f"setting 'tier_delays': {exc}") from None
-    from openglacier.notify.targets import parse_targets  # noqa: PLC0415 - heavy imports
+    """Every setting checked once (config_checks.py), before anything runs."""
+    from openglacier.config_checks import check_settings  # noqa: PLC0415 - it imports Settings
 
-    try:
-        parse_targets(settings.notify_targets).close()
-    except ValueError as exc:
-        raise ConfigError(f"setting 'notify_targets': {mask_secrets(str(exc))}") from None
-    for name in ("job_retention_seconds", "job_lease_seconds", "job_poll_seconds"):
-        if not getattr(settings, name) > 0:
-            raise ConfigError(f"setting {name!r} must be greater than 0")
-    if settings.notify_max_attempts < 1 or settings.notify_retry_seconds < 0:
-        raise ConfigError("notify_max_attempts must be >= 1 and notify_retry_seconds >= 0")
-    if settings.free_tier_bytes_per_month < 0 or not settings.retrieval_spread_hours > 0:
-        raise ConfigError("free_tier_bytes_per_month must be >= 0 and retrieval_spread_hours > 0")
-    _validate_orphan_age(settings)
-    _validate_processes(settings)
-    _validate_urls(settings)
-    if settings.job_workers < 0:
-        raise ConfigError("setting 'job_workers' must be 0 or more")
-    if bool(settings.access_key_id) != bool(settings.secret_access_key):
-        raise ConfigError("set both access_key_id and secret_access_key, or neither")
-
-
-def _validate_orphan_age(settings: Settings) -> None:
-    if settings.orphan_blob_min_age_seconds < MIN_ORPHAN_AGE_SECONDS:
-        # Below this a blob between its commit and its metadata's (a stalled
-        # writer, a clock step between nodes) could be taken for an orphan.
-        raise ConfigError(
-            f"setting 'orphan_blob_min_age_seconds' must be at least {MIN_ORPHAN_AGE_SECONDS:.0f}"
-        )
-
-
-def _validate_processes(settings: Settings) -> None:
-    if settings.processes < 1:
-        raise ConfigError("setting 'processes' must be 1 or more")
-    if settings.processes > 1 and settings.clock == "manual":
-        # Each process would keep its own clock; the admin API moves only one.
-        raise ConfigError("clock 'manual' needs processes = 1: the clock lives in one process")
+    check_settings(settings)

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from openglacier.domain.models import (
     Archive,
@@ -398,6 +398,8 @@ class MetadataStore(Protocol):
 class BlobInfo:
     key: str
     size: int  # payload bytes (format header excluded)
+    codec: int = 0  # storage/blobs/format.py: 0 raw, 1+ chunked codecs
+    key_id: str | None = None  # the encryption key's id (keyring.py), None if not encrypted
 
 
 @dataclass(frozen=True)
@@ -408,6 +410,25 @@ class BlobEntry:
     # When the blob was last written, by the store's own clock (a file's mtime,
     # an object's Last-Modified): the orphan collector's measure of age.
     modified_at: datetime
+
+
+class BlobReader(Protocol):
+    """What `BlobStore.open` returns: payload bytes in chunks, and whether the
+    store checked them."""
+
+    # True when every chunk this reader yields was checked against a checksum
+    # or an authentication tag recorded when the blob was written (codecs 1+,
+    # storage/blobs/format.py): damage at rest then raises IntegrityError before
+    # the damaged bytes are yielded, and a caller that verified the blob's tree
+    # hash once (a retrieval job when it completes) need not hash them again.
+    # False for codec-0 blobs, whose bytes only the tree hash covers.
+    checked: bool
+
+    def __iter__(self) -> Iterator[bytes]: ...
+
+    def __next__(self) -> bytes: ...
+
+    def close(self) -> None: ...
 
 
 class BlobWriter(Protocol):
@@ -427,7 +448,7 @@ class BlobWriter(Protocol):
 class BlobStore(Protocol):
     def create(self, key: str) -> BlobWriter: ...
 
-    def open(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    def open(self, key: str, start: int = 0, end: int | None = None) -> BlobReader:
         """Payload bytes [start, end) (end None = to the end), in chunks. A key
         with no committed blob raises FileNotFoundError (BlobNotFoundError)."""
         ...
@@ -447,6 +468,24 @@ class BlobStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class BlobCopies(Protocol):
+    """A blob store that keeps every blob in two stores (--replica-blob-url,
+    storage/blobs/replicated.py). Reads fall back to the good copy on their own;
+    the scrubber verifies each copy against the stored leaf hashes and, when
+    one is damaged or missing, rewrites it from the other with `restore`."""
+
+    @property
+    def copies(self) -> tuple[BlobStore, BlobStore]:
+        """(primary, replica)."""
+        ...
+
+    def restore(self, key: str, source: int) -> None:
+        """Replace the other copy of `key` (damaged or missing) with a copy of
+        `copies[source]`, which the caller has verified."""
+        ...
 
 
 class OutputSink(Protocol):

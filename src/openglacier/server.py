@@ -88,7 +88,7 @@ def build_deps(settings: Settings, clock: Clock | None = None) -> Deps:
         # ones: other processes (API nodes, workers) may share this blob store and
         # be writing right now; a live writer touches its file at least once per
         # body timeout.
-        sweep(older_than=max(STALE_TEMP_SECONDS, 2 * settings.body_timeout_seconds))
+        sweep(older_than=_stale_temp_seconds(settings))
     if clock is None:
         clock = ManualClock() if settings.clock == "manual" else SystemClock()
     return Deps(
@@ -99,7 +99,12 @@ def build_deps(settings: Settings, clock: Clock | None = None) -> Deps:
         partition=settings.partition,
         body_timeout=settings.body_timeout_seconds,
         orphan_blob_min_age=timedelta(seconds=settings.orphan_blob_min_age_seconds),
+        stale_temp_seconds=_stale_temp_seconds(settings),
     )
+
+
+def _stale_temp_seconds(settings: Settings) -> float:
+    return max(STALE_TEMP_SECONDS, 2 * settings.body_timeout_seconds)
 
 
 def _record_first(store: MetadataStore, blobs: BlobStore, url: str) -> None:

@@ -86,8 +86,15 @@ def config_option() -> Callable[[F], F]:
 
 
 def storage_options(func: F) -> F:
-    """Where the stores are: every command has these."""
-    names = ("data_dir", "metadata_url", "blob_url")
+    """Where the stores are and how blobs are encoded: every command has these."""
+    names = (
+        "data_dir",
+        "metadata_url",
+        "blob_url",
+        "replica_blob_url",
+        "encryption_key_file",
+        "compression",
+    )
     return _apply(func, [config_option(), *(setting_option(n) for n in names)])
 
 
@@ -111,6 +118,8 @@ SERVE_SETTINGS = (
     "free_tier_bytes_per_month",
     "retrieval_spread_hours",
     "notify_targets",
+    "scrub_rate",
+    "scrub_interval",
     "log_level",
 )
 

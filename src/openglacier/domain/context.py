@@ -37,6 +37,9 @@ class Deps:
     partition: str = "aws"
     body_timeout: float = 60.0
     orphan_blob_min_age: timedelta = DEFAULT_ORPHAN_BLOB_MIN_AGE
+    # Unfinished writes (temp files, S3 multipart uploads) older than this with
+    # no progress belong to dead writers (server.py sets it from the body timeout).
+    stale_temp_seconds: float = 3600.0
 
     async def in_tx(self, fn: Callable[[MetadataTx], T]) -> T:
         return await anyio.to_thread.run_sync(partial(self._run_tx, fn))

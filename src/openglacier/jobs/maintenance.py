@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 import anyio
+import anyio.to_thread
 
 from openglacier.domain.context import Deps
 from openglacier.domain.inventory import InventoryService
@@ -82,8 +83,17 @@ class Maintenance:
             if last is not None and now - last < ORPHAN_SWEEP_INTERVAL:
                 return 0
             deleted = await collect_orphans(self.deps)
+            await self._sweep_temp()
             self._orphans_swept_at = now  # not on failure: due again next pass
             return deleted
+
+    async def _sweep_temp(self) -> None:
+        """Writes of dead writers (temp files, S3 multipart uploads of a node
+        killed mid-upload) are dropped at each start and with every orphan
+        sweep, so a long-running deployment does not keep paying for them."""
+        sweep = getattr(self.deps.blobs, "sweep_temp", None)
+        if sweep is not None:
+            await anyio.to_thread.run_sync(partial(sweep, older_than=self.deps.stale_temp_seconds))
 
     async def _expire_jobs(self) -> int:
         """Spec 4.2 [R]: completed jobs and their output go after the retention."""

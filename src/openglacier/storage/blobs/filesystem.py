@@ -434,6 +434,8 @@ class FilesystemBlobWriter:
 class FilesystemBlobReader(Iterator[bytes]):
     """Payload bytes [start, end) of one blob, in chunks of at most 1 MiB."""
 
+    checked = False  # codec 0: only the tree hash covers these bytes
+
     def __init__(self, fd: int, key: str, start: int, end: int) -> None:
         self._fd = fd
         self._key = key

@@ -408,6 +408,8 @@ class S3BlobWriter:
 class S3BlobReader(Iterator[bytes]):
     """Payload bytes [start, end) of one blob, from one streaming ranged GET."""
 
+    checked = False  # codec 0: only the tree hash covers these bytes
+
     def __init__(self, body: Any, key: str, start: int, end: int) -> None:
         self._body = body
         self._key = key
