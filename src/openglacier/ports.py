@@ -44,6 +44,7 @@ from openglacier.domain.models import (
     VaultGovernance,
     VaultLock,
 )
+from openglacier.keyring import Keyring
 
 
 class MetadataTx(Protocol):
@@ -356,6 +357,31 @@ class MetadataTx(Protocol):
 
     def blob_census(self) -> BlobCensus: ...
 
+    # --- encryption keys at rest (keyring.py, storage/encryption_keys.py) ---------
+    def recorded_key_checks(self) -> dict[str, str]:
+        """Every key id that encrypted data here -> its recorded check value."""
+        ...
+
+    def record_key_check(self, key_id: str, check_value: str, now: datetime) -> str:
+        """Record `key_id` with `check_value` unless it is recorded already; the
+        recorded check value (of two processes recording at once, both see the
+        first)."""
+        ...
+
+    def seal_secrets(self) -> int:
+        """Seal every stored secret not yet sealed with the store's keyring's
+        current key (plaintext ones, and those of older keys); how many changed.
+        Idempotent; needs `MetadataStore.keyring`."""
+        ...
+
+    def repoint_blob(self, old_key: str, new_key: str, now: datetime) -> int:
+        """Make every row naming `old_key` (archive segments, multipart parts,
+        pinned job segments, job outputs) name `new_key`, a verified copy of
+        it, and queue `old_key` for deletion; the number of rows repointed. If
+        no row names `old_key` any more (its archive was deleted meanwhile),
+        `new_key` is queued instead, as the orphan it is, and 0 is returned."""
+        ...
+
 
 @dataclass(frozen=True)
 class BlobRef:
@@ -385,6 +411,10 @@ class MetadataStore(Protocol):
     # Short read-only transactions are local and never wait for writers (SQLite
     # in WAL mode): callers may run them on their own thread (docs/decisions.md).
     inline_reads: bool
+    # Seals the secrets it stores (access keys' secret keys) with this keyring's
+    # current key and opens them when read (keyring.py). None: secrets are
+    # stored as given, and sealed ones are returned sealed.
+    keyring: Keyring | None
 
     def transaction(self, *, readonly: bool = False) -> AbstractContextManager[MetadataTx]:
         """`readonly`: a consistent snapshot that never blocks writers (long reads,

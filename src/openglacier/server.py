@@ -25,9 +25,11 @@ from openglacier.domain.context import Deps
 from openglacier.domain.jobs import JobOptions
 from openglacier.domain.retrieval_limits import RetrievalLimits
 from openglacier.domain.services import JobSetup, Services
+from openglacier.keyring import Keyring
 from openglacier.notify.targets import parse_targets
 from openglacier.ports import BlobStore, MetadataStore
 from openglacier.storage.blob_url import check_recorded, record
+from openglacier.storage.encryption_keys import check_keys, record_keys
 from openglacier.storage.factory import codec_config, open_blobs, open_metadata
 from openglacier.storage.metadata.engine import sqlite_files
 from openglacier.storage.private_files import make_private_dir, tighten
@@ -76,6 +78,7 @@ def build_deps(settings: Settings, clock: Clock | None = None) -> Deps:
         # Before anything is created: a process on another blob store than the
         # deployment's is refused (storage/blob_url.py).
         recorded = check_recorded(store, settings.resolved_blob_url)
+        check_keys(store, codecs.keyring)  # storage/encryption_keys.py
         make_private_dir(settings.data_dir)
         blobs = open_blobs(settings.resolved_blob_url, settings, codecs=codecs)
     except BaseException:
@@ -83,6 +86,7 @@ def build_deps(settings: Settings, clock: Clock | None = None) -> Deps:
         raise
     if recorded is None:
         _record_first(store, blobs, settings.resolved_blob_url)
+    _record_keys(store, blobs, codecs.keyring)
     sweep = getattr(blobs, "sweep_temp", None)
     if sweep is not None:
         # Crash leftovers: never acknowledged, safe to drop (design 3). Only stale
@@ -113,6 +117,17 @@ def _record_first(store: MetadataStore, blobs: BlobStore, url: str) -> None:
     that cannot be used is never recorded)."""
     try:
         record(store, url, datetime.now(UTC))
+    except BaseException:
+        blobs.close()
+        store.close()
+        raise
+
+
+def _record_keys(store: MetadataStore, blobs: BlobStore, keyring: Keyring | None) -> None:
+    """Record the key ids this process encrypts with and seal stored secrets,
+    once the blob store has opened (a key never used is never recorded)."""
+    try:
+        record_keys(store, keyring, datetime.now(UTC))
     except BaseException:
         blobs.close()
         store.close()

@@ -14,7 +14,8 @@ from openglacier.config import Settings
 from openglacier.domain.models import Credential
 from openglacier.ids import new_access_key_id, new_secret_access_key
 from openglacier.ports import MetadataTx
-from openglacier.storage.factory import open_metadata
+from openglacier.storage.encryption_keys import check_keys, record_keys
+from openglacier.storage.factory import codec_config, open_metadata
 from openglacier.storage.private_files import make_private_dir
 
 
@@ -22,7 +23,7 @@ def create_key(settings: Settings, account_id: str | None, description: str) -> 
     if account_id is not None and not (account_id.isdigit() and len(account_id) == 12):
         raise click.BadParameter("an account id is 12 digits", param_hint="--account-id")
     # The store first: one that cannot be opened leaves no credentials file behind.
-    with metadata_tx(settings) as tx:
+    with metadata_tx(settings, sealing=True) as tx:
         if account_id is None:
             make_private_dir(settings.data_dir)
             account_id = load_or_create_root(
@@ -53,10 +54,22 @@ def delete_key(settings: Settings, access_key_id: str) -> bool:
 
 
 @contextmanager
-def metadata_tx(settings: Settings, *, readonly: bool = False) -> Iterator[MetadataTx]:
-    """One transaction on the configured metadata store, opened and closed for a command."""
+def metadata_tx(
+    settings: Settings, *, readonly: bool = False, sealing: bool = False
+) -> Iterator[MetadataTx]:
+    """One transaction on the configured metadata store, opened and closed for a
+    command. `sealing`: the command stores secrets, so its key file must fit the
+    recorded keys (storage/encryption_keys.py), as for a start."""
     with one_line_errors(settings):
+        keyring = codec_config(settings).keyring if sealing else None
         store = open_metadata(settings.resolved_metadata_url)
+        try:
+            if sealing:
+                check_keys(store, keyring)
+                record_keys(store, keyring, SystemClock().now())
+        except BaseException:
+            store.close()
+            raise
     try:
         with store.transaction(readonly=readonly) as tx:
             yield tx

@@ -21,6 +21,7 @@ from openglacier import __version__
 from openglacier.auth.credentials import RootKeys
 from openglacier.cli.blobs import blobs
 from openglacier.cli.config_cmd import config
+from openglacier.cli.encryption import encryption_key
 from openglacier.cli.governance import accounts, policies
 from openglacier.cli.keys import create_key, delete_key, list_keys
 from openglacier.cli.options import (
@@ -260,4 +261,5 @@ def keys_delete(config_file: Path | None, access_key_id: str, **options: Any) ->
 main.add_command(accounts)
 main.add_command(blobs)
 main.add_command(config)
+main.add_command(encryption_key)
 main.add_command(policies)

@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
 from openglacier.errors import StorageError
+from openglacier.keyring import Keyring
 from openglacier.storage.metadata.schema import UTCDateTime, blob_deletes
 
 DB_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, sqlite3.Error, psycopg.Error)
@@ -62,8 +63,9 @@ def after_position(
 class TxBase:
     """Holds the transaction's connection; the operation mixins build on it."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, keyring: Keyring | None = None) -> None:
         self._conn = conn
+        self._keyring = keyring  # seals stored secrets (credentials.py)
 
     def _rows(self, stmt: Executable) -> Sequence[Row[Any]]:
         with translated():

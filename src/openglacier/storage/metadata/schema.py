@@ -226,7 +226,9 @@ credentials = Table(
     "credentials",
     metadata,
     Column("access_key_id", binary_string(128), primary_key=True),
-    Column("secret_access_key", String(128), nullable=False),
+    # Sealed when an encryption key is configured (keyring.py: "og1:<key id>:...",
+    # longer than the secret itself), so no length limit.
+    Column("secret_access_key", Text(), nullable=False),
     Column("account_id", String(ACCOUNT), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("description", String(DESCRIPTION), nullable=False),
@@ -375,4 +377,17 @@ deployment = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("blob_url", Text(), nullable=False),
     Column("recorded_at", UTCDateTime(), nullable=False),
+)
+
+# Every encryption key id that ever encrypted blobs or sealed secrets here, with
+# its check value (keyring.Keyring.check_value), recorded by the first start
+# that used it: a start without the key file, without one of these ids, or
+# with another key under a recorded id is refused (storage/encryption_keys.py)
+# instead of failing on every read later.
+encryption_keys = Table(
+    "encryption_keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("check_value", String(64), nullable=False),
+    Column("first_used_at", UTCDateTime(), nullable=False),
 )

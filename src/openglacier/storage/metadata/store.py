@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 
 from openglacier.errors import StorageError
+from openglacier.keyring import Keyring
 from openglacier.storage.metadata.base import DB_ERRORS
 from openglacier.storage.metadata.engine import (
     DEFAULT_BUSY_TIMEOUT,
@@ -39,6 +40,7 @@ class SqlMetadataStore:
         self._engine = make_engine(url, busy_timeout=busy_timeout)
         self.dialect: str = self._engine.dialect.name
         self.inline_reads = self.dialect == "sqlite"
+        self.keyring: Keyring | None = None
         database = self._engine.url.database
         self._writer = (
             SqliteWriterLock(str(Path(database).expanduser()), busy_timeout)
@@ -65,7 +67,7 @@ class SqlMetadataStore:
                     else plain
                 )
                 with conn.begin():
-                    yield SqlMetadataTx(conn)
+                    yield SqlMetadataTx(conn, self.keyring)
         except DB_ERRORS as exc:
             raise StorageError(f"metadata transaction failed ({type(exc).__name__})") from exc
 

@@ -7,9 +7,11 @@ from openglacier.storage.metadata.archives import ArchiveOps
 from openglacier.storage.metadata.blobqueue import BlobQueueOps
 from openglacier.storage.metadata.credentials import CredentialOps
 from openglacier.storage.metadata.deployment import DeploymentOps
+from openglacier.storage.metadata.encryption_keys import EncryptionKeyOps
 from openglacier.storage.metadata.governance import GovernanceOps
 from openglacier.storage.metadata.jobs import JobOps
 from openglacier.storage.metadata.notifications import NotificationOps
+from openglacier.storage.metadata.repoint import RepointOps
 from openglacier.storage.metadata.uploads import UploadOps
 from openglacier.storage.metadata.vaults import VaultOps
 
@@ -25,5 +27,7 @@ class SqlMetadataTx(
     BlobQueueOps,
     CredentialOps,
     DeploymentOps,
+    EncryptionKeyOps,
+    RepointOps,
 ):
     """Valid only inside the `SqlMetadataStore.transaction()` block that made it."""
