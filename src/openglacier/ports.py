@@ -382,6 +382,10 @@ class MetadataTx(Protocol):
         `new_key` is queued instead, as the orphan it is, and 0 is returned."""
         ...
 
+    def blob_named(self, key: str) -> bool:
+        """Whether a row names `key` as data (the deletion queue does not count)."""
+        ...
+
 
 @dataclass(frozen=True)
 class BlobRef:

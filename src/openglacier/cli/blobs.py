@@ -1,5 +1,7 @@
 """`openglacier blobs migrate --to URL`: move the deployment's blobs to another
-store (storage/blob_migration.py) and switch the recorded blob URL."""
+store (storage/blob_migration.py) and switch the recorded blob URL.
+`openglacier blobs rewrite --key-id ID`: re-encrypt them in place with one key
+(storage/blob_rewrite.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +29,11 @@ from openglacier.cli.startup import SettingsError, one_line_errors
 from openglacier.config import ConfigError, Settings, mask_secrets, validate
 from openglacier.ports import BlobStore, MetadataStore
 from openglacier.storage.blob_migration import Migration, MigrationError, Summary
+from openglacier.storage.blob_rewrite import Rewrite, RewriteError, RewriteSummary, writer_codecs
 from openglacier.storage.blob_url import canonical_blob_url
-from openglacier.storage.factory import open_blobs, open_metadata
+from openglacier.storage.blobs.codecs import CodecConfig
+from openglacier.storage.encryption_keys import check_keys, record_keys
+from openglacier.storage.factory import codec_config, open_blobs, open_metadata
 
 console = Console(highlight=False)
 
@@ -61,10 +67,7 @@ def migrate(config_file: Path | None, to_url: str, **options: Any) -> None:
     for deletion) are not copied.
     """
     settings = settings_from(config_file, **options)
-    # Only our own records at the chosen level: the libraries' INFO lines (the
-    # schema check's, boto's) would only crowd the progress bar.
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
-    logging.getLogger("openglacier").setLevel(settings.log_level.upper())
+    _quiet_logging(settings)
     _check_destination(settings, to_url)
     with one_line_errors(settings), _stores(settings) as store:
         with store.transaction(readonly=True) as tx:
@@ -80,6 +83,81 @@ def migrate(config_file: Path | None, to_url: str, **options: Any) -> None:
         f"{summary.skipped} ({summary.skipped_bytes} bytes) already there and verified; "
         f"the blob store is now {target}: start serve and workers with --blob-url {target}"
     )
+
+
+def _quiet_logging(settings: Settings) -> None:
+    # Only our own records at the chosen level: the libraries' INFO lines (the
+    # schema check's, boto's) would only crowd the progress bar.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
+    logging.getLogger("openglacier").setLevel(settings.log_level.upper())
+
+
+@blobs.command("rewrite")
+@storage_options
+@click.option(
+    "--key-id",
+    required=True,
+    metavar="ID",
+    help="The key to encrypt every blob with: an id of the key file (usually its current key).",
+)
+@setting_option("log_level", "debug names each blob rewritten or skipped.")
+def rewrite(config_file: Path | None, key_id: str, **options: Any) -> None:
+    """Re-encrypt every blob not yet encrypted with key ID (after `encryption-key
+    create --add`, or blobs written before encryption was on), and seal the
+    stored secrets with it.
+
+    Online: serve and workers may keep running. Each blob is copied under a new
+    key, verified against its stored hashes, and only then switched (the old
+    blob goes to the deletion queue). Resumable: run it again after an
+    interruption; blobs already on ID are skipped. Runs on the recorded blob
+    store (--blob-url only counts before any start recorded one).
+    """
+    settings = settings_from(config_file, **options)
+    _quiet_logging(settings)
+    with one_line_errors(settings):
+        try:
+            codecs = writer_codecs(codec_config(settings), key_id)
+        except RewriteError as exc:
+            raise click.ClickException(str(exc)) from None
+        with _stores(settings) as store:
+            summary = _rewrite_all(settings, store, codecs, key_id)
+    _rewrite_report(summary, key_id)
+
+
+def _rewrite_all(
+    settings: Settings, store: MetadataStore, codecs: CodecConfig, key_id: str
+) -> RewriteSummary:
+    with store.transaction(readonly=True) as tx:
+        url = tx.recorded_blob_url() or canonical_blob_url(settings.resolved_blob_url)
+        census = tx.blob_census()
+    check_keys(store, codecs.keyring)
+    blob_store = open_blobs(url, settings, codecs=codecs)
+    try:
+        record_keys(store, codecs.keyring, datetime.now(UTC))  # secrets sealed with ID too
+        console.print(f"re-encrypting the blobs of {mask_secrets(url)} with key id {key_id}")
+        with _progress() as progress:
+            task = progress.add_task("blobs", total=census.size)
+            job = Rewrite(store, blob_store, key_id, lambda n: progress.advance(task, n))
+            return job.run()
+    except RewriteError as exc:
+        raise click.ClickException(mask_secrets(str(exc))) from None
+    finally:
+        blob_store.close()
+
+
+def _rewrite_report(summary: RewriteSummary, key_id: str) -> None:
+    console.print(
+        f"done: {summary.rewritten} blobs ({summary.rewritten_bytes} bytes) re-encrypted with "
+        f"key id {key_id}, {summary.skipped} ({summary.skipped_bytes} bytes) were already, "
+        f"{summary.gone} deleted meanwhile",
+        soft_wrap=True,
+    )
+    if summary.damaged:
+        raise click.ClickException(
+            f"{len(summary.damaged)} damaged blob(s) left as they were, e.g. "
+            f"{summary.damaged[0]}: restore them (or delete what names them) and run "
+            "the rewrite again"
+        )
 
 
 def _check_destination(settings: Settings, to_url: str) -> None:
@@ -102,14 +180,17 @@ def _copy_and_switch(
     settings: Settings, store: MetadataStore, urls: tuple[str | None, str, str]
 ) -> Summary:
     recorded, source_url, target = urls
-    source = open_blobs(source_url, settings)
+    codecs = codec_config(settings)
+    check_keys(store, codecs.keyring)  # the copies are encrypted as a start would
+    source = open_blobs(source_url, settings, codecs=codecs)
     try:
-        dest: BlobStore = open_blobs(target, settings)
+        dest: BlobStore = open_blobs(target, settings, codecs=codecs)
     except BaseException:
         source.close()
         raise
     console.print(f"copying blobs from {source_url} to {mask_secrets(target)}")
     try:
+        record_keys(store, codecs.keyring, datetime.now(UTC))
         with _progress() as progress:
             migration = Migration(store, source, dest)
             before = migration.census()

@@ -7,11 +7,12 @@ Orphans (blobs no row names) and blobs in the deletion queue are left behind:
 nothing can read them. Written against the BlobStore port only, so any
 adapter pair works (file -> file, file -> s3, s3 -> file, s3 -> s3).
 
-Verification: segment, part and pinned blobs against their stored 1 MiB leaf
-digests, both while the source is read (a damaged source stops the migration
-before anything is switched) and after the copy is committed (the
-destination is re-read). A job output document has no stored hash: its copy
-is checked against its recorded size and the SHA-256 of the source read.
+Verification (storage/blob_verify.py): segment, part and pinned blobs against
+their stored 1 MiB leaf digests, both while the source is read (a damaged
+source stops the migration before anything is switched) and after the copy is
+committed (the destination is re-read). A job output document has no stored
+hash: its copy is checked against its recorded size and the SHA-256 of the
+source read.
 
 Resumable with no state of its own: a blob is committed at the destination
 only whole (the BlobStore contract), and one found there on a rerun is
@@ -23,16 +24,16 @@ nobody switched the URL meanwhile.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from openglacier.errors import StorageError
 from openglacier.ports import BlobCensus, BlobRef, BlobStore, MetadataStore
-from openglacier.storage.blobs import put_blob
-from openglacier.treehash import DIGEST_LEN, MIB
+from openglacier.storage.blob_verify import SourceDamage, copy_verified, read_checked
+
+__all__ = ["Migration", "MigrationError", "Summary", "read_checked"]
 
 log = logging.getLogger("openglacier.migrate")
 
@@ -49,65 +50,6 @@ class Summary:
     copied_bytes: int = 0
     skipped: int = 0
     skipped_bytes: int = 0
-
-
-class _Check:
-    """Feeds a blob's bytes through its stored leaf digests, or (a job output,
-    which has none) through SHA-256."""
-
-    def __init__(self, ref: BlobRef) -> None:
-        self.ref = ref
-        self.pending = bytearray()
-        self.leaf = 0
-        self.size = 0
-        self.sha = hashlib.sha256()
-        self.problem: str | None = None
-
-    def feed(self, chunk: bytes) -> None:
-        self.size += len(chunk)
-        if self.ref.leaf_hashes is None:
-            # No stored hash: the payload's own digest, to compare source and copy
-            # (leaves already prove the others; hashing them twice costs a third).
-            self.sha.update(chunk)
-            return
-        if self.problem is not None:
-            return
-        self.pending += chunk
-        while len(self.pending) >= MIB and self.problem is None:
-            self._leaf(bytes(self.pending[:MIB]))
-            del self.pending[:MIB]
-
-    def _leaf(self, data: bytes) -> None:
-        leaves = self.ref.leaf_hashes or b""
-        want = leaves[self.leaf * DIGEST_LEN : (self.leaf + 1) * DIGEST_LEN]
-        if hashlib.sha256(data).digest() != want:
-            self.problem = f"leaf {self.leaf} does not match its stored hash"
-        self.leaf += 1
-
-    def finish(self) -> str | None:
-        """The damage found, or None."""
-        leaves = self.ref.leaf_hashes
-        if leaves is not None and self.problem is None and (self.pending or self.leaf == 0):
-            self._leaf(bytes(self.pending))
-        if self.problem is None and self.size != self.ref.size:
-            self.problem = f"{self.size} bytes, expected {self.ref.size}"
-        if self.problem is None and leaves is not None and self.leaf * DIGEST_LEN != len(leaves):
-            self.problem = f"{self.leaf} leaves, expected {len(leaves) // DIGEST_LEN}"
-        return self.problem
-
-
-def read_checked(blobs: BlobStore, ref: BlobRef) -> tuple[str | None, bytes]:
-    """(damage or None, SHA-256 of the payload for a blob without leaf digests)
-    of `ref`'s blob in `blobs`."""
-    check = _Check(ref)
-    try:
-        for chunk in blobs.open(ref.key):
-            check.feed(chunk)
-    except FileNotFoundError:
-        return "missing", b""
-    except Exception as exc:  # any read failure is damage to report
-        return f"unreadable ({exc})", b""
-    return check.finish(), check.sha.digest()
 
 
 class Migration:
@@ -148,10 +90,10 @@ class Migration:
                 self.summary.skipped_bytes += ref.size
                 return
             self.dest.delete(ref.key)  # a damaged copy of ours: copy it again
-        digest = self._copy(ref)
-        problem, copied = read_checked(self.dest, ref)
-        if problem is None and copied != digest:
-            problem = "differs from the source"
+        try:
+            problem = copy_verified(self.source, ref, self.dest, ref.key)
+        except SourceDamage as exc:
+            raise self._damaged(ref, exc.problem) from None
         if problem is not None:
             raise MigrationError(
                 f"the copy of blob {ref.key} ({ref.owner}) at the destination: {problem}; "
@@ -168,29 +110,6 @@ class Migration:
             source_problem, source_digest = read_checked(self.source, ref)
             return source_problem is None and source_digest == digest
         return problem is None
-
-    def _copy(self, ref: BlobRef) -> bytes:
-        """Stream the source into the destination, checking it on the way: a
-        damaged source aborts the write, so nothing of it is committed."""
-        check = _Check(ref)
-
-        def checked_chunks() -> Iterator[bytes]:
-            try:
-                for chunk in self.source.open(ref.key):
-                    check.feed(chunk)
-                    yield chunk
-            except FileNotFoundError:
-                raise self._damaged(ref, "missing") from None
-            except MigrationError:
-                raise
-            except Exception as exc:
-                raise self._damaged(ref, f"unreadable ({exc})") from None
-            problem = check.finish()
-            if problem is not None:
-                raise self._damaged(ref, problem)
-
-        put_blob(self.dest, ref.key, checked_chunks())
-        return check.sha.digest()
 
     @staticmethod
     def _damaged(ref: BlobRef, problem: str) -> MigrationError:

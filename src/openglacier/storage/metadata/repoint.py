@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select, union, update
 
 from openglacier.storage.metadata.base import TxBase
 from openglacier.storage.metadata.schema import (
@@ -55,3 +55,7 @@ class RepointOps(TxBase):
             moved += self._run(stmt)
         self._queue_keys([old_key if moved else new_key], now)
         return moved
+
+    def blob_named(self, key: str) -> bool:
+        found = union(*(select(column).where(column == key) for column in _DATA_COLUMNS))
+        return self._first(found) is not None
