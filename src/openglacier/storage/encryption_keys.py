@@ -83,4 +83,8 @@ def record_keys(store: MetadataStore, keyring: Keyring | None, now: datetime) ->
         problem = key_problem(tx.recorded_key_checks(), keyring)
         if problem is not None:
             raise KeyCheckError(problem)  # rolls the recording back
-        return tx.seal_secrets()
+        sealed = tx.seal_secrets()
+    checkpoint = getattr(store, "checkpoint", None)  # SQLite: old row images out of the file
+    if sealed and checkpoint is not None:
+        checkpoint()
+    return sealed

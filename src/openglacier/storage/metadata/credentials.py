@@ -10,6 +10,8 @@ working secret).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -18,7 +20,7 @@ from sqlalchemy import Row, delete, func, select, update
 from openglacier.domain.models import Credential
 from openglacier.errors import StorageError
 from openglacier.keyring import SEALED_PREFIX, KeyringError, is_sealed
-from openglacier.storage.metadata.base import TxBase, values_of
+from openglacier.storage.metadata.base import TxBase, translated, values_of
 from openglacier.storage.metadata.schema import credentials
 
 
@@ -57,19 +59,37 @@ class CredentialOps(TxBase):
         # A prefix test without LIKE: key ids may hold "_", a LIKE wildcard.
         prefix = func.substr(c.secret_access_key, 1, len(current))
         stmt = select(c.access_key_id, c.secret_access_key).where(prefix != current)
-        changed = 0
         # Only the rows that need it: a restart with every secret sealed under
         # the current key reads nothing but this query's empty answer.
-        for row in self._rows(stmt.with_for_update()):
-            plain = self._opened(row.access_key_id, row.secret_access_key)
-            sealed = keyring.seal(plain, row.access_key_id)
-            self._run(
-                update(credentials)
-                .where(c.access_key_id == row.access_key_id)
-                .values(secret_access_key=sealed)
-            )
-            changed += 1
-        return changed
+        rows = self._rows(stmt.with_for_update())
+        with self._zeroing_freed_space(bool(rows)):
+            for row in rows:
+                plain = self._opened(row.access_key_id, row.secret_access_key)
+                sealed = keyring.seal(plain, row.access_key_id)
+                self._run(
+                    update(credentials)
+                    .where(c.access_key_id == row.access_key_id)
+                    .values(secret_access_key=sealed)
+                )
+        return len(rows)
+
+    @contextmanager
+    def _zeroing_freed_space(self, needed: bool) -> Iterator[None]:
+        """SQLite may leave a rewritten row's old bytes in the page's free space;
+        secure_delete zeroes them, so no plaintext secret stays in the file
+        (once the WAL is checkpointed: SqlMetadataStore.checkpoint). Many
+        builds (Debian's) have it on by default; others do not."""
+        if not needed or self._conn.dialect.name != "sqlite":
+            yield
+            return
+        with translated():
+            before = int(self._conn.exec_driver_sql("PRAGMA secure_delete").scalar_one())
+            self._conn.exec_driver_sql("PRAGMA secure_delete = 1")
+        try:
+            yield
+        finally:
+            with translated():
+                self._conn.exec_driver_sql(f"PRAGMA secure_delete = {before:d}")
 
     def _sealed(self, credential: Credential) -> str:
         if self._keyring is None:

@@ -76,6 +76,23 @@ class SqlMetadataStore:
             return nullcontext()
         return self._writer.held()
 
+    def checkpoint(self) -> None:
+        """SQLite: copy the WAL into the database file and empty it, so pages
+        rewritten to drop a plaintext secret replace their old images in both
+        files now rather than at the next automatic checkpoint. Best effort: a
+        reader of another process still on an older snapshot may hold it up."""
+        if self.dialect != "sqlite":
+            return
+        try:
+            with self._writer_turn(False), self._engine.connect() as conn:
+                # Straight to the driver: outside a transaction (the engine's
+                # begin hook would open one, inside which nothing is checkpointed).
+                driver = conn.connection.driver_connection
+                assert driver is not None
+                driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except DB_ERRORS as exc:
+            raise StorageError(f"metadata checkpoint failed ({type(exc).__name__})") from exc
+
     def close(self) -> None:
         self._engine.dispose()
         if self._writer is not None:
