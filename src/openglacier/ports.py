@@ -312,7 +312,11 @@ class MetadataTx(Protocol):
     # --- blob deletion queue ------------------------------------------------
     def queue_blob_deletes(self, keys: Sequence[str], now: datetime) -> None: ...
 
-    def pending_blob_deletes(self, limit: int) -> list[str]: ...
+    def pending_blob_deletes(self, limit: int, due: datetime | None = None) -> list[str]:
+        """Queued keys nothing names, oldest first; with `due`, only those queued
+        for deletion at or before it (blobs rewrite queues a switched blob for
+        later, so reads that began before the switch can finish)."""
+        ...
 
     def forget_blob_deletes(self, keys: Sequence[str]) -> None: ...
 
@@ -374,12 +378,13 @@ class MetadataTx(Protocol):
         Idempotent; needs `MetadataStore.keyring`."""
         ...
 
-    def repoint_blob(self, old_key: str, new_key: str, now: datetime) -> int:
+    def repoint_blob(self, old_key: str, new_key: str, delete_at: datetime) -> int:
         """Make every row naming `old_key` (archive segments, multipart parts,
         pinned job segments, job outputs) name `new_key`, a verified copy of
-        it, and queue `old_key` for deletion; the number of rows repointed. If
-        no row names `old_key` any more (its archive was deleted meanwhile),
-        `new_key` is queued instead, as the orphan it is, and 0 is returned."""
+        it, and queue `old_key` for deletion at `delete_at`; the number of rows
+        repointed. If no row names `old_key` any more (its archive was deleted
+        meanwhile), `new_key` is queued instead, as the orphan it is, and 0 is
+        returned."""
         ...
 
     def blob_named(self, key: str) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from openglacier.domain.models import Archive, Part, Upload, UploadState
 from openglacier.ids import new_archive_id, new_blob_key, new_upload_id
 from openglacier.keyring import Keyring
 from openglacier.ports import BlobRef
-from openglacier.storage.blob_rewrite import Rewrite, RewriteError, writer_codecs
+from openglacier.storage.blob_rewrite import DEFAULT_GRACE, Rewrite, RewriteError, writer_codecs
 from openglacier.storage.blobs.codecs import CodecConfig
 from openglacier.storage.blobs.filesystem import FilesystemBlobStore
 from openglacier.storage.metadata.store import SqlMetadataStore
@@ -80,7 +81,10 @@ def test_every_named_blob_ends_on_the_key_with_its_bytes(world: World) -> None:
         assert info is not None
         assert info.key_id == NEW
     with world.store.transaction() as tx:
-        queued = set(tx.pending_blob_deletes(1000))
+        due_now = set(tx.pending_blob_deletes(1000, datetime.now(UTC)))
+        assert not set(before) & due_now  # an hour's grace for reads begun before
+        later = datetime.now(UTC) + DEFAULT_GRACE
+        queued = set(tx.pending_blob_deletes(1000, later))
     assert set(before) <= queued  # the old blobs go through the deletion queue
     # A rerun finds nothing to do.
     again = Rewrite(world.store, world.dest, NEW).run()

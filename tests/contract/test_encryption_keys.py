@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -237,3 +237,21 @@ def test_repoint_of_a_blob_nothing_names_queues_the_copy(metadata_store: SqlMeta
         assert not tx.blob_named(new)
     assert names(metadata_store, old) == {"blob_deletes": 1}
     assert names(metadata_store, new) == {"blob_deletes": 1}
+
+
+def test_a_switched_blob_is_due_for_deletion_only_at_its_time(
+    metadata_store: SqlMetadataStore,
+) -> None:
+    """Reads that found the old key before the switch keep it meanwhile, also
+    when the key was queued already (a deleted archive's blob a pin names)."""
+    later = NOW + timedelta(hours=1)
+    pinned, plain = new_blob_key(), new_blob_key()
+    with metadata_store.transaction() as tx:
+        gone = add_archive(tx, pinned, b"pinned")
+        add_pin(tx, gone, pinned, b"pinned")
+        tx.remove_archive(gone, 2, NOW - timedelta(days=1))  # queued long ago
+        add_archive(tx, plain, b"plain")
+        assert tx.repoint_blob(pinned, new_blob_key(), later) == 1
+        assert tx.repoint_blob(plain, new_blob_key(), later) == 1
+        assert tx.pending_blob_deletes(10, NOW) == []
+        assert sorted(tx.pending_blob_deletes(10, later)) == sorted([pinned, plain])

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from rich.progress import (
 from openglacier.cli.options import setting_option, settings_from, storage_options
 from openglacier.cli.startup import SettingsError, one_line_errors
 from openglacier.config import ConfigError, Settings, mask_secrets, validate
+from openglacier.config_checks import parse_duration
 from openglacier.ports import BlobStore, MetadataStore
 from openglacier.storage.blob_migration import Migration, MigrationError, Summary
 from openglacier.storage.blob_rewrite import Rewrite, RewriteError, RewriteSummary, writer_codecs
@@ -100,8 +101,16 @@ def _quiet_logging(settings: Settings) -> None:
     metavar="ID",
     help="The key to encrypt every blob with: an id of the key file (usually its current key).",
 )
+@click.option(
+    "--delete-after",
+    default="1h",
+    show_default=True,
+    metavar="DURATION",
+    help="How long a re-encrypted blob's old copy stays for reads that began before "
+    "the switch (e.g. 30m, 2h; 0: at the next blob collection).",
+)
 @setting_option("log_level", "debug names each blob rewritten or skipped.")
-def rewrite(config_file: Path | None, key_id: str, **options: Any) -> None:
+def rewrite(config_file: Path | None, key_id: str, delete_after: str, **options: Any) -> None:
     """Re-encrypt every blob not yet encrypted with key ID (after `encryption-key
     create --add`, or blobs written before encryption was on), and seal the
     stored secrets with it.
@@ -113,6 +122,7 @@ def rewrite(config_file: Path | None, key_id: str, **options: Any) -> None:
     store (--blob-url only counts before any start recorded one).
     """
     settings = settings_from(config_file, **options)
+    grace = _grace(delete_after)
     _quiet_logging(settings)
     with one_line_errors(settings):
         try:
@@ -120,13 +130,23 @@ def rewrite(config_file: Path | None, key_id: str, **options: Any) -> None:
         except RewriteError as exc:
             raise click.ClickException(str(exc)) from None
         with _stores(settings) as store:
-            summary = _rewrite_all(settings, store, codecs, key_id)
+            summary = _rewrite_all(settings, store, codecs, (key_id, grace))
     _rewrite_report(summary, key_id)
 
 
+def _grace(text: str) -> timedelta:
+    if text.strip() in ("0", "0s"):
+        return timedelta(0)
+    try:
+        return timedelta(seconds=parse_duration(text.strip()))
+    except ValueError as exc:
+        raise SettingsError(f"--delete-after: {exc}") from None
+
+
 def _rewrite_all(
-    settings: Settings, store: MetadataStore, codecs: CodecConfig, key_id: str
+    settings: Settings, store: MetadataStore, codecs: CodecConfig, how: tuple[str, timedelta]
 ) -> RewriteSummary:
+    key_id, grace = how
     with store.transaction(readonly=True) as tx:
         url = tx.recorded_blob_url() or canonical_blob_url(settings.resolved_blob_url)
         census = tx.blob_census()
@@ -137,7 +157,7 @@ def _rewrite_all(
         console.print(f"re-encrypting the blobs of {mask_secrets(url)} with key id {key_id}")
         with _progress() as progress:
             task = progress.add_task("blobs", total=census.size)
-            job = Rewrite(store, blob_store, key_id, lambda n: progress.advance(task, n))
+            job = Rewrite(store, blob_store, key_id, lambda n: progress.advance(task, n), grace)
             return job.run()
     except RewriteError as exc:
         raise click.ClickException(mask_secrets(str(exc))) from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import TypeVar
 
@@ -81,7 +81,8 @@ class Deps:
         """Delete queued blobs: metadata went first, so these are unreferenced."""
         total = 0
         while True:
-            keys = await self.in_tx(lambda tx: tx.pending_blob_deletes(GC_BATCH))
+            due = self.clock.now()
+            keys = await self.in_tx(partial(_pending, due=due))
             if not keys:
                 return total
             await self.blocking(partial(self._delete_blobs, keys))
@@ -93,6 +94,10 @@ class Deps:
     def _delete_blobs(self, keys: list[str]) -> None:
         for key in keys:
             self.blobs.delete(key)
+
+
+def _pending(tx: MetadataTx, *, due: datetime) -> list[str]:
+    return tx.pending_blob_deletes(GC_BATCH, due)
 
 
 def _forget(tx: MetadataTx, *, keys: list[str]) -> None:

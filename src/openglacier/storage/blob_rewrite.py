@@ -13,8 +13,10 @@ already reports it encrypted with ID (BlobInfo.key_id), is
 2. re-read and verified at its new key;
 3. switched in one metadata transaction (MetadataTx.repoint_blob): every row
    naming the old key names the new one, and the old key goes to the
-   durable deletion queue. Were the rows gone meanwhile (the archive was
-   deleted), the copy is queued instead, as an orphan.
+   durable deletion queue, due `grace` later: a read that found the old key
+   before the switch (a download, a retrieval job checking its archive, a
+   select job) keeps reading the old blob meanwhile. Were the rows gone
+   (the archive was deleted), the copy is queued instead, as an orphan.
 
 Resumable with no state of its own: after a kill, a copy not yet switched is
 an orphan (unnamed; the orphan collector deletes it) and a rerun skips every
@@ -27,7 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from openglacier.errors import StorageError
 from openglacier.ids import new_blob_key
@@ -38,6 +40,8 @@ from openglacier.storage.blobs.codecs import CodecConfig
 log = logging.getLogger("openglacier.rewrite")
 
 PAGE = 200
+# How long a switched blob stays for reads that began before its switch.
+DEFAULT_GRACE = timedelta(hours=1)
 
 
 class RewriteError(StorageError):
@@ -75,7 +79,8 @@ class Rewrite:
     """Re-encrypts every referenced blob of `blobs` not yet on `key_id`;
     `blobs` must encrypt new blobs with `key_id` (`writer_codecs`).
     `advance(n)` is told of each n bytes done; `before_switch(ref, new_key)`
-    runs between a verified copy and its switch (tests change rows there)."""
+    runs between a verified copy and its switch (tests change rows there);
+    switched blobs are deleted `grace` after their switch."""
 
     def __init__(
         self,
@@ -83,8 +88,10 @@ class Rewrite:
         blobs: BlobStore,
         key_id: str,
         advance: Callable[[int], None] = lambda _n: None,
+        grace: timedelta = DEFAULT_GRACE,
     ) -> None:
         self.store, self.blobs, self.key_id, self.advance = store, blobs, key_id, advance
+        self.grace = grace
         self.before_switch: Callable[[BlobRef, str], None] = lambda _ref, _key: None
         self.summary = RewriteSummary()
         # Copies made by this run: their random keys may sort after the page
@@ -126,7 +133,7 @@ class Rewrite:
         self._written.add(new_key)
         self.before_switch(ref, new_key)
         with self.store.transaction() as tx:
-            moved = tx.repoint_blob(ref.key, new_key, datetime.now(UTC))
+            moved = tx.repoint_blob(ref.key, new_key, datetime.now(UTC) + self.grace)
         if moved:
             log.debug("rewrote blob %s (%s) as %s", ref.key, ref.owner, new_key)
             self.summary.rewritten += 1

@@ -43,7 +43,7 @@ class BlobQueueOps(TxBase):
         """Queue `keys`; a key already queued keeps its place."""
         self._queue_keys(keys, now)
 
-    def pending_blob_deletes(self, limit: int) -> list[str]:
+    def pending_blob_deletes(self, limit: int, due: datetime | None = None) -> list[str]:
         """Queued keys nothing references any more.
 
         A finished retrieval pins its archive's blobs (job_segments) until it
@@ -58,6 +58,8 @@ class BlobQueueOps(TxBase):
             .order_by(blob_deletes.c.queued_at, blob_deletes.c.blob_key)
             .limit(limit)
         )
+        if due is not None:  # keys queued for later (blobs rewrite) wait their turn
+            stmt = stmt.where(blob_deletes.c.queued_at <= due)
         return [str(r.blob_key) for r in self._rows(stmt)]
 
     def forget_blob_deletes(self, keys: Sequence[str]) -> None:

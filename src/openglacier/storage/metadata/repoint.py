@@ -1,8 +1,9 @@
 """Repointing blob references to a re-encrypted copy (storage/blob_rewrite.py).
 
 Every column that names a blob as data moves from the old key to the new one
-in one transaction, and the old key goes to the deletion queue, so readers
-see either the old blob (still there until collected) or the verified copy.
+in one transaction, and the old key goes to the deletion queue, due only
+later: a read that found the old key before the switch (a download, a job
+checking its archive) goes on reading the old blob meanwhile.
 
 Writers that copy a blob key from one table to another do it under a row
 lock: completing a multipart upload (parts -> archive segments) holds the
@@ -23,6 +24,7 @@ from openglacier.storage.metadata.base import TxBase
 from openglacier.storage.metadata.schema import (
     archive_segments,
     archives,
+    blob_deletes,
     job_segments,
     jobs,
     parts,
@@ -39,7 +41,7 @@ _DATA_COLUMNS = (
 
 
 class RepointOps(TxBase):
-    def repoint_blob(self, old_key: str, new_key: str, now: datetime) -> int:
+    def repoint_blob(self, old_key: str, new_key: str, delete_at: datetime) -> int:
         seg, prt = archive_segments.c, parts.c
         owners = select(seg.archive_id).where(seg.blob_key == old_key)
         self._rows(
@@ -53,7 +55,11 @@ class RepointOps(TxBase):
         for column in _DATA_COLUMNS:
             stmt = update(column.table).where(column == old_key).values({column.name: new_key})
             moved += self._run(stmt)
-        self._queue_keys([old_key if moved else new_key], now)
+        # Queued already (its archive deleted, a pin naming it)? Then not sooner
+        # than `delete_at` either: the pin's readers may be reading it now.
+        queued = {"blob_key": old_key if moved else new_key, "queued_at": delete_at}
+        insert = self._insert(blob_deletes).values(queued)
+        self._run(insert.on_conflict_do_update(index_elements=["blob_key"], set_=queued))
         return moved
 
     def blob_named(self, key: str) -> bool:
