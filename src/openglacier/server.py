@@ -185,7 +185,11 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     deps = build_deps(settings, clock)
     services = Services.build(deps, job_setup(settings))
     root = load_or_create_root(
-        settings.data_dir, settings.access_key_id, settings.secret_access_key, settings.account_id
+        settings.data_dir,
+        settings.access_key_id,
+        settings.secret_access_key,
+        settings.account_id,
+        deps.store.keyring,
     )
     ensure_root_credential(deps, root)
     authenticator = Authenticator(

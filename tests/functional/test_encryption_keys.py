@@ -61,11 +61,27 @@ def test_add_makes_a_new_current_key_and_keeps_the_old_ones(tmp_path: Path) -> N
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_show_lists_ids_and_check_values_never_keys(tmp_path: Path) -> None:
+    path = tmp_path / "keys.toml"
+    key_cli("create", path, cwd=tmp_path)
+    key_cli("create", "--add", path, cwd=tmp_path)
+    ring = load_keyring(path)
+    status, out, _ = key_cli("show", path, cwd=tmp_path)
+    assert status == 0
+    assert out == [
+        f"{k}  {ring.check_value(k)}" + ("  (current)" if k == ring.current else "")
+        for k in sorted(ring.keys)
+    ]
+    for key in ring.keys.values():
+        assert base64.b64encode(key).decode() not in "\n".join(out)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["create", "--add", "{dir}/missing.toml"], "cannot read key file {dir}/missing.toml"),
         (["create", "{dir}/no/such/dir/keys.toml"], "cannot create {dir}/no/such/dir/keys.toml"),
+        (["show", "{dir}/missing.toml"], "cannot read key file {dir}/missing.toml"),
     ],
 )
 def test_create_errors_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:

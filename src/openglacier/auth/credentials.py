@@ -2,7 +2,8 @@
 
 The root credentials come from OPENGLACIER_ACCESS_KEY_ID / _SECRET_ACCESS_KEY /
 _ACCOUNT_ID, or are generated on first start and kept in `<data-dir>/credentials.json`
-(mode 0600) so that restarts keep them. Every key lives in the metadata store,
+(mode 0600; the secret sealed when an encryption key is configured) so that
+restarts keep them. Every key lives in the metadata store,
 where `openglacier keys` manages them (design 4: nothing only in memory).
 """
 
@@ -22,6 +23,7 @@ from openglacier.domain.context import Deps
 from openglacier.domain.models import Caller, Credential
 from openglacier.errors import UnrecognizedClientException
 from openglacier.ids import new_access_key_id, new_account_id, new_secret_access_key
+from openglacier.keyring import SEALED_PREFIX, Keyring, KeyringError, is_sealed
 
 CREDENTIALS_FILE = "credentials.json"
 
@@ -34,24 +36,53 @@ class RootKeys:
 
 
 def load_or_create_root(
-    data_dir: Path, access_key_id: str, secret_access_key: str, account_id: str
+    data_dir: Path,
+    access_key_id: str,
+    secret_access_key: str,
+    account_id: str,
+    keyring: Keyring | None = None,
 ) -> RootKeys:
-    """Explicit settings win; otherwise reuse the stored pair, or make and store one."""
+    """Explicit settings win; otherwise reuse the stored pair, or make and store one.
+    With a keyring, the stored secret is sealed (as in the metadata store), and a
+    plaintext one from before encryption was on is sealed now."""
     path = data_dir / CREDENTIALS_FILE
     stored: dict[str, str] = {}
     if path.exists():
         stored = json.loads(path.read_text(encoding="utf-8"))
     keys = RootKeys(
         access_key_id or stored.get("access_key_id") or new_access_key_id(),
-        secret_access_key or stored.get("secret_access_key") or new_secret_access_key(),
+        secret_access_key or _stored_secret(stored, path, keyring) or new_secret_access_key(),
         account_id or stored.get("account_id") or new_account_id(),
     )
-    if not access_key_id and stored != keys.__dict__:
+    wanted = keys.__dict__
+    if keyring is not None:
+        secret = stored.get("secret_access_key", "")
+        sealed = (
+            secret if _sealed_with(secret, keyring) else keyring.seal(keys.secret_access_key, _ROOT)
+        )
+        wanted = {**wanted, "secret_access_key": sealed}
+    if not access_key_id and stored != wanted:
         data_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(keys.__dict__, fh, indent=2)
+            json.dump(wanted, fh, indent=2)
     return keys
+
+
+_ROOT = "root credentials file"  # the sealed secret's context (keyring.Keyring.seal)
+
+
+def _stored_secret(stored: dict[str, str], path: Path, keyring: Keyring | None) -> str | None:
+    secret = stored.get("secret_access_key")
+    if secret is None or not is_sealed(secret):
+        return secret
+    if keyring is None:
+        raise KeyringError(f"the secret in {path} is sealed: start with --encryption-key-file FILE")
+    return keyring.unseal(secret, _ROOT)
+
+
+def _sealed_with(secret: str, keyring: Keyring) -> bool:
+    return secret.startswith(f"{SEALED_PREFIX}{keyring.current}:")
 
 
 class Authenticator:

@@ -1,5 +1,5 @@
-"""`openglacier encryption-key create FILE [--add]`: the key file that
---encryption-key-file names (keyring.py has its forms).
+"""`openglacier encryption-key create FILE [--add]` and `show FILE`: the key
+file that --encryption-key-file names (keyring.py has its forms).
 
 `create` writes a keyring with one new key (mode 0600, never over an existing
 file); `--add` adds a new key to an existing keyring and makes it current:
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from openglacier.keyring import KeyringError, create_key_file
+from openglacier.keyring import KeyringError, create_key_file, load_keyring
 
 
 @click.group("encryption-key")
@@ -47,3 +47,18 @@ def create(file: Path, add: bool) -> None:
     click.echo(
         f"Back up {file} now, apart from the data: without it, encrypted archives cannot be read."
     )
+
+
+@encryption_key.command("show")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def show(file: Path) -> None:
+    """List the key ids of FILE with their check values (never the keys): a
+    deployment records the check value of every key id it used, and refuses a
+    key file whose values differ."""
+    try:
+        ring = load_keyring(file)
+    except KeyringError as exc:
+        raise click.ClickException(str(exc)) from None
+    for key_id in sorted(ring.keys):
+        current = "  (current)" if key_id == ring.current else ""
+        click.echo(f"{key_id}  {ring.check_value(key_id)}{current}")

@@ -26,12 +26,14 @@ def create_key(settings: Settings, account_id: str | None, description: str) -> 
     with metadata_tx(settings, sealing=True) as tx:
         if account_id is None:
             make_private_dir(settings.data_dir)
-            account_id = load_or_create_root(
-                settings.data_dir,
-                settings.access_key_id,
-                settings.secret_access_key,
-                settings.account_id,
-            ).account_id
+            with one_line_errors(settings):
+                account_id = load_or_create_root(
+                    settings.data_dir,
+                    settings.access_key_id,
+                    settings.secret_access_key,
+                    settings.account_id,
+                    codec_config(settings).keyring,
+                ).account_id
         cred = Credential(
             access_key_id=new_access_key_id(),
             secret_access_key=new_secret_access_key(),

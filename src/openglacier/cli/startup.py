@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from openglacier.config import ConfigError, Settings, mask_secrets
 from openglacier.errors import StorageError
+from openglacier.keyring import KeyringError
 from openglacier.storage.blobs.opening import BlobStoreOpenError
 
 
@@ -35,6 +36,8 @@ def one_line_errors(settings: Settings) -> Iterator[None]:
         yield
     except ConfigError as exc:
         raise SettingsError(str(exc)) from None
+    except KeyringError as exc:  # one line naming the key file or key id and the fix
+        raise click.ClickException(str(exc)) from None
     except BlobStoreOpenError as exc:  # already one line naming the store and the fix
         raise click.ClickException(mask_secrets(str(exc))) from None
     except StorageError as exc:
