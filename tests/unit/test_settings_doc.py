@@ -25,6 +25,9 @@ REGENERATE = "run `python -m openglacier.cli.settings_doc --write` in the reposi
 # Per-invocation arguments, not settings: a variable would silently apply them to
 # every command run (and OPENGLACIER_ACCOUNT_ID already names the root account).
 NOT_SETTINGS = {
+    "add",  # encryption-key create --add
+    "delete_after",  # blobs rewrite
+    "key_id",  # blobs rewrite
     "as_json",
     "description",
     "key_account",
