@@ -25,7 +25,6 @@ from openglacier.domain.context import Deps
 from openglacier.domain.jobs import JobOptions
 from openglacier.domain.retrieval_limits import RetrievalLimits
 from openglacier.domain.services import JobSetup, Services
-from openglacier.keyring import Keyring
 from openglacier.notify.targets import parse_targets
 from openglacier.ports import BlobStore, MetadataStore
 from openglacier.storage.blob_url import check_recorded, record
@@ -84,9 +83,11 @@ def build_deps(settings: Settings, clock: Clock | None = None) -> Deps:
     except BaseException:
         store.close()
         raise
+    # Recorded once the blob store has opened: a URL that cannot be used, or a
+    # key never used, is never recorded.
     if recorded is None:
-        _record_first(store, blobs, settings.resolved_blob_url)
-    _record_keys(store, blobs, codecs.keyring)
+        _or_close(store, blobs, partial(record, store, settings.resolved_blob_url))
+    _or_close(store, blobs, partial(record_keys, store, codecs.keyring))
     sweep = getattr(blobs, "sweep_temp", None)
     if sweep is not None:
         # Crash leftovers: never acknowledged, safe to drop (design 3). Only stale
@@ -112,22 +113,10 @@ def _stale_temp_seconds(settings: Settings) -> float:
     return max(STALE_TEMP_SECONDS, 2 * settings.body_timeout_seconds)
 
 
-def _record_first(store: MetadataStore, blobs: BlobStore, url: str) -> None:
-    """The first start records its blob URL, once that store has opened (a URL
-    that cannot be used is never recorded)."""
+def _or_close(store: MetadataStore, blobs: BlobStore, step: Callable[[datetime], object]) -> None:
+    """`step(now)`, closing both stores if it fails (a refused start)."""
     try:
-        record(store, url, datetime.now(UTC))
-    except BaseException:
-        blobs.close()
-        store.close()
-        raise
-
-
-def _record_keys(store: MetadataStore, blobs: BlobStore, keyring: Keyring | None) -> None:
-    """Record the key ids this process encrypts with and seal stored secrets,
-    once the blob store has opened (a key never used is never recorded)."""
-    try:
-        record_keys(store, keyring, datetime.now(UTC))
+        step(datetime.now(UTC))
     except BaseException:
         blobs.close()
         store.close()
