@@ -96,7 +96,7 @@ def encode(config: CodecConfig, pieces: list[bytes], keep: bool) -> tuple[float,
     encoder = PayloadEncoder(config, KEY, emit)  # type: ignore[arg-type]
     for piece in pieces:
         encoder.write(memoryview(piece))
-    header, index = encoder.finish(KEY)
+    header, index = encoder.finish()
     seconds = time.perf_counter() - start
     return seconds, (header.pack() + bytes(body) + index) if keep else b""
 

@@ -50,7 +50,7 @@ def encode(cfg: CodecConfig, data: bytes, writes: Sequence[int] = (), key: str =
     for size in [*writes, len(data)]:
         encoder.write(memoryview(data[pos : pos + size]))
         pos = min(pos + size, len(data))
-    header, index = encoder.finish(key)
+    header, index = encoder.finish()
     return header.pack() + bytes(body) + index
 
 

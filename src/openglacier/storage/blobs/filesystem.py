@@ -449,7 +449,7 @@ class FilesystemBlobWriter:
         self._open = False
         try:
             with _os_errors(f"committing blob {self.key}"):
-                header, index = self._encoder.finish(self.key)
+                header, index = self._encoder.finish()
                 self._put(index)
                 self._flush_gathered()
                 # Length and index offset are only known now (format.py): rewrite

@@ -365,7 +365,7 @@ class S3BlobWriter:
         self._check_open()
         self._open = False
         try:
-            header, index = self._encoder.finish(self.key)
+            header, index = self._encoder.finish()
             head = header.pack()
             if self._upload_id is None:
                 # One PUT, however far the index takes it past part 1's size.

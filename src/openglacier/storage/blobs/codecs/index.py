@@ -149,7 +149,9 @@ def parse_index(raw: bytes, header: BlobHeader, blob_key: str) -> ChunkIndex:
     if codec != header.codec or reserved or chunks != header.chunk_count:
         raise bad(f"does not match the header (codec {codec}, {chunks} chunks)")
     encrypted = codec in ENCRYPTED_CODECS
-    if encrypted != (id_len > 0) or (not encrypted and salt != bytes(SALT_LEN)):
+    if encrypted != (id_len > 0) or id_len > MAX_KEY_ID_LEN:
+        raise bad(f"key id length {id_len} does not fit codec {codec}")
+    if not encrypted and salt != bytes(SALT_LEN):
         raise bad(f"key id or salt do not fit codec {codec}")
     try:
         key_id = raw[PREAMBLE_LEN : PREAMBLE_LEN + id_len].decode("ascii") if encrypted else None
