@@ -30,6 +30,7 @@ import anyio
 import pytest
 
 from openglacier.clock import PROFILES, ManualClock
+from openglacier.config import ConfigError
 from openglacier.domain.context import DEFAULT_ORPHAN_BLOB_MIN_AGE, Deps
 from openglacier.domain.orphans import collect_orphans
 from openglacier.errors import IntegrityError, StorageError
@@ -37,7 +38,7 @@ from openglacier.ids import new_blob_key
 from openglacier.ports import BlobCopies, BlobStore
 from openglacier.storage.blobs import BlobAlreadyExistsError, BlobNotFoundError, put_blob
 from openglacier.storage.blobs.filesystem import FilesystemBlobStore
-from openglacier.storage.blobs.replicated import ReplicatedBlobStore
+from openglacier.storage.blobs.replicated import ReplicatedBlobStore, open_replicated
 from openglacier.storage.blobs.s3 import S3BlobStore
 from openglacier.storage.metadata.store import SqlMetadataStore
 from support.seaweed import Seaweed
@@ -508,7 +509,7 @@ def test_restore_interrupted_after_the_delete_is_finished_by_a_rerun(
 _RESTORE_LOOP = """
 import sys
 from openglacier.storage.blobs.filesystem import FilesystemBlobStore
-from openglacier.storage.blobs.replicated import ReplicatedBlobStore
+from openglacier.storage.blobs.replicated import ReplicatedBlobStore, open_replicated
 store = ReplicatedBlobStore(FilesystemBlobStore(sys.argv[1]), FilesystemBlobStore(sys.argv[2]))
 print("restoring", flush=True)
 while True:
@@ -542,3 +543,23 @@ def test_restore_killed_at_random_points_then_rerun(tmp_path: Path) -> None:
         store.sweep_temp(older_than=None)
         assert list((primary / "tmp").iterdir()) == []
     store.close()
+
+
+# --- opening the pair from URLs (what serve and worker do) -------------------------
+
+
+def test_open_replicated_opens_both_stores_by_url(tmp_path: Path) -> None:
+    store = open_replicated(f"file://{tmp_path}/primary/", f"file://{tmp_path}/x/../replica")
+    try:
+        assert store.labels == (f"file://{tmp_path}/primary", f"file://{tmp_path}/replica")
+        key, data = stored(store)
+        for root in ("primary", "replica"):
+            assert read(FilesystemBlobStore(tmp_path / root), key) == data
+    finally:
+        store.close()
+
+
+def test_open_replicated_refuses_the_blob_store_itself(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"replica_blob_url .* is the blob store itself"):
+        open_replicated(f"file://{tmp_path}/blobs", f"file://{tmp_path}/blobs/")
+    assert not (tmp_path / "blobs").exists()  # refused before anything was opened

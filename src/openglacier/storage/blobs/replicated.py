@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING
 from openglacier.errors import IntegrityError, StorageError
 from openglacier.ports import BlobEntry, BlobInfo, BlobReader, BlobStore, BlobWriter
 from openglacier.storage.blobs import BlobNotFoundError, BlobWriterClosedError, check_key
+from openglacier.storage.blobs.opening import BlobStoreOpenError
 
 if TYPE_CHECKING:
     from openglacier.config import Settings
@@ -438,6 +439,11 @@ def open_replicated(
     primary = open_blobs(primary_url, settings)
     try:
         replica = open_blobs(replica_url, settings)
+    except BlobStoreOpenError as exc:
+        primary.close()
+        # The store's one line names its URL; the flag to fix is the replica's.
+        text = str(exc).replace("--blob-url", "--replica-blob-url")
+        raise BlobStoreOpenError(f"replica {text}") from None
     except BaseException:
         primary.close()
         raise
