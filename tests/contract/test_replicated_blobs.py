@@ -563,3 +563,12 @@ def test_open_replicated_refuses_the_blob_store_itself(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"replica_blob_url .* is the blob store itself"):
         open_replicated(f"file://{tmp_path}/blobs", f"file://{tmp_path}/blobs/")
     assert not (tmp_path / "blobs").exists()  # refused before anything was opened
+
+
+def test_a_blob_missing_from_both_logs_no_fallback(
+    files: ReplicatedBlobStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nothing was read from a replica: no WARNING (the caller reports the error)."""
+    with caplog.at_level(logging.WARNING, LOGGER), pytest.raises(BlobNotFoundError):
+        files.open(new_blob_key())
+    assert warnings(caplog) == []

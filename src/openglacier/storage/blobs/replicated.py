@@ -134,11 +134,10 @@ class ReplicatedBlobStore:
                 reader = self._stores[index].open(key, start, end)
             except _FALLBACK as exc:
                 errors.append(exc)
-                if index == PRIMARY:
-                    self.warn(key, index, exc, "reading the replica copy")
                 continue
-            # The other copy may only be switched to if it failed nothing yet
-            # (only the replica reaches here with errors: then it is alone).
+            if errors:  # the replica, alone: the primary failed at open
+                self.warn(key, PRIMARY, errors[0], "reading the replica copy")
+            # The other copy may only be switched to if it failed nothing yet.
             usable = {index} if errors else {PRIMARY, REPLICA}
             checked = bool(reader.checked)
             if checked and REPLICA in usable and index == PRIMARY:
@@ -169,10 +168,10 @@ class ReplicatedBlobStore:
                 info = self._stores[index].stat(key)
             except (IntegrityError, StorageError) as exc:
                 errors.append(exc)
-                if index == PRIMARY:
-                    self.warn(key, index, exc, "asking the replica copy")
                 continue
             if info is not None:
+                if errors:
+                    self.warn(key, PRIMARY, errors[0], "using the replica copy")
                 return info
         if errors:
             raise _worst(errors)
