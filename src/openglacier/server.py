@@ -28,6 +28,7 @@ from openglacier.domain.services import JobSetup, Services
 from openglacier.notify.targets import parse_targets
 from openglacier.ports import BlobStore, MetadataStore
 from openglacier.storage.blob_url import check_recorded, record
+from openglacier.storage.blobs.replicated import open_replicated
 from openglacier.storage.factory import open_blobs, open_metadata
 from openglacier.storage.metadata.engine import sqlite_files
 from openglacier.storage.private_files import make_private_dir, tighten
@@ -76,7 +77,7 @@ def build_deps(settings: Settings, clock: Clock | None = None) -> Deps:
         # deployment's is refused (storage/blob_url.py).
         recorded = check_recorded(store, settings.resolved_blob_url)
         make_private_dir(settings.data_dir)
-        blobs = open_blobs(settings.resolved_blob_url, settings)
+        blobs = open_deployment_blobs(settings)
     except BaseException:
         store.close()
         raise
@@ -101,6 +102,15 @@ def build_deps(settings: Settings, clock: Clock | None = None) -> Deps:
         orphan_blob_min_age=timedelta(seconds=settings.orphan_blob_min_age_seconds),
         stale_temp_seconds=_stale_temp_seconds(settings),
     )
+
+
+def open_deployment_blobs(settings: Settings) -> BlobStore:
+    """The blob store every serve and worker uses: with --replica-blob-url, every
+    blob in both stores (storage/blobs/replicated.py). Only here, not in
+    open_blobs: `blobs migrate` opens single stores by URL."""
+    if settings.replica_blob_url:
+        return open_replicated(settings.resolved_blob_url, settings.replica_blob_url, settings)
+    return open_blobs(settings.resolved_blob_url, settings)
 
 
 def _stale_temp_seconds(settings: Settings) -> float:
