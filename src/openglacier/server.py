@@ -28,6 +28,8 @@ from openglacier.domain.services import JobSetup, Services
 from openglacier.notify.targets import parse_targets
 from openglacier.ports import BlobStore, MetadataStore
 from openglacier.storage.blob_url import check_recorded, record
+from openglacier.storage.blobs.codecs import CodecConfig
+from openglacier.storage.blobs.replicated import open_replicated
 from openglacier.storage.encryption_keys import check_keys, record_keys
 from openglacier.storage.factory import codec_config, open_blobs, open_metadata
 from openglacier.storage.metadata.engine import sqlite_files
@@ -79,7 +81,7 @@ def build_deps(settings: Settings, clock: Clock | None = None) -> Deps:
         recorded = check_recorded(store, settings.resolved_blob_url)
         check_keys(store, codecs.keyring)  # storage/encryption_keys.py
         make_private_dir(settings.data_dir)
-        blobs = open_blobs(settings.resolved_blob_url, settings, codecs=codecs)
+        blobs = open_deployment_blobs(settings, codecs)
     except BaseException:
         store.close()
         raise
@@ -107,6 +109,20 @@ def build_deps(settings: Settings, clock: Clock | None = None) -> Deps:
         orphan_blob_min_age=timedelta(seconds=settings.orphan_blob_min_age_seconds),
         stale_temp_seconds=_stale_temp_seconds(settings),
     )
+
+
+def open_deployment_blobs(
+    settings: Settings, codecs: CodecConfig | None = None, url: str | None = None
+) -> BlobStore:
+    """The blob store every serve and worker uses: with --replica-blob-url, every
+    blob in both stores (storage/blobs/replicated.py). Only here, not in
+    open_blobs: `blobs migrate` opens single stores by URL. `codecs`: how new
+    blobs are encoded (default: as the settings say; `blobs rewrite` encrypts
+    with the key it is given); `url`: the primary (default: --blob-url)."""
+    primary = url or settings.resolved_blob_url
+    if settings.replica_blob_url:
+        return open_replicated(primary, settings.replica_blob_url, settings, codecs)
+    return open_blobs(primary, settings, codecs=codecs)
 
 
 def _stale_temp_seconds(settings: Settings) -> float:

@@ -29,6 +29,7 @@ from openglacier.cli.startup import SettingsError, one_line_errors
 from openglacier.config import ConfigError, Settings, mask_secrets, validate
 from openglacier.config_checks import parse_duration
 from openglacier.ports import BlobStore, MetadataStore
+from openglacier.server import open_deployment_blobs
 from openglacier.storage.blob_migration import Migration, MigrationError, Summary
 from openglacier.storage.blob_rewrite import Rewrite, RewriteError, RewriteSummary, writer_codecs
 from openglacier.storage.blob_url import canonical_blob_url
@@ -151,7 +152,8 @@ def _rewrite_all(
         url = tx.recorded_blob_url() or canonical_blob_url(settings.resolved_blob_url)
         census = tx.blob_census()
     check_keys(store, codecs.keyring)
-    blob_store = open_blobs(url, settings, codecs=codecs)
+    # With --replica-blob-url, the copies go to both stores, as every write does.
+    blob_store = open_deployment_blobs(settings, codecs, url)
     try:
         record_keys(store, codecs.keyring, datetime.now(UTC))  # secrets sealed with ID too
         console.print(f"re-encrypting the blobs of {mask_secrets(url)} with key id {key_id}")
