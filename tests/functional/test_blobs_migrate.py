@@ -11,7 +11,6 @@ import hashlib
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
 import uuid
@@ -26,6 +25,7 @@ from sqlalchemy.engine import URL
 from openglacier.storage.blob_url import canonical_blob_url
 from openglacier.storage.metadata.store import open_metadata_store
 from openglacier.treehash import MIB, combine, tree_hash
+from support.cli import kill_after_lines
 from support.seaweed import ACCESS_KEY as WEED_KEY
 from support.seaweed import SECRET_KEY as WEED_SECRET
 from support.seaweed import Seaweed
@@ -254,23 +254,10 @@ def test_a_killed_migration_resumes_and_skips_what_was_copied(tmp_path: Path) ->
     new_url = f"file://{tmp_path / 'new-blobs'}"
     kill_after = random.Random().randint(1, total // 3)
     env = {**os.environ, "OPENGLACIER_DATA_DIR": str(dep.data), **dep.env()}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "openglacier", "blobs", "migrate", "--to", new_url],
-        env={**env, "OPENGLACIER_LOG_LEVEL": "debug"},  # a line per blob copied
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stderr is not None
-    seen = 0
-    for line in process.stderr:
-        seen += "copied blob" in line
-        if seen == kill_after:
-            process.send_signal(signal.SIGKILL)
-            break
-    process.wait(30)
-    process.stderr.close()
-    assert process.returncode == -signal.SIGKILL, f"finished before blob {kill_after}"
+    args = ["blobs", "migrate", "--to", new_url]
+    debug = {**env, "OPENGLACIER_LOG_LEVEL": "debug"}  # a line per blob copied
+    killed = kill_after_lines(args, debug, "copied blob", kill_after)
+    assert killed, f"finished before blob {kill_after}"
     assert dep.recorded() == dep.old_url  # not switched
 
     result = migrate(dep, new_url)

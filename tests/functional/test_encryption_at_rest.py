@@ -8,12 +8,11 @@ archive readable and every blob on the new key."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
-import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,7 +24,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 from test_blobs_migrate import VAULT, retrieve_all, run_jobs
+from test_startup_errors import run_cli
 
+from openglacier.auth.credentials import CREDENTIALS_FILE
 from openglacier.keyring import load_keyring
 from openglacier.ports import BlobStore
 from openglacier.storage.blobs.codecs import CodecConfig
@@ -33,6 +34,7 @@ from openglacier.storage.blobs.filesystem import FilesystemBlobStore
 from openglacier.storage.metadata.schema import metadata
 from openglacier.storage.metadata.store import open_metadata_store
 from openglacier.treehash import MIB
+from support.cli import kill_after_lines
 from support.seaweed import ACCESS_KEY as WEED_KEY
 from support.seaweed import SECRET_KEY as WEED_SECRET
 from support.seaweed import Seaweed
@@ -72,14 +74,7 @@ class Site:
         return LiveServer(self.data, extra_env=self.env(keyed=keyed))
 
     def cli(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "openglacier", *args],
-            env={**os.environ, "OPENGLACIER_DATA_DIR": str(self.data), **self.env(), **env},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return run_cli(list(args), self.data, **{**self.env(), **env})
 
     def create_access_key(self, *, keyed: bool = True) -> None:
         unkeyed = {} if keyed else {"OPENGLACIER_ENCRYPTION_KEY_FILE": ""}
@@ -173,8 +168,10 @@ def test_nothing_under_the_data_dir_is_in_the_clear(tmp_path: Path) -> None:
     finally:
         plain.stop()
     site.create_access_key(keyed=False)  # a secret stored before encryption was on
-    seen = files_holding(site.data, [MARKER, site.secrets[-1].encode()])
-    assert "metadata.db" in seen  # the scan sees plaintext where there is some
+    # ... and the root pair `keys create` generated for its account, in credentials.json
+    site.secrets.append(json.loads((site.data / CREDENTIALS_FILE).read_text())["secret_access_key"])
+    seen = files_holding(site.data, [MARKER, *(s.encode() for s in site.secrets[-2:])])
+    assert {"metadata.db", CREDENTIALS_FILE} <= set(seen)  # the scan sees plaintext
     assert any(path.startswith("blobs/objects/") for path in seen)
 
     server = site.server().start()  # seals every stored secret
@@ -230,9 +227,9 @@ def test_s3_objects_and_postgresql_rows_hold_nothing_in_the_clear(
 # --- rotation ----------------------------------------------------------------------------
 
 
-def blob_keys_by_id(site: Site) -> dict[str | None, int]:
+def blob_keys_by_id(site: Site, root: Path | None = None) -> dict[str | None, int]:
     store: BlobStore = FilesystemBlobStore(
-        site.data / "blobs", CodecConfig(keyring=load_keyring(site.key_file))
+        root or site.data / "blobs", CodecConfig(keyring=load_keyring(site.key_file))
     )
     by_id: dict[str | None, int] = {}
     for key in site.named_blobs():
@@ -287,7 +284,10 @@ def test_rewrite_after_rotation_resumes_after_sigkill_and_moves_every_blob(
     server = site.server().start()
     try:
         kill_after = random.Random().randint(1, total // 3)
-        killed = kill_rewrite_after(site, new_id, kill_after)
+        env = {**os.environ, "OPENGLACIER_DATA_DIR": str(site.data), **site.env()}
+        debug = {**env, "OPENGLACIER_LOG_LEVEL": "debug"}  # a line per blob rewritten
+        args = ["blobs", "rewrite", "--key-id", new_id]
+        killed = kill_after_lines(args, debug, "rewrote blob", kill_after)
         assert killed, f"finished before blob {kill_after}"
         result = site.cli("blobs", "rewrite", "--key-id", new_id, "--delete-after", "0")
         assert result.returncode == 0, result.stderr
@@ -316,28 +316,31 @@ def test_rewrite_after_rotation_resumes_after_sigkill_and_moves_every_blob(
     assert counts(again) == (0, new_id, total)
 
 
-def kill_rewrite_after(site: Site, key_id: str, blobs: int) -> bool:
-    """Start `blobs rewrite`, SIGKILL it once it rewrote `blobs` blobs; True if
-    it was killed (not finished first)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "openglacier", "blobs", "rewrite", "--key-id", key_id],
-        env={
-            **os.environ,
-            "OPENGLACIER_DATA_DIR": str(site.data),
-            **site.env(),
-            "OPENGLACIER_LOG_LEVEL": "debug",  # a line per blob rewritten
-        },
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stderr is not None
-    seen = 0
-    for line in process.stderr:
-        seen += "rewrote blob" in line
-        if seen == blobs:
-            process.send_signal(signal.SIGKILL)
-            break
-    process.wait(30)
-    process.stderr.close()
-    return process.returncode == -signal.SIGKILL
+def test_rewrite_with_a_replica_re_encrypts_both_copies(tmp_path: Path) -> None:
+    site = keyed_site(tmp_path, f"sqlite:///{tmp_path / 'data' / 'metadata.db'}")
+    replica = tmp_path / "replica"
+    site.blob_env = {"OPENGLACIER_REPLICA_BLOB_URL": f"file://{replica}"}
+    old_id = load_keyring(site.key_file).current
+    server = site.server().start()
+    try:
+        upload_marked(site, server)
+    finally:
+        server.stop()
+    total = len(site.named_blobs())
+    assert site.cli("encryption-key", "create", "--add", str(site.key_file)).returncode == 0
+    new_id = load_keyring(site.key_file).current
+    result = site.cli("blobs", "rewrite", "--key-id", new_id, "--delete-after", "0")
+    assert result.returncode == 0, result.stderr
+    assert counts(result) == (total, new_id, 0)
+    for root in (site.data / "blobs", replica):
+        assert blob_keys_by_id(site, root) == {new_id: total}
+    server = site.server().start()
+    try:
+        assert server.admin("POST", "/maintenance").status_code == 200
+        for root in (site.data / "blobs", replica):
+            left = {p.name for p in (root / "objects").rglob("*") if p.is_file()}
+            assert left == set(site.named_blobs())  # the old-key copies went from both
+        assert retrieve_all(server.client(), server, list(site.archives)) == site.archives
+    finally:
+        server.stop()
+    assert old_id != new_id
