@@ -147,6 +147,15 @@ def test_a_damaged_blob_is_left_as_it_was_and_reported(world: World, tmp_path: P
         assert tx.blob_named(victim.key)  # still named, still on its old key
 
 
+def test_a_damaged_header_is_reported_like_damaged_bytes(world: World, tmp_path: Path) -> None:
+    with world.store.transaction(readonly=True) as tx:
+        victim = tx.blob_refs(None, 1)[0]
+    flip_bit(world.path(tmp_path / "blobs", victim.key), 5)  # the codec id byte
+    summary = Rewrite(world.store, world.dest, NEW).run()
+    assert [d.split(": ")[0] for d in summary.damaged] == [f"{victim.key} ({victim.owner})"]
+    assert summary.rewritten == len(world.copied) - 1
+
+
 def test_the_writer_key_must_be_in_the_key_file() -> None:
     with pytest.raises(RewriteError, match="give --encryption-key-file FILE"):
         writer_codecs(CodecConfig(), NEW)

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from openglacier.errors import StorageError
+from openglacier.errors import IntegrityError, StorageError
 from openglacier.ids import new_blob_key
 from openglacier.ports import BlobRef, BlobStore, MetadataStore
 from openglacier.storage.blob_verify import SourceDamage, copy_verified
@@ -112,7 +112,11 @@ class Rewrite:
             after = page[-1].key
 
     def _one(self, ref: BlobRef) -> None:
-        info = self.blobs.stat(ref.key)
+        try:
+            info = self.blobs.stat(ref.key)
+        except IntegrityError as exc:  # a damaged header or chunk index
+            self._source_problem(ref, str(exc))
+            return
         if info is not None and info.key_id == self.key_id:
             log.debug("skipped blob %s (%s): on key %s", ref.key, ref.owner, self.key_id)
             self.summary.skipped += 1

@@ -195,3 +195,21 @@ def test_the_right_key_file_starts(deployment: tuple[Path, Path]) -> None:
         assert server.client().list_vaults()["VaultList"] == []
     finally:
         server.stop()
+
+
+def test_rewrite_refuses_a_key_id_the_file_lacks_and_a_bad_grace(
+    deployment: tuple[Path, Path],
+) -> None:
+    data, key_file = deployment
+    env = {"OPENGLACIER_ENCRYPTION_KEY_FILE": str(key_file)}
+    result = run_cli(["blobs", "rewrite", "--key-id", "k-nope"], data, **env)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.splitlines() == [
+        f"Error: key id k-nope is not in {key_file} (it holds {load_keyring(key_file).current}): "
+        "add a key with `openglacier encryption-key create FILE --add`"
+    ]
+    result = run_cli(["blobs", "rewrite", "--key-id", "x", "--delete-after", "soon"], data, **env)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        "Error: --delete-after: 'soon' is not a duration (e.g. 30d, 12h, 90m, 3600s)"
+    ]
