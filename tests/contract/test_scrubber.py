@@ -416,3 +416,27 @@ def test_both_copies_damaged_quarantines_the_archive(replicated: Deps) -> None:
     assert "primary copy: " in record.problem
     assert "replica copy: " in record.problem
     assert quarantined(replicated, stored.owner)
+
+
+def test_a_blob_collected_during_the_pass_is_not_damage(deps: Deps) -> None:
+    first, second = sorted(
+        (add_archive(deps, os.urandom(MIB)) for _ in range(2)), key=lambda s: s.keys[0]
+    )
+    deleted: list[str] = []
+
+    def delete_second(_n: int) -> None:
+        """While the first blob is verified (its page read already), the
+        second archive is deleted and its blob collected."""
+        if deleted:
+            return
+        with deps.store.transaction() as tx:
+            tx.remove_archive(second.owner, 2, deps.clock.now())
+        deps.blobs.delete(second.keys[0])
+        deleted.append(second.owner)
+
+    report = anyio.run(Scrubber(deps, progress=delete_second).run_now)
+    assert deleted == [second.owner]
+    assert report.blobs == 2  # it was on the page, and read: missing
+    assert report.damage == []
+    assert records(deps) == []
+    assert not quarantined(deps, first.owner)

@@ -28,6 +28,7 @@ import anyio
 from openglacier.clock import iso_ms
 from openglacier.domain import damage
 from openglacier.domain.context import Deps
+from openglacier.domain.models import UploadState
 from openglacier.domain.scrub import repair
 from openglacier.domain.scrub.pacing import TokenBucket, pass_due, step_bytes
 from openglacier.domain.scrub.state import LEASE, LeaseLost, Ledger, ScrubBusy, new_holder
@@ -167,7 +168,7 @@ class Scrubber:
         while True:
             try:
                 report = await self.run_due()
-                if report is not None and report.finished_at is not None:
+                if report is not None and report.finished_at is not None and report.blobs:
                     log.info("scrub pass finished: %s", _summary(report))
             except LeaseLost:
                 log.warning("scrub lease taken over by another process; it continues the pass")
@@ -294,7 +295,10 @@ class Scrubber:
     async def _restore(self, blobs: BlobCopies, key: str, source: int) -> None:
         await self.deps.blocking(partial(blobs.restore, key, source))
 
-    async def _record(self, target: ScrubTarget, verdict: repair.Verdict) -> DamageRecord:
+    async def _record(self, target: ScrubTarget, verdict: repair.Verdict) -> DamageRecord | None:
+        """Record the finding, unless the blob is no longer stored data (its
+        archive deleted, its upload ended since the page was read: a blob
+        collected meanwhile is missing, not damaged)."""
         assert verdict.problem is not None
         vault = await self._vault_arn(target.vault_id)
         now = self.deps.clock.now()
@@ -310,7 +314,9 @@ class Scrubber:
             note=verdict.note,
         )
 
-        def store(tx: MetadataTx) -> DamageRecord:
+        def store(tx: MetadataTx) -> DamageRecord | None:
+            if not _still_stored(tx, target):
+                return None
             stored = damage.found(tx, finding)
             if verdict.repaired:
                 assert verdict.note is not None
@@ -347,6 +353,17 @@ class Scrubber:
         """A read snapshot on a worker thread: pages of leaf digests can be
         megabytes, too much for the event loop even on SQLite."""
         return await self.deps.blocking(partial(_in_snapshot, self.deps, fn))
+
+
+def _still_stored(tx: MetadataTx, target: ScrubTarget) -> bool:
+    if target.archive_id is not None:
+        archive = tx.get_archive(target.archive_id)
+        if archive is None or archive.removed_seq is not None:
+            return False
+        return any(s.blob_key == target.key for s in tx.get_segments(target.archive_id))
+    assert target.upload_id is not None
+    upload = tx.get_upload(target.upload_id)
+    return upload is not None and upload.state is UploadState.ACTIVE
 
 
 def _close(tx: MetadataTx, *, record: DamageRecord, now: datetime) -> None:
