@@ -389,6 +389,63 @@ class MetadataTx(Protocol):
 
     def blob_named(self, key: str) -> bool:
         """Whether a row names `key` as data (the deletion queue does not count)."""
+
+    # --- damage records and the scrubber (domain/damage.py, domain/scrub/) ----
+    def record_damage(self, finding: DamageRecord) -> DamageRecord:
+        """Store `finding` (its `id` is ignored) and return the stored record.
+        When an open record names the same blob, that one is kept instead: its
+        last_seen_at moves to the finding's found_at, and it becomes
+        quarantined if the finding is."""
+        ...
+
+    def open_damage(self, archive_id: str) -> DamageRecord | None:
+        """The archive's oldest open quarantined record, or None."""
+        ...
+
+    def open_damage_for_blob(self, blob_key: str) -> DamageRecord | None: ...
+
+    def list_damage(
+        self, *, repaired: bool | None, after_id: int | None, limit: int
+    ) -> list[DamageRecord]:
+        """Records by id after `after_id`: open ones (repaired False), repaired
+        ones (True) or all (None)."""
+        ...
+
+    def count_damage(self) -> tuple[int, int]:
+        """(open, repaired) record counts."""
+        ...
+
+    def close_damage(self, record_id: int, now: datetime, note: str) -> bool:
+        """Mark the record repaired (and no longer quarantined) with `note`;
+        False if it was not open."""
+        ...
+
+    def note_damage(self, record_id: int, note: str) -> None:
+        """Set an open record's repair note (why it is not repaired)."""
+        ...
+
+    def scrub_state(self) -> ScrubState | None:
+        """The scrubber's row; None before any scrubber took the lease."""
+        ...
+
+    def take_scrub_lease(self, holder: str, now: datetime, until: datetime) -> ScrubState | None:
+        """Lease the scrubber to `holder` until `until` if the lease is free,
+        expired at `now` or already `holder`'s; the state, or None if another
+        holder has it. Two takers at once never both succeed."""
+        ...
+
+    def save_scrub_state(self, holder: str, state: ScrubState) -> bool:
+        """Store `state` (progress and lease, which may release it) iff
+        `holder` still holds the lease; False if it lost it."""
+        ...
+
+    def scrub_targets(self, after: str | None, limit: int) -> list[ScrubTarget]:
+        """The blobs the scrubber verifies, in key order after `after`: live
+        archives' segments and active multipart uploads' parts."""
+        ...
+
+    def scrub_census(self) -> tuple[int, int]:
+        """(blobs, bytes) of all scrub targets: a pass's progress total."""
         ...
 
 
@@ -413,6 +470,63 @@ class BlobCensus:
     blobs: int
     size: int
     queued_deletes: int
+
+
+FOUND_BY = ("scrub", "read", "job")
+
+
+@dataclass(frozen=True)
+class DamageRecord:
+    """A damaged blob, durably recorded (domain/damage.py). `vault` is the
+    vault's ARN when found; `archive_id` or `upload_id` says whose blob it is.
+    Open while `repaired_at` is None; `quarantined`: no good copy is known,
+    so the archive is never served."""
+
+    id: int
+    blob_key: str
+    archive_id: str | None
+    upload_id: str | None
+    vault: str
+    problem: str
+    found_by: str  # one of FOUND_BY
+    found_at: datetime
+    last_seen_at: datetime
+    quarantined: bool
+    repaired_at: datetime | None = None
+    repair_note: str | None = None
+
+
+@dataclass(frozen=True)
+class ScrubState:
+    """The scrubber's row: the pass in progress (None started_at: none), the
+    last key it verified, the last finished pass, and the lease."""
+
+    pass_started_at: datetime | None = None
+    cursor_key: str | None = None
+    bytes_done: int = 0
+    blobs_done: int = 0
+    damage_found: int = 0
+    last_started_at: datetime | None = None
+    last_finished_at: datetime | None = None
+    last_bytes: int = 0
+    last_blobs: int = 0
+    last_damage: int = 0
+    passes_completed: int = 0
+    lease_holder: str | None = None
+    lease_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ScrubTarget:
+    """A blob the scrubber verifies against its stored 1 MiB leaf digests:
+    an archive's segment or an active upload's part, in a vault."""
+
+    key: str
+    size: int
+    leaf_hashes: bytes
+    vault_id: int
+    archive_id: str | None
+    upload_id: str | None
 
 
 class MetadataStore(Protocol):

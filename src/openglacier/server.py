@@ -21,9 +21,11 @@ from openglacier.auth.credentials import (
 )
 from openglacier.clock import Clock, ManualClock, SystemClock
 from openglacier.config import Settings
+from openglacier.config_checks import parse_duration
 from openglacier.domain.context import Deps
 from openglacier.domain.jobs import JobOptions
 from openglacier.domain.retrieval_limits import RetrievalLimits
+from openglacier.domain.scrub import Scrubber
 from openglacier.domain.services import JobSetup, Services
 from openglacier.notify.targets import parse_targets
 from openglacier.ports import BlobStore, MetadataStore
@@ -34,6 +36,7 @@ from openglacier.storage.encryption_keys import check_keys, record_keys
 from openglacier.storage.factory import codec_config, open_blobs, open_metadata
 from openglacier.storage.metadata.engine import sqlite_files
 from openglacier.storage.private_files import make_private_dir, tighten
+from openglacier.treehash import MIB
 
 STALE_TEMP_SECONDS = 3600.0
 ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105 - a file name, not a secret
@@ -183,7 +186,22 @@ def background_loops(
     if settings.job_workers > 0:
         loops += [partial(r.loop, settings.job_poll_seconds) for r in services.runners]
         loops.append(partial(services.deliverer.loop, settings.job_poll_seconds))
+    if maintenance and settings.scrub_rate > 0:
+        loops.append(partial(scrubber(settings, services.deps).loop, SCRUB_POLL_SECONDS))
     return loops
+
+
+SCRUB_POLL_SECONDS = 60.0  # how often an idle scrubber asks whether a pass is due
+
+
+def scrubber(settings: Settings, deps: Deps) -> Scrubber:
+    """The background scrubber: every serve process runs one, and the lease in
+    the metadata store lets one of them scrub at a time (domain/scrub/)."""
+    return Scrubber(deps, rate=settings.scrub_rate * MIB, interval=scrub_interval(settings))
+
+
+def scrub_interval(settings: Settings) -> timedelta:
+    return timedelta(seconds=parse_duration(settings.scrub_interval))
 
 
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -206,7 +224,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         cache_seconds=settings.credential_cache_seconds,
     )
     token = load_or_create_admin_token(settings.data_dir, settings.admin_token)
-    admin = AdminApi(services, token, settings.region)
+    admin = AdminApi(services, token, settings.region, scrub_interval(settings))
     app = GlacierApp(
         services,
         authenticator,

@@ -35,6 +35,8 @@ TABLES = {
     "vault_locks",
     "deployment",
     "encryption_keys",
+    "damage_records",
+    "scrub_state",
 }
 
 

@@ -21,6 +21,9 @@ token never works on the Glacier API. Errors have the Glacier JSON shape
     POST /_admin/notifications/deliver         deliver every due notification now
     GET  /_admin/notifications?state=&limit=   the notification outbox
     GET  /_admin/vaults/{account}/{vault}/archives?after=&limit=   live archives
+    GET  /_admin/damage?state=&after=&limit=   damage records (open, repaired)
+    GET  /_admin/scrub                         the scrubber's progress and schedule
+    POST /_admin/scrub                         a full scrub pass now, unpaced
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import math
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any, ClassVar
 
 from starlette.requests import Request
@@ -42,6 +46,8 @@ from openglacier.api.protocol import check_text, json_response, parse_json_objec
 from openglacier.api.routes import split_path
 from openglacier.clock import ManualClock, iso_ms
 from openglacier.domain.models import Caller, Job
+from openglacier.domain.scrub import Scrubber, ScrubBusy, damage_dict
+from openglacier.domain.scrub import status as scrub_status
 from openglacier.domain.services import Services
 from openglacier.errors import (
     GlacierError,
@@ -51,6 +57,7 @@ from openglacier.errors import (
     ServiceUnavailableException,
 )
 from openglacier.notify.deliver import DELIVERED, FAILED, PENDING
+from openglacier.ports import DamageRecord, MetadataTx
 
 REALM = 'Bearer realm="openglacier-admin"'
 MAX_ADVANCE_SECONDS = 100 * 365 * 86_400  # a century: far past any test, far below overflow
@@ -115,10 +122,17 @@ class AdminRoute:
 
 
 class AdminApi:
-    def __init__(self, services: Services, token: str, region: str) -> None:
+    def __init__(
+        self,
+        services: Services,
+        token: str,
+        region: str,
+        scrub_interval: timedelta = timedelta(days=30),
+    ) -> None:
         self.services = services
         self.token = token
         self.region = region
+        self.scrub_interval = scrub_interval  # for the status's next pass
 
     async def __call__(self, request: Request, request_id: str) -> Response:
         try:
@@ -272,6 +286,36 @@ class AdminApi:
             }
         )
 
+    async def _damage(self, _p: dict[str, str], _b: dict[str, Any], r: Request) -> Response:
+        state = r.query_params.get("state")
+        if state is not None and state not in DAMAGE_STATES:
+            raise InvalidParameterValueException(
+                f"Admin API: state must be one of {', '.join(DAMAGE_STATES)}"
+            )
+        limit = parse_limit(r.query_params.get("limit"), 1000, 100_000)
+        after = r.query_params.get("after")
+        if after is not None and not (after.isascii() and after.isdigit() and len(after) < 19):
+            raise InvalidParameterValueException("Admin API: after must be a damage record id")
+        repaired = None if state is None else state == "repaired"
+        rows = await self.services.deps.in_tx(
+            partial(
+                _damage_page, repaired=repaired, after=int(after) if after else None, limit=limit
+            )
+        )
+        return json_response({"damage": [damage_dict(d) for d in rows]})
+
+    async def _scrub_status(self, _p: dict[str, str], _b: dict[str, Any], _r: Request) -> Response:
+        deps = self.services.deps
+        state, counts = await deps.in_tx(lambda tx: (tx.scrub_state(), tx.count_damage()))
+        return json_response(scrub_status(state, counts, self.scrub_interval, deps.clock.now()))
+
+    async def _scrub_now(self, _p: dict[str, str], _b: dict[str, Any], _r: Request) -> Response:
+        try:
+            report = await Scrubber(self.services.deps).run_now()
+        except ScrubBusy as exc:
+            raise AdminConflict(f"Admin API: {exc}") from None
+        return json_response(report.as_dict())
+
     # --- helpers -----------------------------------------------------------------------------
     async def _unfinished_job(self, job_id: str) -> Job:
         """The job if it is still in progress: 404 if unknown, 409 if already finished."""
@@ -289,6 +333,14 @@ class AdminApi:
 
 
 NOTIFICATION_STATES = (PENDING, DELIVERED, FAILED)
+DAMAGE_STATES = ("open", "repaired")
+
+
+def _damage_page(
+    tx: MetadataTx, *, repaired: bool | None, after: int | None, limit: int
+) -> list[DamageRecord]:
+    return tx.list_damage(repaired=repaired, after_id=after, limit=limit)
+
 
 ROUTES: tuple[AdminRoute, ...] = (
     AdminRoute("GET", ("health",), AdminApi._health, auth=False),
@@ -303,6 +355,9 @@ ROUTES: tuple[AdminRoute, ...] = (
     AdminRoute("POST", ("notifications", "deliver"), AdminApi._deliver),
     AdminRoute("GET", ("notifications",), AdminApi._notifications),
     AdminRoute("GET", ("vaults", "{account}", "{vault}", "archives"), AdminApi._archives),
+    AdminRoute("GET", ("damage",), AdminApi._damage),
+    AdminRoute("GET", ("scrub",), AdminApi._scrub_status),
+    AdminRoute("POST", ("scrub",), AdminApi._scrub_now),
 )
 
 

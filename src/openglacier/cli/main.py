@@ -37,6 +37,7 @@ from openglacier.cli.processes import (
     reuse_port_supported,
     uvicorn_config,
 )
+from openglacier.cli.scrub import scrub
 from openglacier.cli.startup import AnnouncingServer, listen_socket, one_line_errors
 from openglacier.clock import SystemClock
 from openglacier.config import Settings, mask_secrets
@@ -263,3 +264,4 @@ main.add_command(blobs)
 main.add_command(config)
 main.add_command(encryption_key)
 main.add_command(policies)
+main.add_command(scrub)

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from openglacier.domain import damage
 from openglacier.domain.context import Deps
 from openglacier.domain.inventory_doc import INVENTORY_CONTENT_TYPES
 from openglacier.domain.job_params import JobRequest, parse_job_request
@@ -272,6 +273,9 @@ class JobService:
         assert job.archive_size is not None
         assert job.range_start is not None
         assert job.range_end is not None
+        quarantined = tx.open_damage(job.archive_id)
+        if quarantined is not None:
+            raise damage.quarantined_error(quarantined)
         segments = tx.get_job_segments(job.job_id, job.archive_id)
         window = plan_output(range_header, job.range_end - job.range_start + 1)
         checksum = output_checksum(
@@ -286,6 +290,7 @@ class JobService:
         vault = tx.get_vault_by_id(job.vault_id)  # named if the archive proves damaged
         where = self._arn(vault) if vault is not None else f"#{job.vault_id}"
         body = archive_read(self.deps.blobs, segments, first, last, vault=where)
+        body = replace(body, read=damage.RecordingRead(body.read, self.deps, segments, where))
         return JobOutput(
             window, "application/octet-stream", checksum, job.archive_description, body
         )

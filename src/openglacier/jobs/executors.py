@@ -135,6 +135,9 @@ class JobExecutor:
             self._report_damage(tx, job, problem)
             finish(self.deps, tx, failed(job, self.deps, damage.DAMAGED_MESSAGE), owner)
             return
+        if self._archive_live(tx, job) and self._quarantined(tx, job):
+            finish(self.deps, tx, failed(job, self.deps, damage.DAMAGED_MESSAGE), owner)
+            return
         pinned = self._pin(tx, job)
         if pinned is None:
             finish(self.deps, tx, failed(job, self.deps, ARCHIVE_DELETED), owner)
@@ -151,10 +154,37 @@ class JobExecutor:
         return archive is not None and archive.removed_seq is None
 
     def _report_damage(self, tx: MetadataTx, job: Job, problem: str) -> None:
+        """The ERROR line, the metric and the durable record (domain/damage.py)."""
         assert job.archive_id is not None
         vault = tx.get_vault_by_id(job.vault_id)
         where = self.deps.vault_arn(vault.region, vault.account_id, vault.name) if vault else "?"
-        damage.report(job.archive_id, where, f"{problem} (job {job.job_id} failed)")
+        segments = tx.get_segments(job.archive_id)
+        finding = damage.finding(
+            blob_key=damage.blob_named(problem, segments),
+            problem=f"{problem} (job {job.job_id} failed)",
+            found_by="job",
+            vault=where,
+            now=self.deps.clock.now(),
+            archive_id=job.archive_id,
+            note=damage.note_for(self.deps.blobs),
+        )
+        damage.found(tx, finding)
+
+    @staticmethod
+    def _quarantined(tx: MetadataTx, job: Job) -> bool:
+        """An archive with an open quarantined damage record is never served
+        as good, whatever its blobs look like now (domain/damage.py)."""
+        assert job.archive_id is not None
+        record = tx.open_damage(job.archive_id)
+        if record is not None:
+            log.warning(
+                "job %s failed: archive %s is quarantined (damage record %d: %s)",
+                job.job_id,
+                job.archive_id,
+                record.id,
+                record.problem,
+            )
+        return record is not None
 
     def _pin_leased(self, tx: MetadataTx, *, job: Job, owner: str) -> list[Segment] | None:
         _require_lease(tx, job, owner)
@@ -220,6 +250,9 @@ class JobExecutor:
 
     # --- select -------------------------------------------------------------------
     async def _select(self, job: Job, owner: str) -> None:
+        if await self.deps.in_read_tx(partial(self._quarantined, job=job)):
+            await self.fail(job, damage.DAMAGED_MESSAGE, owner)
+            return
         segments = await self.deps.in_tx(partial(self._pin_leased, job=job, owner=owner))
         if segments is None:
             await self.fail(job, ARCHIVE_DELETED, owner)
@@ -266,12 +299,26 @@ class JobExecutor:
             now = self.deps.clock.now()  # UTCNOW() follows the injected clock
             return run_select(request, job.job_id, description, data, self.sink(), now=now)
         except IntegrityError as exc:
-            assert job.archive_id is not None
-            damage.report(job.archive_id, arn, f"{exc} (select job {job.job_id} failed)")
+            self._select_damage(job, segments, arn, f"{exc} (select job {job.job_id} failed)")
             return SelectOutcome(succeeded=False, message=damage.DAMAGED_MESSAGE)
         except GlacierError as exc:
             log.warning("select job %s failed: %s", job.job_id, exc)
             return SelectOutcome(succeeded=False, message=str(exc))
+
+    def _select_damage(self, job: Job, segments: list[Segment], arn: str, problem: str) -> None:
+        """Reported and recorded like any finding; on this worker thread."""
+        assert job.archive_id is not None
+        finding = damage.finding(
+            blob_key=damage.blob_named(problem, segments),
+            problem=problem,
+            found_by="job",
+            vault=arn,
+            now=self.deps.clock.now(),
+            archive_id=job.archive_id,
+            note=damage.note_for(self.deps.blobs),
+        )
+        with self.deps.store.transaction() as tx:
+            damage.found(tx, finding)
 
     def sink(self) -> OutputSink:
         if self._sink is None:

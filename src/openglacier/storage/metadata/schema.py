@@ -391,3 +391,52 @@ encryption_keys = Table(
     Column("check_value", String(64), nullable=False),
     Column("first_used_at", UTCDateTime(), nullable=False),
 )
+
+# Damage found in stored blobs (domain/damage.py): one row per damaged blob,
+# kept after repair as the deployment's history. `vault` is the vault's ARN
+# when the damage was found (text, not a key: the record outlives the vault).
+# An open (`repaired_at` null) quarantined record keeps its archive from being
+# served: retrievals fail and GetJobOutput answers the damage error.
+damage_records = Table(
+    "damage_records",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("blob_key", binary_string(BLOB_KEY), nullable=False),
+    Column("archive_id", binary_string(ARCHIVE_ID), nullable=True),
+    Column("upload_id", binary_string(UPLOAD_ID), nullable=True),
+    Column("vault", String(DESCRIPTION), nullable=False),
+    Column("problem", String(DESCRIPTION), nullable=False),
+    Column("found_by", String(16), nullable=False),  # scrub | read | job
+    Column("found_at", UTCDateTime(), nullable=False),
+    Column("last_seen_at", UTCDateTime(), nullable=False),
+    Column("quarantined", Boolean, nullable=False),
+    Column("repaired_at", UTCDateTime(), nullable=True),
+    Column("repair_note", String(DESCRIPTION), nullable=True),
+    # Quarantine checks (a job, GetJobOutput) and the per-blob dedup look up
+    # open records; repaired_at second so both find them in the index.
+    Index("ix_damage_records_archive_id", "archive_id", "repaired_at"),
+    Index("ix_damage_records_blob_key", "blob_key", "repaired_at"),
+    sqlite_autoincrement=True,
+)
+
+# The scrubber's one row (id 1, domain/scrub/): the pass in progress (its
+# start, the last blob key verified, counts), the last finished pass, and the
+# lease that lets one process of a cluster scrub at a time.
+scrub_state = Table(
+    "scrub_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("pass_started_at", UTCDateTime(), nullable=True),
+    Column("cursor_key", binary_string(BLOB_KEY), nullable=True),
+    Column("bytes_done", BigInteger, nullable=False),
+    Column("blobs_done", BigInteger, nullable=False),
+    Column("damage_found", BigInteger, nullable=False),
+    Column("last_started_at", UTCDateTime(), nullable=True),
+    Column("last_finished_at", UTCDateTime(), nullable=True),
+    Column("last_bytes", BigInteger, nullable=False),
+    Column("last_blobs", BigInteger, nullable=False),
+    Column("last_damage", BigInteger, nullable=False),
+    Column("passes_completed", BigInteger, nullable=False),
+    Column("lease_holder", String(128), nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
+)

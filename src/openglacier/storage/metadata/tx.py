@@ -6,6 +6,7 @@ from openglacier.storage.metadata.accounts import AccountOps
 from openglacier.storage.metadata.archives import ArchiveOps
 from openglacier.storage.metadata.blobqueue import BlobQueueOps
 from openglacier.storage.metadata.credentials import CredentialOps
+from openglacier.storage.metadata.damage import DamageOps
 from openglacier.storage.metadata.deployment import DeploymentOps
 from openglacier.storage.metadata.encryption_keys import EncryptionKeyOps
 from openglacier.storage.metadata.governance import GovernanceOps
@@ -29,5 +30,6 @@ class SqlMetadataTx(
     DeploymentOps,
     EncryptionKeyOps,
     RepointOps,
+    DamageOps,
 ):
     """Valid only inside the `SqlMetadataStore.transaction()` block that made it."""

@@ -20,8 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-# Branch h5 chains onto 0006 until 0007 (written in parallel) is merged before it.
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
