@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from openglacier.storage.blobs.format import CODEC_RAW, HEADER_LEN, unpack_header
+from openglacier.storage.blobs.format import CODEC_CHECKED, CODEC_RAW, HEADER_LEN, unpack_header
 
 
 def blob_file(root: Path, key: str) -> Path:
@@ -23,7 +23,9 @@ def file_offset(path: Path, payload_offset: int) -> int:
     """The file offset of payload byte `payload_offset`."""
     with path.open("rb") as fh:
         header = unpack_header(fh.read(HEADER_LEN), path.name)
-    if header.codec != CODEC_RAW:
+    # Codecs 0 and 1 keep payload byte i at HEADER_LEN + i (codec 1 adds its
+    # chunk index after the payload); the others transform the bytes.
+    if header.codec not in (CODEC_RAW, CODEC_CHECKED):
         raise AssertionError(f"{path.name}: codec {header.codec} stores no raw payload bytes")
     if not 0 <= payload_offset < header.payload_length:
         raise AssertionError(f"{path.name}: no payload byte {payload_offset}")
