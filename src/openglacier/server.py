@@ -66,29 +66,12 @@ def load_or_create_admin_token(data_dir: Path, configured: str) -> str:
 
 def build_deps(settings: Settings, clock: Clock | None = None) -> Deps:
     """The stores, opened in an order that creates nothing when one cannot be
-    opened: the metadata store first (a PostgreSQL one only connects; a SQLite
-    one makes its own directory and file, 0600), then the private data dir."""
+    opened (a blob store that is down, refused keys): see `_open_stores`."""
     url = settings.resolved_metadata_url
     tighten(settings.data_dir, also=sqlite_files(url))
-    store = open_metadata(url)
-    try:
-        # Before anything is created: a process on another blob store than the
-        # deployment's is refused (storage/blob_url.py).
-        recorded = check_recorded(store, settings.resolved_blob_url)
-        make_private_dir(settings.data_dir)
-        blobs = open_blobs(settings.resolved_blob_url, settings)
-    except BaseException:
-        store.close()
-        raise
+    store, blobs, recorded = _open_stores(settings, url)
     if recorded is None:
         _record_first(store, blobs, settings.resolved_blob_url)
-    sweep = getattr(blobs, "sweep_temp", None)
-    if sweep is not None:
-        # Crash leftovers: never acknowledged, safe to drop (design 3). Only stale
-        # ones: other processes (API nodes, workers) may share this blob store and
-        # be writing right now; a live writer touches its file at least once per
-        # body timeout.
-        sweep(older_than=_stale_temp_seconds(settings))
     if clock is None:
         clock = ManualClock() if settings.clock == "manual" else SystemClock()
     return Deps(
@@ -101,6 +84,54 @@ def build_deps(settings: Settings, clock: Clock | None = None) -> Deps:
         orphan_blob_min_age=timedelta(seconds=settings.orphan_blob_min_age_seconds),
         stale_temp_seconds=_stale_temp_seconds(settings),
     )
+
+
+def _open_stores(settings: Settings, url: str) -> tuple[MetadataStore, BlobStore, str | None]:
+    """(metadata store, blob store, the recorded blob URL or None).
+
+    A SQLite store that does not exist yet has no blob URL recorded, so the blob
+    store is opened first and the database (with the data dir it may make) only
+    once that worked. Otherwise the metadata store opens first (an existing
+    file; a PostgreSQL one only connects) and a process on another blob store
+    than the recorded one is refused before anything is created
+    (storage/blob_url.py)."""
+    files = sqlite_files(url)
+    if files and not files[0].exists():
+        blobs = _open_blob_store(settings)
+        try:
+            return open_metadata(url), blobs, None
+        except BaseException:
+            blobs.close()
+            raise
+    store = open_metadata(url)
+    try:
+        recorded = check_recorded(store, settings.resolved_blob_url)
+        return store, _open_blob_store(settings), recorded
+    except BaseException:
+        store.close()
+        raise
+
+
+def _open_blob_store(settings: Settings) -> BlobStore:
+    """The blob store, and the private data dir once it opened. A file:// store
+    may live inside the data dir, which is made private before it."""
+    url = settings.resolved_blob_url
+    if url.startswith("file:"):
+        make_private_dir(settings.data_dir)
+    blobs = open_blobs(url, settings)
+    try:
+        sweep = getattr(blobs, "sweep_temp", None)
+        if sweep is not None:
+            # Crash leftovers: never acknowledged, safe to drop (design 3). Only
+            # stale ones: other processes (API nodes, workers) may share this blob
+            # store and be writing right now; a live writer touches its file at
+            # least once per body timeout.
+            sweep(older_than=_stale_temp_seconds(settings))
+        make_private_dir(settings.data_dir)
+    except BaseException:
+        blobs.close()
+        raise
+    return blobs
 
 
 def _stale_temp_seconds(settings: Settings) -> float:
