@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import URL
 from test_startup_errors import run_cli
 
 from support.seaweed import Seaweed
 from support.server import free_port
+from support.services import fresh_pg_database
 
 pytestmark = pytest.mark.functional
 
@@ -85,3 +87,19 @@ def test_wrong_s3_keys_are_one_line(data: DataDir, seaweed_store: Seaweed) -> No
     assert "access denied" in line
     assert "OPENGLACIER_BLOB_SECRET_ACCESS_KEY" in line
     assert "hunter2" not in line
+
+
+@pytest.mark.postgres
+def test_an_unreachable_s3_endpoint_with_postgresql_metadata(data: DataDir, pg_admin: URL) -> None:
+    """A worker or API node of a cluster (metadata in PostgreSQL) makes its data dir
+    only once the blob store opened."""
+    url = f"s3+http://127.0.0.1:{free_port()}/archive"
+    env = {
+        **QUIET,
+        "OPENGLACIER_BLOB_ACCESS_KEY_ID": "K",
+        "OPENGLACIER_BLOB_SECRET_ACCESS_KEY": "S",
+    }
+    with fresh_pg_database(pg_admin) as metadata:
+        args = ["worker", "--blob-url", url, "--metadata-url", metadata]
+        line = assert_one_line(run_cli(args, data.path, **env), data)
+    assert "cannot reach http://127.0.0.1:" in line
