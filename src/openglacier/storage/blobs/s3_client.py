@@ -11,6 +11,7 @@ exceptions at the adapter boundary (design 2). Every call has a bounded wait
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import re
 from collections.abc import Iterator
@@ -98,7 +99,30 @@ ATTEMPTS = 2
 CALL_DEADLINE = ATTEMPTS * (CONNECT_TIMEOUT + READ_TIMEOUT) + 1.0
 
 
+# glibc returns a freed block of this size or more to the OS at once. Its
+# default threshold adapts upwards: after the first multipart part buffer (8 MiB,
+# filled on a request's thread, freed on an upload thread) is freed, later ones
+# come from per-thread heap arenas that keep them, and an API process grew by
+# about 100 MiB during one 1 GiB upload and stayed there (peak 200-220 MiB
+# against 140 with a fixed threshold; bench/s3_scenario.py). 4 MiB: above the
+# 1 MiB chunks of reads and request bodies, which stay in the heap (no page
+# faults for those), below the parts.
+_MMAP_THRESHOLD = 4 << 20
+_M_MMAP_THRESHOLD = -3  # glibc malloc.h
+
+
+def return_large_buffers_to_the_os() -> None:
+    """Fix glibc's mmap threshold (see `_MMAP_THRESHOLD`); elsewhere a no-op."""
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl, macOS): their own policies
+        return
+    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+
+
 def make_client(location: S3Location, credentials: S3Credentials, pool_size: int) -> Any:
+    return_large_buffers_to_the_os()
     config = Config(
         s3={"addressing_style": "path"},
         # total_max_attempts counts the first try; botocore's max_attempts does not.
