@@ -277,7 +277,7 @@ class Cluster:
             region_name=REGION,
             aws_access_key_id=self.secrets.s3_access_key_id,
             aws_secret_access_key=self.secrets.s3_secret_access_key,
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+            config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}),
         )
 
     def _s3_ready(self) -> bool:
