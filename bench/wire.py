@@ -31,6 +31,7 @@ class Endpoint:
     secret_key: str = "bench-secret"
     region: str = "us-east-1"
     sign: bool = True
+    service: str = "glacier"  # "s3": the same client, signing for an S3 endpoint
 
     def headers(
         self,
@@ -40,20 +41,17 @@ class Endpoint:
         payload_sha256: str = EMPTY_SHA256,
         extra: dict[str, str] | None = None,
     ) -> dict[str, str]:
-        """Signed Glacier headers for one request (the body is never read)."""
-        headers = {
-            "x-amz-glacier-version": "2012-06-01",
-            "x-amz-content-sha256": payload_sha256,
-            **(extra or {}),
-        }
+        """Signed Glacier (or S3) headers for one request (the body is never read)."""
+        version = {"x-amz-glacier-version": "2012-06-01"} if self.service == "glacier" else {}
+        headers = {**version, "x-amz-content-sha256": payload_sha256, **(extra or {})}
         if not self.sign:
             return {"Host": f"{self.host}:{self.port}", **headers}
         request = AWSRequest(
             method=method, url=f"http://{self.host}:{self.port}{target}", headers=headers
         )
-        SigV4Auth(Credentials(self.access_key, self.secret_key), "glacier", self.region).add_auth(
-            request
-        )
+        SigV4Auth(
+            Credentials(self.access_key, self.secret_key), self.service, self.region
+        ).add_auth(request)
         prepared = dict(request.headers)
         prepared["Host"] = f"{self.host}:{self.port}"
         return prepared

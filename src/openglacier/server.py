@@ -72,34 +72,16 @@ def load_or_create_admin_token(data_dir: Path, configured: str) -> str:
 
 def build_deps(settings: Settings, clock: Clock | None = None) -> Deps:
     """The stores, opened in an order that creates nothing when one cannot be
-    opened: the metadata store first (a PostgreSQL one only connects; a SQLite
-    one makes its own directory and file, 0600), then the private data dir."""
+    opened (a blob store that is down, refused keys): see `_open_stores`."""
     url = settings.resolved_metadata_url
     codecs = codec_config(settings)  # a key file that cannot be read: fail before anything
     tighten(settings.data_dir, also=sqlite_files(url))
-    store = open_metadata(url)
-    try:
-        # Before anything is created: a process on another blob store than the
-        # deployment's is refused (storage/blob_url.py).
-        recorded = check_recorded(store, settings.resolved_blob_url)
-        check_keys(store, codecs.keyring)  # storage/encryption_keys.py
-        make_private_dir(settings.data_dir)
-        blobs = open_deployment_blobs(settings, codecs)
-    except BaseException:
-        store.close()
-        raise
+    store, blobs, recorded = _open_stores(settings, url, codecs)
     # Recorded once the blob store has opened: a URL that cannot be used, or a
     # key never used, is never recorded.
     if recorded is None:
         _or_close(store, blobs, partial(record, store, settings.resolved_blob_url))
     _or_close(store, blobs, partial(record_keys, store, codecs.keyring))
-    sweep = getattr(blobs, "sweep_temp", None)
-    if sweep is not None:
-        # Crash leftovers: never acknowledged, safe to drop (design 3). Only stale
-        # ones: other processes (API nodes, workers) may share this blob store and
-        # be writing right now; a live writer touches its file at least once per
-        # body timeout.
-        sweep(older_than=_stale_temp_seconds(settings))
     if clock is None:
         clock = ManualClock() if settings.clock == "manual" else SystemClock()
     return Deps(
@@ -126,6 +108,57 @@ def open_deployment_blobs(
     if settings.replica_blob_url:
         return open_replicated(primary, settings.replica_blob_url, settings, codecs)
     return open_blobs(primary, settings, codecs=codecs)
+
+
+def _open_stores(
+    settings: Settings, url: str, codecs: CodecConfig
+) -> tuple[MetadataStore, BlobStore, str | None]:
+    """(metadata store, blob store, the recorded blob URL or None).
+
+    A SQLite store that does not exist yet has no blob URL recorded, so the blob
+    store is opened first and the database (with the data dir it may make) only
+    once that worked. Otherwise the metadata store opens first (an existing
+    file; a PostgreSQL one only connects) and a process on another blob store
+    than the recorded one is refused before anything is created
+    (storage/blob_url.py)."""
+    files = sqlite_files(url)
+    if files and not files[0].exists():
+        blobs = _open_blob_store(settings, codecs)
+        try:
+            return open_metadata(url), blobs, None
+        except BaseException:
+            blobs.close()
+            raise
+    store = open_metadata(url)
+    try:
+        recorded = check_recorded(store, settings.resolved_blob_url)
+        check_keys(store, codecs.keyring)
+        return store, _open_blob_store(settings, codecs), recorded
+    except BaseException:
+        store.close()
+        raise
+
+
+def _open_blob_store(settings: Settings, codecs: CodecConfig) -> BlobStore:
+    """The blob store, and the private data dir once it opened. A file:// store
+    may live inside the data dir, which is made private before it."""
+    url = settings.resolved_blob_url
+    if url.startswith("file:"):
+        make_private_dir(settings.data_dir)
+    blobs = open_deployment_blobs(settings, codecs)
+    try:
+        sweep = getattr(blobs, "sweep_temp", None)
+        if sweep is not None:
+            # Crash leftovers: never acknowledged, safe to drop (design 3). Only
+            # stale ones: other processes (API nodes, workers) may share this blob
+            # store and be writing right now; a live writer touches its file at
+            # least once per body timeout.
+            sweep(older_than=_stale_temp_seconds(settings))
+        make_private_dir(settings.data_dir)
+    except BaseException:
+        blobs.close()
+        raise
+    return blobs
 
 
 def _stale_temp_seconds(settings: Settings) -> float:

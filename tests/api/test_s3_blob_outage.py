@@ -1,21 +1,32 @@
 """The API over an s3+http blob store whose gateway stops answering: a clean
 Glacier 5xx (ServiceUnavailableException, JSON body, request id), nothing
-recorded, and service as before once the gateway answers again (design 5)."""
+recorded, and service as before once the gateway answers again (design 5). A
+gateway that accepts and never answers fails the request within the client's
+deadline (s3_client.CALL_DEADLINE), not minutes later."""
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from starlette.testclient import TestClient
 
 from api.conftest import make_settings
 from openglacier.clock import ManualClock
+from openglacier.errors import StorageError
 from openglacier.server import Runtime, build_runtime
 from openglacier.storage.blobs.s3 import S3BlobStore
-from openglacier.storage.blobs.s3_client import S3Credentials, S3Location, make_client
+from openglacier.storage.blobs.s3_client import (
+    CALL_DEADLINE,
+    S3Credentials,
+    S3Location,
+    make_client,
+)
 from openglacier.treehash import MIB
 from support.asserts import assert_error
 from support.inprocess import ACCOUNT_ID, Api
@@ -23,8 +34,10 @@ from support.jobs import output, run_jobs, start_job, upload
 from support.seaweed import ACCESS_KEY, REGION, SECRET_KEY, Seaweed
 from support.server import free_port
 from support.signing import Signer, upload_headers
+from support.stall import StallingProxy
 
 BUCKET = "blob-contract"
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -83,3 +96,80 @@ def test_a_dead_gateway_is_a_clean_5xx_and_service_resumes(
     assert len(listed) == 1  # the failed upload recorded nothing
     assert output(api, "v", job).content == body
     upload(api, "v", b"after the outage")
+
+
+@pytest.fixture
+def stalling_runtime(
+    tmp_path: Path, seaweed_store: Seaweed
+) -> Iterator[tuple[Runtime, StallingProxy]]:
+    """A runtime whose blob store is SeaweedFS behind a proxy the test can stall."""
+    prefix = f"api-stall/{uuid.uuid4().hex}"
+    with StallingProxy(("127.0.0.1", seaweed_store.s3_port)) as proxy:
+        settings = make_settings(
+            tmp_path,
+            clock="manual",
+            blob_url=f"s3+http://127.0.0.1:{proxy.port}/{BUCKET}/{prefix}",
+            blob_access_key_id=ACCESS_KEY,
+            blob_secret_access_key=SECRET_KEY,
+            blob_region=REGION,
+        )
+        runtime = build_runtime(settings, clock=ManualClock())
+        try:
+            yield runtime, proxy
+        finally:
+            proxy.resume()
+            runtime.close()
+            seaweed_store.empty(BUCKET, prefix)
+
+
+def timed(call: Callable[[], T]) -> tuple[T | BaseException, float]:
+    started = time.monotonic()
+    try:
+        result: T | BaseException = call()
+    except Exception as exc:  # the caller asserts which
+        result = exc
+    return result, time.monotonic() - started
+
+
+@pytest.mark.slow
+def test_a_stalled_store_fails_within_the_deadline_and_service_resumes(
+    stalling_runtime: tuple[Runtime, StallingProxy], signer: Signer
+) -> None:
+    """The store accepts connections and never answers: a store call raises
+    StorageError, and UploadArchive and GetJobOutput answer a clean 500
+    ServiceUnavailableException, each within CALL_DEADLINE (run side by side)."""
+    runtime, proxy = stalling_runtime
+    assert CALL_DEADLINE <= 35  # the promise: a hung store fails a call within half a minute
+    with TestClient(runtime.app, base_url="http://testserver") as client:
+        api = Api(client, signer)
+        assert api("PUT", "/-/vaults/v").status_code == 201
+        body = uuid.uuid4().bytes * (MIB // 8)  # 2 MiB
+        archive_id = upload(api, "v", body)
+        job = start_job(api, "v", {"Type": "archive-retrieval", "ArchiveId": archive_id})
+        assert run_jobs(api) == 1
+        blobs = runtime.services.deps.blobs
+        key = next(iter(blobs.keys()))
+        proxy.stall()
+        with ThreadPoolExecutor(3) as pool:
+            store_call = pool.submit(timed, lambda: blobs.stat(key))
+            upload_call = pool.submit(
+                timed,
+                lambda: api(
+                    "POST", "/-/vaults/v/archives", body=b"x", headers=upload_headers(b"x", None)
+                ),
+            )
+            output_call = pool.submit(timed, lambda: output(api, "v", job))
+        failed, seconds = store_call.result()
+        assert isinstance(failed, StorageError), failed
+        assert seconds < CALL_DEADLINE
+        for call in (upload_call, output_call):
+            resp, seconds = call.result()
+            assert not isinstance(resp, BaseException), resp
+            assert_error(resp, 500, "ServiceUnavailableException")
+            assert "Traceback" not in resp.text
+            assert seconds < CALL_DEADLINE + 5  # the API's own work on top
+        proxy.resume()
+        listed = api.admin("GET", f"/vaults/{ACCOUNT_ID}/v/archives").json()["archives"]
+        assert [a["ArchiveId"] for a in listed] == [archive_id]  # the stalled upload: nothing
+        assert output(api, "v", job).content == body
+        upload(api, "v", b"after the stall")

@@ -42,7 +42,8 @@ def glacier(cluster: Cluster, node: str, **config: Any) -> Any:
         region_name=REGION,
         aws_access_key_id=cluster.secrets.access_key_id,
         aws_secret_access_key=cluster.secrets.secret_access_key,
-        config=Config(retries={"max_attempts": 1}, **config),
+        # total_max_attempts counts the first try (botocore's max_attempts does not).
+        config=Config(retries={"total_max_attempts": 1}, **config),
     )
 
 

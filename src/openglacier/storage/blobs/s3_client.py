@@ -5,11 +5,13 @@ builds one boto3 client (thread-safe, shared by every request of a process)
 with path-style addressing, so any S3-compatible store answers by
 configuration alone (SeaweedFS, Ceph RGW, Garage, AWS S3); `ensure_bucket`
 creates the bucket if missing at start; `s3_errors` translates botocore's
-exceptions at the adapter boundary (design 2).
+exceptions at the adapter boundary (design 2). Every call has a bounded wait
+(`CALL_DEADLINE`): a store that is down or hung fails it with StorageError.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import re
 from collections.abc import Iterator
@@ -80,12 +82,53 @@ class S3Credentials:
     region: str = ""
 
 
+# A store that is down or stalled must fail a request in bounded time, so the
+# API answers ServiceUnavailableException instead of holding the client (and a
+# worker thread) for minutes. Each attempt waits at most CONNECT_TIMEOUT to
+# connect and READ_TIMEOUT for each answer (the first byte, the next bytes of a
+# body, or room to send more of ours); ATTEMPTS bounds the tries. A second try
+# covers what a retry mends (a keep-alive connection the store closed, a 503
+# while it restarts); a third would only stretch an outage. Standard mode waits
+# at most 1 s before the second try.
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 10.0
+ATTEMPTS = 2
+# The longest one call waits for an answer: a refused or reset connection fails
+# in about 1 s, an unreachable host in 11 s, a store that accepts and never
+# answers in 21 s. (A body already streaming is bounded per read, not in total.)
+CALL_DEADLINE = ATTEMPTS * (CONNECT_TIMEOUT + READ_TIMEOUT) + 1.0
+
+
+# glibc returns a freed block of this size or more to the OS at once. Its
+# default threshold adapts upwards: after the first multipart part buffer (8 MiB,
+# filled on a request's thread, freed on an upload thread) is freed, later ones
+# come from per-thread heap arenas that keep them, and an API process grew by
+# about 100 MiB during one 1 GiB upload and stayed there (peak 200-220 MiB
+# against 140 with a fixed threshold; bench/s3_scenario.py). 4 MiB: above the
+# 1 MiB chunks of reads and request bodies, which stay in the heap (no page
+# faults for those), below the parts.
+_MMAP_THRESHOLD = 4 << 20
+_M_MMAP_THRESHOLD = -3  # glibc malloc.h
+
+
+def return_large_buffers_to_the_os() -> None:
+    """Fix glibc's mmap threshold (see `_MMAP_THRESHOLD`); elsewhere a no-op."""
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl, macOS): their own policies
+        return
+    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+
+
 def make_client(location: S3Location, credentials: S3Credentials, pool_size: int) -> Any:
+    return_large_buffers_to_the_os()
     config = Config(
         s3={"addressing_style": "path"},
-        retries={"mode": "standard", "max_attempts": 3},
-        connect_timeout=5,
-        read_timeout=60,
+        # total_max_attempts counts the first try; botocore's max_attempts does not.
+        retries={"mode": "standard", "total_max_attempts": ATTEMPTS},
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
         # One connection per concurrent request (uploads in flight, readers open).
         max_pool_connections=pool_size,
         # Our tree hashes check every byte end to end (design 1.2); botocore's
