@@ -19,6 +19,15 @@ been verified, so a damaged leaf never reaches a client. Partial leaves at the
 edges of the requested range are read in full and sliced (at most 2 MiB of
 extra reading per request), so every byte sent has been checked.
 
+A retrieval job checks its whole range that way when it completes
+(`verify_range`, called by jobs/executors.py): that is what a retrieval is.
+Its output is then read with `trust_checked`: a blob whose store checks every
+chunk it yields against a checksum or tag written with the blob
+(`BlobReader.checked`, codecs 1+) raises before yielding damaged bytes, so its
+bytes are passed on without a second SHA-256; a codec-0 blob (no such check)
+is still verified leaf by leaf. The decision is per blob, so an archive whose
+segments mix both is verified where it needs to be.
+
 `WindowedRead` cuts an output into windows that end on `READ_WINDOW`
 boundaries, so several can be read and verified at once on worker threads
 (SHA-256 is the cost of a verified read, and hashlib releases the GIL) while
@@ -55,6 +64,7 @@ __all__ = [
     "plan_output",
     "read_range",
     "retrieval_tree_hash",
+    "verify_range",
 ]
 
 # Decimal offsets, ASCII digits only (`\d` would accept other scripts' digits).
@@ -292,15 +302,17 @@ def archive_read(
     last: int,
     *,
     vault: str = "(not given)",
+    trust_checked: bool = False,
 ) -> WindowedRead:
     """Verified archive bytes [first, last] (absolute) as a WindowedRead.
 
     A missing or damaged blob raises IntegrityError and is reported as damage
-    to the archive in `vault` (domain/damage.py).
+    to the archive in `vault` (domain/damage.py). `trust_checked`: see
+    `read_range`; only for bytes already verified against their leaf hashes.
     """
     _check_layout(segments)
     starts = tuple(segment.offset for segment in segments)
-    read = partial(_read_window, blobs, tuple(segments), starts, vault)
+    read = partial(_read_window, blobs, tuple(segments), starts, vault, trust_checked=trust_checked)
     return WindowedRead(first, last, read)
 
 
@@ -315,13 +327,16 @@ def _read_window(
     starts: tuple[int, ...],
     vault: str,
     span: Span,
+    *,
+    trust_checked: bool,
 ) -> list[bytes]:
     first, last = span
     # Only the segments the window touches: an archive may have thousands.
     low = bisect.bisect_right(starts, first) - 1
     high = bisect.bisect_right(starts, last)
+    run = segments[max(low, 0) : high]
     try:
-        return list(read_range(blobs, segments[max(low, 0) : high], first, last, verify=True))
+        return list(read_range(blobs, run, first, last, verify=True, trust_checked=trust_checked))
     except IntegrityError as exc:
         damage.report(segments[0].archive_id, vault, str(exc))
         raise
@@ -345,8 +360,37 @@ def _close(reader: Iterator[bytes]) -> None:
         close()
 
 
+def verify_range(
+    blobs: BlobStore,
+    segments: Sequence[Segment],
+    first: int,
+    last: int,
+    checkpoint: Callable[[], None] = lambda: None,
+) -> str | None:
+    """Read archive bytes [first, last] and check every leaf against its stored
+    SHA-256, keeping nothing: a retrieval job's check when it completes.
+
+    None if every byte is intact; else what is wrong, naming the first missing,
+    damaged or truncated blob (an IntegrityError's message). `checkpoint` is
+    called after every leaf (a worker thread's cancellation check: a long
+    verification must not hold up a shutdown).
+    """
+    try:
+        for _ in read_range(blobs, segments, first, last, verify=True):
+            checkpoint()
+    except IntegrityError as exc:
+        return str(exc)
+    return None
+
+
 def read_range(
-    blobs: BlobStore, segments: Sequence[Segment], first: int, last: int, *, verify: bool = True
+    blobs: BlobStore,
+    segments: Sequence[Segment],
+    first: int,
+    last: int,
+    *,
+    verify: bool = True,
+    trust_checked: bool = False,
 ) -> Iterator[bytes]:
     """Archive bytes [first, last] (absolute, inclusive), streamed in ~1 MiB chunks.
 
@@ -360,6 +404,13 @@ def read_range(
     any of its bytes are yielded; a mismatch raises IntegrityError naming the
     blob and leaf. A blob that yields fewer or more bytes than its segment says
     raises IntegrityError either way.
+
+    With `trust_checked` as well, a blob whose reader is `checked` (its store
+    raises IntegrityError before yielding a chunk that fails the checksum or
+    tag written with it) is passed on as the store yields it, without SHA-256.
+    Only for bytes that were verified against their leaf hashes once already
+    (a completed retrieval job's): the per-chunk check then proves they are
+    still the bytes that were verified.
     """
     start, end = _check_layout(segments)
     if not (start <= first <= last < end):
@@ -369,7 +420,7 @@ def read_range(
         high = min(last + 1 + (-(last + 1)) % MIB, end)
     else:
         low, high = first, last + 1
-    return _read(blobs, segments, (low, high), (first, last + 1), verify=verify)
+    return _read(blobs, segments, (low, high), (first, last + 1), (verify, trust_checked))
 
 
 def _read(
@@ -377,8 +428,7 @@ def _read(
     segments: Sequence[Segment],
     read: tuple[int, int],
     wanted: tuple[int, int],
-    *,
-    verify: bool,
+    checks: tuple[bool, bool],
 ) -> Iterator[bytes]:
     """Read archive bytes [low, high) and yield the part inside [first, stop)."""
     (low, high), (first, stop) = read, wanted
@@ -389,21 +439,27 @@ def _read(
         if segment.offset >= high:
             break
         a, b = max(low, segment.offset) - segment.offset, min(high, seg_end) - segment.offset
-        for position, piece in _segment_pieces(blobs, segment, a, b, verify=verify):
+        for position, piece in _segment_pieces(blobs, segment, a, b, checks):
             head = max(first - position, 0)
             tail = min(stop - position, len(piece))
+            if head >= tail:
+                continue  # a store chunk wholly in the widened edges (unhashed reads)
             yield piece if head == 0 and tail == len(piece) else piece[head:tail]
 
 
 def _segment_pieces(
-    blobs: BlobStore, segment: Segment, a: int, b: int, *, verify: bool
+    blobs: BlobStore, segment: Segment, a: int, b: int, checks: tuple[bool, bool]
 ) -> Iterator[tuple[int, bytes]]:
     """(absolute offset, bytes) pieces of segment payload [a, b); whole verified
-    leaves when `verify` (then a and b lie on leaf boundaries or b is the end)."""
+    leaves when the blob is to be hashed (then a and b lie on leaf boundaries
+    or b is the end), else the store's chunks as they come."""
+    verify, trust_checked = checks
     try:
         reader = blobs.open(segment.blob_key, a, b)
     except FileNotFoundError:  # BlobStore.open's answer for a missing blob
         raise damage.missing_blob(segment) from None
+    # The store's per-chunk check stands in for SHA-256 only when asked to.
+    verify = verify and not (trust_checked and reader.checked)
     position = a
     try:
         pieces = _leaves_of(reader, a, b, segment.blob_key) if verify else reader
