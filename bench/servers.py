@@ -123,7 +123,11 @@ def _status_kb(pid: int, field: str) -> int:
 
 
 def start_openglacier(
-    data_dir: Path, metadata_url: str | None = None, processes: int = 1
+    data_dir: Path,
+    metadata_url: str | None = None,
+    processes: int = 1,
+    extra_env: dict[str, str] | None = None,
+    name: str | None = None,
 ) -> Server:
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -142,14 +146,28 @@ def start_openglacier(
     )
     if metadata_url:
         env["OPENGLACIER_METADATA_URL"] = metadata_url
+    env.update(extra_env or {})
     log = data_dir.parent / f"openglacier-{port}.log"
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "openglacier", "serve"], env=env, stdout=out, stderr=out
         )
     wait_for_port(port, proc)
-    name = "openglacier" if processes == 1 else f"openglacier x{processes}"
+    name = name or ("openglacier" if processes == 1 else f"openglacier x{processes}")
     return Server(name, proc, Endpoint("127.0.0.1", port, ACCESS_KEY, SECRET_KEY), log)
+
+
+def stored_codecs(data_dir: Path) -> set[int]:
+    """The codec ids of the blobs a filesystem-backed server stored (byte 5 of
+    each blob file's header, storage/blobs/format.py)."""
+    codecs = set()
+    for path in (data_dir / "blobs" / "objects").rglob("*"):
+        if path.is_file():
+            with path.open("rb") as f:
+                header = f.read(6)
+            if len(header) == 6 and header[:4] == b"OGLB":
+                codecs.add(header[5])
+    return codecs
 
 
 @dataclass(frozen=True)
