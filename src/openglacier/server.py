@@ -29,7 +29,7 @@ from openglacier.domain.services import JobSetup, Services
 from openglacier.notify.targets import parse_targets
 from openglacier.ports import BlobStore, MetadataStore
 from openglacier.storage.blob_url import check_recorded, record
-from openglacier.storage.factory import open_blobs, open_metadata
+from openglacier.storage.factory import codec_config, open_blobs, open_metadata
 from openglacier.storage.metadata.engine import sqlite_files
 from openglacier.storage.private_files import make_private_dir, tighten
 
@@ -70,6 +70,7 @@ def build_deps(settings: Settings, clock: Clock | None = None) -> Deps:
     opened: the metadata store first (a PostgreSQL one only connects; a SQLite
     one makes its own directory and file, 0600), then the private data dir."""
     url = settings.resolved_metadata_url
+    codecs = codec_config(settings)  # a key file that cannot be read: fail before anything
     tighten(settings.data_dir, also=sqlite_files(url))
     store = open_metadata(url)
     try:
@@ -77,7 +78,7 @@ def build_deps(settings: Settings, clock: Clock | None = None) -> Deps:
         # deployment's is refused (storage/blob_url.py).
         recorded = check_recorded(store, settings.resolved_blob_url)
         make_private_dir(settings.data_dir)
-        blobs = open_blobs(settings.resolved_blob_url, settings)
+        blobs = open_blobs(settings.resolved_blob_url, settings, codecs=codecs)
     except BaseException:
         store.close()
         raise

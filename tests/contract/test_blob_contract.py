@@ -1,9 +1,14 @@
-"""BlobStore contract (design 4, 6): one suite, run over every adapter.
+"""BlobStore contract (design 4, 6): one suite, run over every adapter and codec.
 
 To add an adapter, append its name to `_BACKENDS` and a factory to `_FACTORIES`.
 The S3 adapter runs on the session's SeaweedFS (tests/support/seaweed.py; it
 skips without `weed`, except in CI), each test under its own key prefix, with
 5 MiB parts so the multi-MiB cases go through multipart uploads.
+
+Every test runs once per adapter and codec configuration (support/codecs.py:
+codec 0 "raw" as legacy blobs have it, 1 "checked" the default, 2 "zstd",
+3 "aes", 4 "zstd-aes"); the payloads mix compressible and incompressible
+runs so zstd both shrinks chunks and stores some raw.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from openglacier.ids import new_blob_key
+from openglacier.keyring import MissingKeyError
 from openglacier.ports import BlobInfo, BlobStore
 from openglacier.storage.blobs import (
     BlobAlreadyExistsError,
@@ -27,23 +33,32 @@ from openglacier.storage.blobs import (
     BlobWriterClosedError,
     put_blob,
 )
+from openglacier.storage.blobs.codecs import CodecConfig
 from openglacier.storage.blobs.filesystem import FilesystemBlobStore
+from support.codecs import CODECS, OLD_KEYRING, codec_params, mixed_payload
 from support.seaweed import Seaweed
 
 MIB = 1 << 20
 
-StoreFactory = Callable[[pytest.FixtureRequest, Path], BlobStore]
+# (request, tmp_path, codec config, location): a store over `location` (a
+# directory name, an S3 prefix) with that config; the same location again
+# is the same store, as another process would open it.
+StoreFactory = Callable[[pytest.FixtureRequest, Path, CodecConfig, str], BlobStore]
 
 
-def _filesystem(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
-    return FilesystemBlobStore(tmp_path / "blobs")
+def _filesystem(
+    request: pytest.FixtureRequest, tmp_path: Path, codecs: CodecConfig, location: str
+) -> BlobStore:
+    return FilesystemBlobStore(tmp_path / location, codecs)
 
 
-def _seaweed_s3(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+def _seaweed_s3(
+    request: pytest.FixtureRequest, tmp_path: Path, codecs: CodecConfig, location: str
+) -> BlobStore:
     seaweed: Seaweed = request.getfixturevalue("seaweed_store")
-    prefix = f"contract/{uuid.uuid4().hex}"
+    prefix = f"contract/{location}"
     request.addfinalizer(lambda: seaweed.empty(CONTRACT_BUCKET, prefix))
-    return seaweed.blob_store(CONTRACT_BUCKET, prefix, part_size=5 * MIB)
+    return seaweed.blob_store(CONTRACT_BUCKET, prefix, part_size=5 * MIB, codecs=codecs)
 
 
 _FACTORIES: dict[str, StoreFactory] = {"filesystem": _filesystem, "s3": _seaweed_s3}
@@ -52,14 +67,46 @@ CONTRACT_BUCKET = "blob-contract"
 
 
 @pytest.fixture(params=_BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
-    blob_store = _FACTORIES[request.param](request, tmp_path)
-    yield blob_store
-    blob_store.close()
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(params=codec_params())
+def codec(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def open_store(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> Iterator[Callable[[CodecConfig], BlobStore]]:
+    """Opens the test's store (one location) with a given codec config."""
+    opened: list[BlobStore] = []
+    location = uuid.uuid4().hex
+
+    def opener(codecs: CodecConfig) -> BlobStore:
+        opened.append(_FACTORIES[backend](request, tmp_path, codecs, location))
+        return opened[-1]
+
+    yield opener
+    for blob_store in opened:
+        blob_store.close()
+
+
+@pytest.fixture
+def store(open_store: Callable[[CodecConfig], BlobStore], codec: str) -> BlobStore:
+    return open_store(CODECS[codec])
+
+
+def _info(store: BlobStore, key: str, size: int) -> BlobInfo:
+    """What stat() and commit() say of a blob `store` wrote."""
+    config: CodecConfig = getattr(store, "codecs")  # noqa: B009 - not in the port
+    key_id = config.keyring.current if config.keyring else None
+    return BlobInfo(key, size, config.codec, key_id)
 
 
 def _payload(size: int, seed: int = 0) -> bytes:
-    return random.Random(seed).randbytes(size)
+    return mixed_payload(size, seed)
 
 
 def _read(store: BlobStore, key: str, start: int = 0, end: int | None = None) -> bytes:
@@ -80,8 +127,8 @@ def test_round_trip(store: BlobStore, size: int) -> None:
     data = _payload(size, size)
     key = new_blob_key()
     info = put_blob(store, key, [data])
-    assert info == BlobInfo(key, size)
-    assert store.stat(key) == BlobInfo(key, size)
+    assert info == _info(store, key, size)
+    assert store.stat(key) == _info(store, key, size)
     assert _read(store, key) == data
 
 
@@ -102,7 +149,7 @@ def test_round_trip_mixed_write_sizes(store: BlobStore) -> None:
     for size in sizes:
         writer.write(data[pos : pos + size])
         pos = min(pos + size, len(data))
-    assert writer.commit() == BlobInfo(key, pos)
+    assert writer.commit() == _info(store, key, pos)
     assert _read(store, key) == data[:pos]
 
 
@@ -112,7 +159,7 @@ def test_write_accepts_bytes_bytearray_and_memoryview(store: BlobStore) -> None:
     writer.write(b"ab")
     writer.write(bytearray(b"cd"))
     writer.write(memoryview(b"xxefxx")[2:4])
-    assert writer.commit() == BlobInfo(key, 6)
+    assert writer.commit() == _info(store, key, 6)
     assert _read(store, key) == b"abcdef"
 
 
@@ -185,7 +232,7 @@ def test_uncommitted_blob_is_invisible(store: BlobStore) -> None:
         store.open(key)
     assert key not in set(store.keys())
     writer.commit()
-    assert store.stat(key) == BlobInfo(key, MIB + 3)
+    assert store.stat(key) == _info(store, key, MIB + 3)
 
 
 def test_abort_leaves_nothing(store: BlobStore) -> None:
@@ -272,7 +319,7 @@ def test_same_key_twice_is_rejected(store: BlobStore) -> None:
     with pytest.raises(FileExistsError):  # BlobAlreadyExistsError is one
         put_blob(store, key, [b"third"])
     assert _read(store, key) == b"first"
-    assert store.stat(key) == BlobInfo(key, 5)
+    assert store.stat(key) == _info(store, key, 5)
     assert list(store.keys()) == [key]
 
 
@@ -317,7 +364,7 @@ def test_many_blobs_share_fan_out(store: BlobStore) -> None:
     for key in keys:
         put_blob(store, key, [os.urandom(17)])
     assert set(store.keys()) == set(keys)
-    assert all(store.stat(k) == BlobInfo(k, 17) for k in keys)
+    assert all(store.stat(k) == _info(store, k, 17) for k in keys)
 
 
 # --- scan: the paged listing the orphan collector walks (issue 12) ----------------
@@ -368,3 +415,61 @@ def test_scan_rejects_bad_arguments(store: BlobStore) -> None:
         store.scan(None, 0)
     with pytest.raises(ValueError, match="invalid blob key"):
         store.scan("../x", 10)
+
+
+# --- codecs: what every store does with them ------------------------------------
+
+
+def test_reader_says_whether_it_checked(store: BlobStore, codec: str) -> None:
+    key = new_blob_key()
+    put_blob(store, key, [_payload(MIB + 9)])
+    for start, end in [(0, None), (5, MIB + 2), (MIB + 9, None)]:
+        reader = store.open(key, start, end)
+        assert reader.checked == (codec != "raw")
+        reader.close()
+
+
+def test_every_codec_stays_readable_in_one_store(
+    open_store: Callable[[CodecConfig], BlobStore],
+) -> None:
+    """A store whose config changed over time (codec 0 blobs from before codecs,
+    then compression, then encryption...) reads every blob it ever wrote; the
+    encrypted ones as long as its keyring holds their keys."""
+    written: dict[str, tuple[bytes, BlobInfo]] = {}
+    for seed, config in enumerate(CODECS.values()):
+        writer_store = open_store(config)
+        data = _payload(2 * MIB + 3 * seed, seed)
+        key = new_blob_key()
+        written[key] = data, put_blob(writer_store, key, [data])
+    for config in CODECS.values():
+        reader_store = open_store(config)
+        for key, (data, info) in written.items():
+            assert reader_store.stat(key) == info
+            if info.key_id is not None and config.keyring is None:
+                continue  # test_encrypted_blobs_need_their_key
+            assert _read(reader_store, key) == data
+            assert _read(reader_store, key, MIB - 1, MIB + 1) == data[MIB - 1 : MIB + 1]
+    assert sorted(info.codec for _, info in written.values()) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("codec", codec_params(["aes", "zstd-aes"]))
+def test_encrypted_blobs_need_their_key(
+    open_store: Callable[[CodecConfig], BlobStore], codec: str
+) -> None:
+    old = open_store(CodecConfig(CODECS[codec].compression_level, OLD_KEYRING))
+    key = new_blob_key()
+    data = _payload(MIB + 1)
+    assert put_blob(old, key, [data]).key_id == "k-old"
+    # Rotated: "k-new" is current, "k-old" still reads.
+    rotated = open_store(CODECS[codec])
+    assert _read(rotated, key) == data
+    newer = new_blob_key()
+    assert put_blob(rotated, newer, [data]).key_id == "k-new"
+    # A keyring without "k-new" (or no keyring) knows it needs that id.
+    for lacking in (open_store(CodecConfig()), old):
+        assert lacking.stat(newer) == BlobInfo(newer, len(data), CODECS[codec].codec, "k-new")
+        with pytest.raises(MissingKeyError, match="'k-new'"):
+            lacking.open(newer)
+        with pytest.raises(MissingKeyError, match="'k-new'"):
+            lacking.open(newer, 0, 0)
+    assert _read(old, key) == data

@@ -2,7 +2,9 @@
 PostgreSQL metadata with filesystem blob stores: insert-if-absent with
 concurrent first starts, the compare-and-set switch, paging through every
 referenced blob exactly once, and what a migration copies, skips, replaces and
-refuses."""
+refuses. The source and destination stores use different codecs (a migration
+decodes from one and encodes with the other's configuration): legacy codec 0
+to encrypted and compressed, and back to the default."""
 
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ from openglacier.storage.blobs import put_blob
 from openglacier.storage.blobs.filesystem import FilesystemBlobStore
 from openglacier.storage.metadata.store import SqlMetadataStore, open_metadata_store
 from openglacier.treehash import MIB
+from support.codecs import CODECS, file_offset_of, flip_bit
 
 NOW = datetime(2026, 12, 4, tzinfo=UTC)
 ACCOUNT = "111122223333"
@@ -62,10 +65,13 @@ class World:
         return root / "objects" / key[0:2] / key[2:4] / key
 
 
-@pytest.fixture
-def world(metadata_store: SqlMetadataStore, tmp_path: Path) -> Iterator[World]:
-    source = FilesystemBlobStore(tmp_path / "source")
-    dest = FilesystemBlobStore(tmp_path / "dest")
+@pytest.fixture(params=[("raw", "zstd-aes"), ("zstd-aes", "checked")], ids="-to-".join)
+def world(
+    metadata_store: SqlMetadataStore, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[World]:
+    source_codec, dest_codec = request.param
+    source = FilesystemBlobStore(tmp_path / "source", CODECS[source_codec])
+    dest = FilesystemBlobStore(tmp_path / "dest", CODECS[dest_codec])
     yield World(metadata_store, source, dest)
     source.close()
     dest.close()
@@ -212,6 +218,8 @@ def test_migration_copies_what_rows_name_and_switches(world: World) -> None:
     assert sorted(world.dest.keys()) == sorted(world.copied)  # no orphan, no queued blob
     for key, data in world.copied.items():
         assert b"".join(world.dest.open(key)) == data
+        # Re-encoded with the destination's codec, not copied byte for byte.
+        assert world.dest.stat(key).codec == world.dest.codecs.codec  # type: ignore[union-attr]
     with world.store.transaction(readonly=True) as tx:
         assert tx.recorded_blob_url() == "file:///dest"
 
@@ -260,6 +268,22 @@ def test_a_rerun_skips_verified_copies_and_replaces_damaged_ones(
     assert (summary.copied, summary.skipped) == (2, len(world.copied) - 2)
     for key, data in world.copied.items():
         assert b"".join(world.dest.open(key)) == data
+
+
+def test_a_damaged_source_blob_stops_the_migration(world: World, tmp_path: Path) -> None:
+    populate(world)
+    with world.store.transaction(readonly=True) as tx:
+        victim = next(r for r in tx.blob_refs(None, 500) if r.size > MIB + 7)
+    path = world.path(tmp_path / "source", victim.key)
+    flip_bit(path, file_offset_of(path.read_bytes(), victim.key, MIB + 7))
+    with pytest.raises(MigrationError) as info:
+        Migration(world.store, world.source, world.dest).copy_all()
+    message = str(info.value)
+    assert message.startswith(f"blob {victim.key} ({victim.owner}) in the current store: ")
+    # Codec 0: the migration's leaf check finds it; codecs 1+: the store's check.
+    assert "leaf 1 " in message
+    assert message.endswith("run the migration again")
+    assert world.dest.stat(victim.key) is None
 
 
 def test_a_missing_source_blob_stops_the_migration(world: World, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import time
 import zlib
 from pathlib import Path
 
+import google_crc32c
 import pytest
 
 from openglacier.errors import IntegrityError, StorageError
@@ -23,6 +24,7 @@ from openglacier.storage.blobs import (
     put_blob,
 )
 from openglacier.storage.blobs import filesystem as fs_module
+from openglacier.storage.blobs.codecs import CodecConfig
 from openglacier.storage.blobs.filesystem import FilesystemBlobStore
 from openglacier.storage.blobs.format import HEADER_LEN
 
@@ -32,6 +34,12 @@ MIB = 1 << 20
 @pytest.fixture
 def store(tmp_path: Path) -> FilesystemBlobStore:
     return FilesystemBlobStore(tmp_path / "root")
+
+
+@pytest.fixture
+def raw_store(tmp_path: Path) -> FilesystemBlobStore:
+    """Writes codec 0, as every blob was before codecs (still read as such)."""
+    return FilesystemBlobStore(tmp_path / "root", CodecConfig(legacy_raw=True))
 
 
 def _blob_path(store: FilesystemBlobStore, key: str) -> Path:
@@ -62,7 +70,8 @@ def _header(**fields: int) -> bytes:
 # --- format -----------------------------------------------------------------
 
 
-def test_layout_and_header_bytes(store: FilesystemBlobStore) -> None:
+def test_codec0_layout_and_header_bytes(raw_store: FilesystemBlobStore) -> None:
+    store = raw_store
     key = new_blob_key()
     payload = b"hello, glacier"
     put_blob(store, key, [payload])
@@ -84,10 +93,41 @@ def test_layout_and_header_bytes(store: FilesystemBlobStore) -> None:
     assert path.stat().st_mode & 0o777 == 0o600
 
 
-def test_empty_blob_is_just_a_header(store: FilesystemBlobStore) -> None:
+def test_empty_codec0_blob_is_just_a_header(raw_store: FilesystemBlobStore) -> None:
     key = new_blob_key()
-    assert put_blob(store, key, []) == BlobInfo(key, 0)
-    assert _blob_path(store, key).read_bytes() == _header(length=0)
+    assert put_blob(raw_store, key, []) == BlobInfo(key, 0)
+    assert _blob_path(raw_store, key).read_bytes() == _header(length=0)
+
+
+def _crc32c(data: bytes, seed: bytes) -> int:
+    return google_crc32c.value(seed + data)
+
+
+def test_codec1_layout_byte_by_byte(store: FilesystemBlobStore) -> None:
+    """The default codec: payload verbatim from offset 32, then the chunk index
+    (storage/blobs/codecs/index.py), built here by hand from its documentation."""
+    key = new_blob_key()
+    payload = os.urandom(MIB) + b"hello, glacier"
+    assert put_blob(store, key, [payload]) == BlobInfo(key, len(payload), 1)
+    raw = _blob_path(store, key).read_bytes()
+    end = 32 + len(payload)
+    assert raw[:32] == _header(codec=1, length=len(payload), field=end)
+    assert raw[32:end] == payload  # payload byte i at file offset 32 + i, as codec 0
+    index = bytearray(b"OGIX" + bytes([1, 0]) + bytes(2) + (2).to_bytes(8, "little") + bytes(16))
+    for number, (start, size) in enumerate([(0, MIB), (MIB, 14)]):
+        chunk = payload[start : start + size]
+        check = _crc32c(chunk, key.encode() + number.to_bytes(8, "little"))
+        index += size.to_bytes(4, "little") + check.to_bytes(4, "little") + bytes(4)
+    index += _crc32c(bytes(index), key.encode()).to_bytes(4, "little")
+    assert raw[end:] == index
+
+
+def test_empty_codec1_blob_is_a_header_and_an_empty_index(store: FilesystemBlobStore) -> None:
+    key = new_blob_key()
+    assert put_blob(store, key, []) == BlobInfo(key, 0, 1)
+    index = b"OGIX" + bytes([1, 0]) + bytes(2) + bytes(8) + bytes(16)
+    index += _crc32c(index, key.encode()).to_bytes(4, "little")
+    assert _blob_path(store, key).read_bytes() == _header(codec=1, field=32) + index
 
 
 def _damage(store: FilesystemBlobStore, new_bytes: bytes) -> str:
@@ -115,6 +155,7 @@ def _assert_integrity_error(store: FilesystemBlobStore, key: str, match: str) ->
         (b"XGLB" + _header(length=100)[4:] + b"x" * 100, "bad magic"),
         (_header(version=2, length=100) + b"x" * 100, "version 2"),
         (_header(codec=1, length=100) + b"x" * 100, "codec 1"),
+        (_header(codec=9, length=100) + b"x" * 100, "unsupported codec 9"),
         (_header(flags=1, length=100) + b"x" * 100, "flags"),
         (_header(chunk=0, length=100) + b"x" * 100, "chunk size"),
     ],
@@ -126,7 +167,8 @@ def _assert_integrity_error(store: FilesystemBlobStore, key: str, match: str) ->
         "empty",
         "magic",
         "version",
-        "codec",
+        "codec-1-without-index",
+        "unknown-codec",
         "flags",
         "chunk",
     ],
@@ -256,7 +298,7 @@ def test_sweep_older_than_spares_active_writers(store: FilesystemBlobStore) -> N
     writer.write(b"in flight")
     assert store.sweep_temp(older_than=600) == 1
     assert not old.exists()
-    assert writer.commit() == BlobInfo(key, 9)
+    assert writer.commit() == BlobInfo(key, 9, 1)
     assert store.sweep_temp() == 0
 
 
@@ -392,7 +434,7 @@ def test_without_hard_links_rename_is_used(
 
     monkeypatch.setattr(os, "link", no_links)
     key = new_blob_key()
-    assert put_blob(store, key, [b"renamed"]) == BlobInfo(key, 7)
+    assert put_blob(store, key, [b"renamed"]) == BlobInfo(key, 7, 1)
     with pytest.raises(BlobAlreadyExistsError):
         put_blob(store, key, [b"again"])
     assert b"".join(store.open(key)) == b"renamed"

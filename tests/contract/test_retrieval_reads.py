@@ -29,8 +29,9 @@ from openglacier.errors import IntegrityError
 from openglacier.ids import new_blob_key
 from openglacier.storage.blobs import put_blob
 from openglacier.storage.blobs.filesystem import FilesystemBlobStore
-from openglacier.storage.blobs.format import HEADER_LEN
+from openglacier.storage.blobs.format import CODEC_RAW, HEADER_LEN
 from openglacier.treehash import MIB, TreeHasher, tree_hash
+from support.codecs import CODECS
 
 PART_SIZES = [MIB, 2 * MIB, 4 * MIB, 4 * MIB, 777_777]
 SIZE = sum(PART_SIZES)
@@ -43,9 +44,11 @@ DAMAGED_PAYLOAD_OFFSET = 2 * MIB + 12_345
 DAMAGED_LEAF = (5 * MIB, 6 * MIB - 1)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> FilesystemBlobStore:
-    return FilesystemBlobStore(tmp_path)
+@pytest.fixture(params=["raw", "checked"])
+def store(tmp_path: Path, request: pytest.FixtureRequest) -> FilesystemBlobStore:
+    """Codec 0 (legacy blobs: the leaf digests are the only check) and codec 1
+    (the default: the store checks each chunk's CRC32C before yielding it)."""
+    return FilesystemBlobStore(tmp_path, CODECS[request.param])
 
 
 @pytest.fixture
@@ -142,7 +145,11 @@ def test_damaged_leaf_is_detected_only_where_read(
 
 
 def test_damage_passes_unverified(store: FilesystemBlobStore, segments: list[Segment]) -> None:
-    _damage(store, segments)
+    key = _damage(store, segments)
+    if store.codecs.codec != CODEC_RAW:  # the store's own check catches it all the same
+        with pytest.raises(IntegrityError, match=f"blob {key}: leaf 2 "):
+            b"".join(read_range(store, segments, 0, SIZE - 1, verify=False))
+        return
     got = b"".join(read_range(store, segments, 0, SIZE - 1, verify=False))
     damaged_at = segments[DAMAGED_SEGMENT].offset + DAMAGED_PAYLOAD_OFFSET
     assert got[damaged_at] == DATA[damaged_at] ^ 0x40

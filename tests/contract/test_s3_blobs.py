@@ -18,7 +18,8 @@ from openglacier.errors import IntegrityError, StorageError
 from openglacier.ids import new_blob_key
 from openglacier.ports import BlobInfo
 from openglacier.storage.blobs import BlobAlreadyExistsError, put_blob
-from openglacier.storage.blobs.format import HEADER_LEN, BlobHeader
+from openglacier.storage.blobs.codecs.index import index_length
+from openglacier.storage.blobs.format import CODEC_CHECKED, HEADER_LEN, BlobHeader
 from openglacier.storage.blobs.opening import BlobStoreOpenError
 from openglacier.storage.blobs.s3 import MAX_PARTS_IN_FLIGHT, S3BlobStore
 from openglacier.storage.blobs.s3_client import S3Credentials, S3Location, make_client
@@ -67,6 +68,15 @@ def _payload(size: int) -> bytes:
     return uuid.uuid4().bytes * (size // 16) + b"x" * (size % 16)
 
 
+def _codec1_header(size: int) -> BlobHeader:
+    """The default codec's header: the index starts right after the payload."""
+    return BlobHeader(size, CODEC_CHECKED, codec_field=HEADER_LEN + size)
+
+
+def _codec1_object_size(size: int) -> int:
+    return HEADER_LEN + size + index_length(-(-size // MIB), None)
+
+
 # --- multipart ----------------------------------------------------------------
 
 
@@ -79,13 +89,13 @@ def test_large_blob_goes_through_a_multipart_upload(s3: S3Case) -> None:
     assert upload["Key"] == s3.name(key)
     assert s3.objects() == []  # invisible until commit
     writer.write(data[PART + 1 :])
-    assert writer.commit() == BlobInfo(key, len(data))
+    assert writer.commit() == BlobInfo(key, len(data), CODEC_CHECKED)
     assert s3.uploads() == []
     head = s3.client.head_object(Bucket=BUCKET, Key=s3.name(key))
-    assert head["ContentLength"] == HEADER_LEN + len(data)
+    assert head["ContentLength"] == _codec1_object_size(len(data))
     # Part 1 carries the final header, written at commit (format.py).
     first = s3.client.get_object(Bucket=BUCKET, Key=s3.name(key), Range="bytes=0-31")
-    assert first["Body"].read() == BlobHeader(len(data)).pack()
+    assert first["Body"].read() == _codec1_header(len(data)).pack()
     assert b"".join(s3.store.open(key)) == data
     assert b"".join(s3.store.open(key, PART - 7, PART + 9)) == data[PART - 7 : PART + 9]
 
@@ -95,8 +105,10 @@ def test_small_blob_is_one_put(s3: S3Case) -> None:
     writer = s3.store.create(key)
     writer.write(_payload(PART - HEADER_LEN))  # exactly part 1: still no upload
     assert s3.uploads() == []
-    writer.commit()
+    writer.commit()  # the index takes it past PART: still one PUT
     assert s3.objects() == [s3.name(key)]
+    head = s3.client.head_object(Bucket=BUCKET, Key=s3.name(key))
+    assert head["ContentLength"] == _codec1_object_size(PART - HEADER_LEN) > PART
 
 
 def test_abort_leaves_no_multipart_upload(s3: S3Case) -> None:
@@ -294,5 +306,5 @@ def test_writes_stream_in_constant_memory(s3: S3Case) -> None:
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert s3.store.stat(key) == BlobInfo(key, size)
+    assert s3.store.stat(key) == BlobInfo(key, size, CODEC_CHECKED)
     assert peak < (2 + MAX_PARTS_IN_FLIGHT + 2) * PART, f"peak {peak / MIB:.1f} MiB"

@@ -239,7 +239,9 @@ def test_a_damaged_source_blob_stops_the_migration_before_the_switch(tmp_path: P
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"Error: blob {biggest.name} (archive ")
-    assert ": leaf 1 does not match its stored hash; nothing was switched" in lines[0]
+    # The store's own check (codec 1, the default) catches the damage first.
+    damage = f"blob {biggest.name}: leaf 1 (chunk 1) fails its CRC32C check (damaged)"
+    assert f": unreadable ({damage}); nothing was switched" in lines[0]
     assert dep.recorded() == dep.old_url
     assert snapshot(dep.data / "blobs") == old
     # Nothing of the damaged blob was committed at the destination.

@@ -50,9 +50,9 @@ from test_jobs_boto3 import (
 from test_select_seaweed import test_select_job_writes_results_to_s3
 
 from openglacier.ports import BlobRef
-from openglacier.storage.blobs.format import HEADER_LEN
 from openglacier.storage.metadata.store import open_metadata_store
 from openglacier.treehash import MIB
+from support.codecs import codec1_object_size, codec1_payload
 from support.seaweed import ACCESS_KEY, REGION, SECRET_KEY, Seaweed
 from support.server import LiveServer
 from support.services import fresh_pg_database
@@ -183,7 +183,7 @@ def test_the_bytes_live_in_the_bucket_not_the_data_dir(
     body = os.urandom(MIB + 5)
     single = glacier.upload_archive(vaultName="where-bytes-live", body=body)["archiveId"]
     added = {k: v for k, v in bucket_objects(store, prefix).items() if k not in before}
-    assert [blob[HEADER_LEN:] for blob in added.values()] == [body]  # codec 0: raw payload
+    assert [codec1_payload(blob) for blob in added.values()] == [body]  # verbatim, then index
     data = os.urandom(3 * MIB + 7)
     multi = multipart_upload(glacier, "where-bytes-live", data)["archiveId"]
 
@@ -195,7 +195,7 @@ def test_the_bytes_live_in_the_bucket_not_the_data_dir(
     assert missing == []  # every blob the metadata names is an object
     assert set(objects) <= set(refs)  # and no stray object is left
     for key, ref in refs.items():
-        assert len(objects[key]) == HEADER_LEN + ref.size, ref
+        assert len(objects[key]) == codec1_object_size(ref.size), ref
     assert server.admin("POST", "/audit").json()["problems"] == []
 
     for archive_id in (single, multi):

@@ -3,6 +3,9 @@
 sqlite:///path/to/metadata.db | postgresql://user@host/db   metadata
 file:///path/to/blobs                                      blobs
 s3+http(s)://HOST:PORT/BUCKET[/PREFIX]                     blobs (S3-compatible)
+
+Blob stores encode new blobs as `codec_config(settings)` says (--compression,
+--encryption-key-file; storage/blobs/format.py lists the codecs).
 """
 
 from __future__ import annotations
@@ -14,8 +17,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from openglacier.config import ConfigError, Settings, mask_secrets
+from openglacier.config_checks import parse_compression
+from openglacier.keyring import KeyringError, load_keyring
 from openglacier.ports import BlobStore, MetadataStore
+from openglacier.storage.blobs.codecs import CodecConfig
 from openglacier.storage.blobs.filesystem import FilesystemBlobStore
+from openglacier.storage.blobs.opening import BlobStoreOpenError
 from openglacier.storage.metadata.store import open_metadata_store
 
 if TYPE_CHECKING:
@@ -29,16 +36,48 @@ def open_metadata(url: str) -> MetadataStore:
     return open_metadata_store(url)
 
 
+class KeyFileError(BlobStoreOpenError):
+    """The encryption key file cannot be used (keyring.py's one-line message)."""
+
+
+def codec_config(settings: Settings | None) -> CodecConfig:
+    """How blob stores encode new blobs: zstd per chunk if `compression` is set,
+    AES-256-GCM with the keyring's current key if `encryption_key_file` is, else
+    codec 1 (checked raw). The keyring also reads blobs of older keys. A key
+    file that cannot be used raises a one-line `KeyFileError`; call this before
+    creating anything, so a start that fails leaves nothing behind."""
+    if settings is None:
+        return CodecConfig()
+    try:
+        level = parse_compression(settings.compression)
+    except ValueError as exc:
+        raise ConfigError(f"setting 'compression': {exc} (--compression)") from None
+    keyring = None
+    if settings.encryption_key_file:
+        try:
+            keyring = load_keyring(Path(settings.encryption_key_file))
+        except KeyringError as exc:
+            raise KeyFileError(str(exc)) from None
+    return CodecConfig(level, keyring)
+
+
 def open_blobs(
-    url: str, settings: Settings | None = None, environ: Mapping[str, str] | None = None
+    url: str,
+    settings: Settings | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    codecs: CodecConfig | None = None,
 ) -> BlobStore:
-    """The blob store at `url`. An s3 store takes its keys and region from
-    `settings` (blob_access_key_id...), else from boto3's own chain (the standard
-    AWS variables, ~/.aws, roles); the region from settings, else AWS_REGION.
-    An s3 store that cannot be used raises a one-line `BlobStoreOpenError`."""
+    """The blob store at `url`, encoding as `codecs` (default: `codec_config(settings)`).
+    An s3 store takes its keys and region from `settings` (blob_access_key_id...),
+    else from boto3's own chain (the standard AWS variables, ~/.aws, roles); the
+    region from settings, else AWS_REGION. An s3 store that cannot be used, or a
+    key file that cannot be read, raises a one-line `BlobStoreOpenError`."""
     parsed = urlparse(url)
+    if codecs is None:
+        codecs = codec_config(settings)
     if parsed.scheme == "file":
-        return FilesystemBlobStore(Path(unquote(parsed.path)))
+        return FilesystemBlobStore(Path(unquote(parsed.path)), codecs)
     if parsed.scheme in ("s3+http", "s3+https"):
         # boto3 on demand: embedded (file://) deployments never pay its import.
         from openglacier.storage.blobs.s3 import S3BlobStore  # noqa: PLC0415
@@ -48,7 +87,7 @@ def open_blobs(
             location = S3Location.parse(url)
         except ValueError as exc:
             raise ConfigError(f"blob_url {mask_secrets(url)!r}: {exc}") from None
-        return S3BlobStore(location, blob_credentials(settings, environ))
+        return S3BlobStore(location, blob_credentials(settings, environ), codecs=codecs)
     raise ConfigError(
         f"blob_url {mask_secrets(url)!r}: use file:///DIRECTORY or s3+http://HOST:PORT/BUCKET"
     )

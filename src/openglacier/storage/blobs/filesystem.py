@@ -56,7 +56,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 
 from openglacier.errors import IntegrityError, StorageError
 from openglacier.ports import BlobEntry, BlobInfo
@@ -66,19 +65,20 @@ from openglacier.storage.blobs import (
     BlobWriterClosedError,
     check_key,
 )
-from openglacier.storage.blobs.fanout import scan_fanout
-from openglacier.storage.blobs.format import (
-    HEADER_LEN,
-    BlobHeader,
-    check_file_size,
-    unpack_header,
+from openglacier.storage.blobs.codecs import CodecConfig
+from openglacier.storage.blobs.codecs.stream import (
+    BlobLayout,
+    PayloadEncoder,
+    PayloadReader,
+    load_layout,
 )
+from openglacier.storage.blobs.fanout import scan_fanout
+from openglacier.storage.blobs.format import HEADER_LEN, BlobHeader
 
-__all__ = ["FilesystemBlobReader", "FilesystemBlobStore", "FilesystemBlobWriter"]
+__all__ = ["FilesystemBlobStore", "FilesystemBlobWriter"]
 
 log = logging.getLogger(__name__)
 
-READ_CHUNK = 1 << 20
 _DIRECT_WRITE_MIN = 256 << 10  # smaller writes are gathered in a buffer first
 _GATHER_MAX = 1 << 20  # the gathered buffer is written once it reaches this size
 _TMP_SUFFIX = ".tmp"
@@ -169,17 +169,48 @@ def _unlink_quietly(path: str) -> None:
         log.warning("could not remove %s: %s", path, exc)
 
 
-def _read_header(fd: int, key: str) -> BlobHeader:
-    header = unpack_header(os.pread(fd, HEADER_LEN, 0), key)
-    check_file_size(header, os.fstat(fd).st_size, key)
-    return header
+def _pread_exact(fd: int, offset: int, end: int, key: str) -> bytes:
+    """File bytes [offset, end); IntegrityError if the file ends first."""
+    data = os.pread(fd, end - offset, offset)
+    while len(data) < end - offset:  # regular files only read short at end of file
+        more = os.pread(fd, end - offset - len(data), offset + len(data))
+        if not more:
+            raise IntegrityError(f"blob {key}: file shrank while being read")
+        data += more
+    return data
+
+
+def _layout(fd: int, key: str) -> BlobLayout:
+    """The checked header and index (storage/blobs/codecs/stream.py)."""
+    size = os.fstat(fd).st_size
+    head = os.pread(fd, HEADER_LEN, 0)
+    return load_layout(key, head, size, lambda offset, end: _pread_exact(fd, offset, end, key))
+
+
+class _PreadSource:
+    """A blob file's bytes from `offset` on, for PayloadReader; owns `fd`."""
+
+    def __init__(self, fd: int, offset: int, key: str) -> None:
+        self._fd, self._offset, self._key = fd, offset, key
+
+    def read(self, n: int) -> bytes:
+        with _os_errors(f"reading blob {self._key}"):
+            data = _pread_exact(self._fd, self._offset, self._offset + n, self._key)
+        self._offset += n
+        return data
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
 
 
 class FilesystemBlobStore:
     """`BlobStore` on a local POSIX filesystem; see the module docstring."""
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, codecs: CodecConfig | None = None) -> None:
         self.root = Path(root)
+        self.codecs = codecs or CodecConfig()
         self._objects = os.path.join(self.root, "objects")
         self._tmp = os.path.join(self.root, "tmp")
         # Fan-out directories known to exist durably; creating them under the
@@ -260,7 +291,7 @@ class FilesystemBlobStore:
         os.rename(tmp, final)
 
     # --- reading ------------------------------------------------------------
-    def open(self, key: str, start: int = 0, end: int | None = None) -> FilesystemBlobReader:
+    def open(self, key: str, start: int = 0, end: int | None = None) -> PayloadReader:
         path = self._path_of(key)
         if start < 0 or (end is not None and end < start):
             raise ValueError(f"invalid range [{start}, {end}) for blob {key}")
@@ -270,14 +301,25 @@ class FilesystemBlobStore:
             except FileNotFoundError:
                 raise BlobNotFoundError(errno.ENOENT, "no such blob", key) from None
             try:
-                size = _read_header(fd, key).payload_length
+                layout = _layout(fd, key)
+                size = layout.header.payload_length
                 if start > size:
                     raise ValueError(f"range start {start} beyond blob {key} of {size} bytes")
             except BaseException:
                 os.close(fd)
                 raise
         stop = size if end is None else min(end, size)
-        return FilesystemBlobReader(fd, key, start, stop)
+        source = None
+        if stop > start:
+            source = _PreadSource(fd, layout.file_span(start, stop)[0], key)
+        else:
+            os.close(fd)
+        try:
+            return PayloadReader(layout, self.codecs.keyring, start, stop, source)
+        except BaseException:  # MissingKeyError: the blob's key is not configured
+            if source is not None:
+                source.close()
+            raise
 
     def stat(self, key: str) -> BlobInfo | None:
         path = self._path_of(key)
@@ -287,7 +329,7 @@ class FilesystemBlobStore:
             except FileNotFoundError:
                 return None
             try:
-                return BlobInfo(key, _read_header(fd, key).payload_length)
+                return _layout(fd, key).info
             finally:
                 os.close(fd)
 
@@ -356,7 +398,7 @@ class FilesystemBlobWriter:
         self._tmp = tmp
         self._fd = fd
         self._gathered = bytearray()
-        self._size = 0
+        self._encoder = PayloadEncoder(store.codecs, key, self._put)
         self._open = True
         self._committed = False
 
@@ -373,21 +415,24 @@ class FilesystemBlobWriter:
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self._check_open()
-        view = memoryview(data).cast("B")
         try:
             with _os_errors(f"writing blob {self.key}"):
-                if len(view) >= _DIRECT_WRITE_MIN:
-                    self._flush_gathered()
-                    _write_all(self._fd, view)
-                else:
-                    self._gathered += view
-                    if len(self._gathered) >= _GATHER_MAX:
-                        self._flush_gathered()
+                self._encoder.write(memoryview(data).cast("B"))
         except BaseException:
             # The file may hold part of this write: only abort() is allowed now.
             self._open = False
             raise
-        self._size += len(view)
+
+    def _put(self, data: bytes | bytearray | memoryview) -> None:
+        """The next body bytes (payload or frames) at the end of the file."""
+        view = memoryview(data).cast("B")
+        if len(view) >= _DIRECT_WRITE_MIN:
+            self._flush_gathered()
+            _write_all(self._fd, view)
+        else:
+            self._gathered += view
+            if len(self._gathered) >= _GATHER_MAX:
+                self._flush_gathered()
 
     def _flush_gathered(self) -> None:
         if self._gathered:
@@ -399,9 +444,12 @@ class FilesystemBlobWriter:
         self._open = False
         try:
             with _os_errors(f"committing blob {self.key}"):
+                header, index = self._encoder.finish(self.key)
+                self._put(index)
                 self._flush_gathered()
-                # The length is only known now (format.py): rewrite the header in place.
-                os.pwrite(self._fd, BlobHeader(self._size).pack(), 0)
+                # Length and index offset are only known now (format.py): rewrite
+                # the header in place.
+                os.pwrite(self._fd, header.pack(), 0)
                 os.fsync(self._fd)
                 self._close_fd()
                 self._store._publish(self._tmp, self.key)
@@ -409,7 +457,7 @@ class FilesystemBlobWriter:
             self._discard()
             raise
         self._committed = True
-        return BlobInfo(self.key, self._size)
+        return BlobInfo(self.key, header.payload_length, header.codec, self._encoder.key_id)
 
     def abort(self) -> None:
         """Discard the temp file; idempotent, and a no-op after a successful commit."""
@@ -428,57 +476,5 @@ class FilesystemBlobWriter:
         except OSError as exc:
             log.warning("closing temp file of blob %s: %s", self.key, exc)
         self._gathered.clear()
+        self._encoder.discard()
         _unlink_quietly(self._tmp)
-
-
-class FilesystemBlobReader(Iterator[bytes]):
-    """Payload bytes [start, end) of one blob, in chunks of at most 1 MiB."""
-
-    checked = False  # codec 0: only the tree hash covers these bytes
-
-    def __init__(self, fd: int, key: str, start: int, end: int) -> None:
-        self._fd = fd
-        self._key = key
-        self._pos = start
-        self._end = end
-
-    def __next__(self) -> bytes:
-        if self._fd < 0 and self._pos < self._end:
-            raise ValueError(f"reader of blob {self._key} is closed")
-        if self._pos >= self._end:
-            self.close()
-            raise StopIteration
-        want = min(READ_CHUNK - self._pos % READ_CHUNK, self._end - self._pos)
-        with _os_errors(f"reading blob {self._key}"):
-            data = os.pread(self._fd, want, HEADER_LEN + self._pos)
-            if len(data) < want:  # regular files only read short at end of file
-                data += self._read_rest(want - len(data), HEADER_LEN + self._pos + len(data))
-        self._pos += want
-        return data
-
-    def _read_rest(self, want: int, offset: int) -> bytes:
-        rest = os.pread(self._fd, want, offset)
-        if len(rest) < want:
-            self.close()
-            raise IntegrityError(f"blob {self._key}: file shrank while being read")
-        return rest
-
-    def close(self) -> None:
-        fd, self._fd = self._fd, -1
-        if fd >= 0:
-            os.close(fd)
-
-    def __del__(self) -> None:
-        if getattr(self, "_fd", -1) >= 0:
-            self.close()
-
-    def __enter__(self) -> FilesystemBlobReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -47,7 +47,6 @@ import logging
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -60,12 +59,14 @@ from openglacier.storage.blobs import (
     check_key,
     is_valid_key,
 )
-from openglacier.storage.blobs.format import (
-    HEADER_LEN,
-    BlobHeader,
-    check_file_size,
-    unpack_header,
+from openglacier.storage.blobs.codecs import CodecConfig
+from openglacier.storage.blobs.codecs.stream import (
+    BlobLayout,
+    PayloadEncoder,
+    PayloadReader,
+    load_layout,
 )
+from openglacier.storage.blobs.format import HEADER_LEN
 from openglacier.storage.blobs.s3_client import (
     S3Credentials,
     S3Location,
@@ -75,11 +76,10 @@ from openglacier.storage.blobs.s3_client import (
     s3_errors,
 )
 
-__all__ = ["S3BlobReader", "S3BlobStore", "S3BlobWriter"]
+__all__ = ["S3BlobStore", "S3BlobWriter"]
 
 log = logging.getLogger(__name__)
 
-READ_CHUNK = 1 << 20
 PART_SIZE = 8 << 20  # S3's minimum is 5 MiB; 8 MiB parts reach 78 GiB in 10000 parts
 MAX_PARTS = 10_000
 MAX_PARTS_IN_FLIGHT = 2
@@ -97,8 +97,10 @@ class S3BlobStore:
         credentials: S3Credentials | None = None,
         *,
         part_size: int = PART_SIZE,
+        codecs: CodecConfig | None = None,
     ) -> None:
         credentials = credentials or S3Credentials()
+        self.codecs = codecs or CodecConfig()
         if part_size < 5 << 20:
             raise ValueError("S3 multipart parts must be at least 5 MiB")
         self.location = location
@@ -123,14 +125,19 @@ class S3BlobStore:
         return self._pool.submit(fn, *args)
 
     # --- reading ------------------------------------------------------------
-    def _header(self, key: str) -> BlobHeader | None:
-        """The checked header, or None if there is no such object."""
-        name = self.object_key(key)
+    def _get(self, key: str, first: int, last: int) -> dict[str, Any]:
+        return dict(
+            self.client.get_object(
+                Bucket=self.bucket, Key=self.object_key(key), Range=f"bytes={first}-{last}"
+            )
+        )
+
+    def _layout(self, key: str) -> BlobLayout | None:
+        """The checked header and index (codecs/stream.py), or None if there is
+        no such object: one ranged GET for the header, one for the index."""
         with s3_errors(f"reading blob {key}"):
             try:
-                got = self.client.get_object(
-                    Bucket=self.bucket, Key=name, Range=f"bytes=0-{HEADER_LEN - 1}"
-                )
+                got = self._get(key, 0, HEADER_LEN - 1)
             except ClientError as exc:
                 code = error_code(exc)
                 if code in ("NoSuchKey", "404", "NotFound"):
@@ -138,39 +145,42 @@ class S3BlobStore:
                 if code == "InvalidRange":  # an empty object: not even a header
                     raise IntegrityError(f"blob {key}: truncated header (0 bytes)") from None
                 raise
-            body = got["Body"]
-            try:
-                raw = body.read()
-            finally:
-                body.close()
-        header = unpack_header(raw, key)
-        check_file_size(header, _object_size(got, len(raw)), key)
-        return header
+            head = _read_body(got["Body"])
+            return load_layout(key, head, _object_size(got, len(head)), self._reader_at(key))
 
-    def open(self, key: str, start: int = 0, end: int | None = None) -> S3BlobReader:
+    def _reader_at(self, key: str) -> Any:
+        def read_at(offset: int, end: int) -> bytes:
+            with s3_errors(f"reading blob {key}", key):  # deleted since the header's GET
+                return _read_body(self._get(key, offset, end - 1)["Body"])
+
+        return read_at
+
+    def open(self, key: str, start: int = 0, end: int | None = None) -> PayloadReader:
         check_key(key)
         if start < 0 or (end is not None and end < start):
             raise ValueError(f"invalid range [{start}, {end}) for blob {key}")
-        header = self._header(key)
-        if header is None:
+        layout = self._layout(key)
+        if layout is None:
             raise BlobNotFoundError(errno.ENOENT, "no such blob", key)
-        size = header.payload_length
+        size = layout.header.payload_length
         if start > size:
             raise ValueError(f"range start {start} beyond blob {key} of {size} bytes")
         stop = size if end is None else min(end, size)
-        body = None
+        source = None
         if stop > start:
+            first, after = layout.file_span(start, stop)
             with s3_errors(f"reading blob {key}", key):
-                body = self.client.get_object(
-                    Bucket=self.bucket,
-                    Key=self.object_key(key),
-                    Range=f"bytes={HEADER_LEN + start}-{HEADER_LEN + stop - 1}",
-                )["Body"]
-        return S3BlobReader(body, key, start, stop)
+                source = _BodySource(self._get(key, first, after - 1)["Body"], key)
+        try:
+            return PayloadReader(layout, self.codecs.keyring, start, stop, source)
+        except BaseException:  # MissingKeyError: the blob's key is not configured
+            if source is not None:
+                source.close()
+            raise
 
     def stat(self, key: str) -> BlobInfo | None:
-        header = self._header(check_key(key))
-        return None if header is None else BlobInfo(key, header.payload_length)
+        layout = self._layout(check_key(key))
+        return None if layout is None else layout.info
 
     def keys(self) -> Iterator[str]:
         """Committed keys, in key order, listed a page at a time."""
@@ -280,11 +290,11 @@ class S3BlobWriter:
         self.key = key
         self._store = store
         self._name = store.object_key(key)
-        self._first = bytearray()  # payload of part 1 (after the header)
-        self._buffer = bytearray()  # payload of the part being filled
+        self._first = bytearray()  # body of part 1 (after the header)
+        self._buffer = bytearray()  # body of the part being filled
+        self._encoder = PayloadEncoder(store.codecs, key, self._put)
         self._upload_id: str | None = None
         self._parts: list[tuple[int, Future[str]]] = []
-        self._size = 0
         self._open = True
         self._committed = False
 
@@ -294,22 +304,25 @@ class S3BlobWriter:
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self._check_open()
-        view = memoryview(data).cast("B")
-        part = self._store.part_size
         try:
-            while view:
-                target = self._first if self._upload_id is None else self._buffer
-                room = part - (HEADER_LEN if target is self._first else 0) - len(target)
-                target += view[:room]
-                self._size += min(room, len(view))
-                view = view[room:]
-                if view and target is self._first:
-                    self._start_upload()
-                elif view or len(self._buffer) >= part:
-                    self._send_buffer()
+            self._encoder.write(memoryview(data).cast("B"))
         except BaseException:
             self._open = False  # only abort() is allowed now
             raise
+
+    def _put(self, data: bytes | bytearray | memoryview) -> None:
+        """The next body bytes (payload or frames): into part 1, else into parts."""
+        view = memoryview(data).cast("B")
+        part = self._store.part_size
+        while view:
+            target = self._first if self._upload_id is None else self._buffer
+            room = part - (HEADER_LEN if target is self._first else 0) - len(target)
+            target += view[:room]
+            view = view[room:]
+            if view and target is self._first:
+                self._start_upload()
+            elif view or len(self._buffer) >= part:
+                self._send_buffer()
 
     def _start_upload(self) -> None:
         with s3_errors(f"writing blob {self.key}"):
@@ -346,24 +359,27 @@ class S3BlobWriter:
     def commit(self) -> BlobInfo:
         self._check_open()
         self._open = False
-        head = BlobHeader(self._size).pack()
         try:
+            header, index = self._encoder.finish(self.key)
+            head = header.pack()
             if self._upload_id is None:
+                # One PUT, however far the index takes it past part 1's size.
                 with s3_errors(f"committing blob {self.key}", self.key):
                     self._store.client.put_object(
                         Bucket=self._store.bucket,
                         Key=self._name,
-                        Body=head + self._first,
+                        Body=head + self._first + index,
                         IfNoneMatch="*",
                     )
             else:
+                self._put(index)
                 self._complete(head)
         except BaseException:
             self._discard()
             raise
         self._committed = True
         self._first.clear()
-        return BlobInfo(self.key, self._size)
+        return BlobInfo(self.key, header.payload_length, header.codec, self._encoder.key_id)
 
     def _complete(self, head: bytes) -> None:
         if self._buffer:
@@ -389,6 +405,7 @@ class S3BlobWriter:
     def _discard(self) -> None:
         self._first.clear()
         self._buffer.clear()
+        self._encoder.discard()
         for _, future in self._parts:
             # Parts still in flight would otherwise land after the abort.
             future.cancel() or future.exception()
@@ -405,51 +422,28 @@ class S3BlobWriter:
             log.warning("aborting the upload of blob %s: %s", self.key, exc)
 
 
-class S3BlobReader(Iterator[bytes]):
-    """Payload bytes [start, end) of one blob, from one streaming ranged GET."""
+class _BodySource:
+    """One ranged GET's streaming body, for PayloadReader."""
 
-    checked = False  # codec 0: only the tree hash covers these bytes
+    def __init__(self, body: Any, key: str) -> None:
+        self._body, self._key = body, key
 
-    def __init__(self, body: Any, key: str, start: int, end: int) -> None:
-        self._body = body
-        self._key = key
-        self._pos = start
-        self._end = end
-
-    def __next__(self) -> bytes:
-        if self._pos >= self._end:
-            self.close()
-            raise StopIteration
-        if self._body is None:
-            raise ValueError(f"reader of blob {self._key} is closed")
-        want = min(READ_CHUNK - self._pos % READ_CHUNK, self._end - self._pos)
+    def read(self, n: int) -> bytes:
         with s3_errors(f"reading blob {self._key}"):
-            data = self._body.read(want)
-        if len(data) < want:
-            self.close()
+            data = self._body.read(n)
+        if len(data) < n:
             raise IntegrityError(f"blob {self._key}: object ended early while being read")
-        self._pos += want
         return bytes(data)
 
     def close(self) -> None:
-        body, self._body = self._body, None
-        if body is not None:
-            body.close()
+        self._body.close()
 
-    def __del__(self) -> None:
-        if getattr(self, "_body", None) is not None:
-            self.close()
 
-    def __enter__(self) -> S3BlobReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+def _read_body(body: Any) -> bytes:
+    try:
+        return bytes(body.read())
+    finally:
+        body.close()
 
 
 def _object_size(got: dict[str, Any], fallback: int) -> int:
