@@ -338,8 +338,12 @@ def _read_window(
     try:
         return list(read_range(blobs, run, first, last, verify=True, trust_checked=trust_checked))
     except IntegrityError as exc:
-        damage.report(segments[0].archive_id, vault, str(exc))
-        raise
+        archive_id = segments[0].archive_id
+        damage.report(archive_id, vault, str(exc))
+        if archive_id in str(exc):  # damage.missing_blob names it already
+            raise
+        # The client's 500 names the archive too, not only our blob.
+        raise IntegrityError(f"Archive {archive_id} is damaged: {exc}") from exc
 
 
 def _read_blob_window(blobs: BlobStore, key: str, span: Span) -> list[bytes]:
