@@ -853,24 +853,50 @@ def test_damage_a_checked_store_detects_is_never_yielded(trust: bool) -> None:
     assert store.closed == len(store.opened)
 
 
-def test_windowed_read_reports_checked_damage(caplog: pytest.LogCaptureFixture) -> None:
+def test_window_cursor_reports_checked_damage(caplog: pytest.LogCaptureFixture) -> None:
     store, segments, data = _memory_archive(MIB, SIZES)
     store.checked.update(s.blob_key for s in segments)
-    key = segments[3].blob_key
+    key = segments[3].blob_key  # the short last segment, from archive byte 7 MiB
     store.damaged[key] = {5}
     body = archive_read(
         cast(BlobStore, store), segments, 0, len(data) - 1, vault="arn:v", trust_checked=True
     )
-    spans = list(body.spans())
-    assert (
-        b"".join(b"".join(body.read(span)) for span in spans[:-1])
-        == data[: 7 * MIB - 1 - (7 * MIB - 1) % (4 * MIB)]
-    )
-    with caplog.at_level(logging.ERROR), pytest.raises(IntegrityError, match=key):
-        body.read(spans[-1])
+    cursor = body.open()
+    assert b"".join(cursor.next()) == data[: 4 * MIB]
+    # The next window would reach into the damaged chunk: none of it comes out.
+    with caplog.at_level(logging.ERROR), pytest.raises(IntegrityError, match=key) as caught:
+        cursor.next()
+    assert "Archive a is damaged: " in caught.value.message
     (line,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert "archive a in vault arn:v is damaged" in line
     assert key in line
+    assert store.closed == len(store.opened)  # the failed read closed its reader
+
+
+@pytest.mark.parametrize("chunk", [300_001, MIB])
+def test_window_cursor_opens_each_blob_once(chunk: int) -> None:
+    store, segments, data = _memory_archive(chunk, SIZES)
+    for first, last in [(0, len(data) - 1), (MIB + 3, 7 * MIB + 5), (5, 5)]:
+        store.opened.clear()
+        cursor = archive_read(cast(BlobStore, store), segments, first, last).open()
+        windows = []
+        while window := cursor.next():
+            windows.append(b"".join(window))
+        assert b"".join(windows) == data[first : last + 1]
+        assert all(len(w) >= 4 * MIB for w in windows[:-1])
+        assert all(len(w) < 4 * MIB + max(chunk, MIB) for w in windows)
+        keys = [key for key, _, _ in store.opened]
+        assert len(keys) == len(set(keys))  # each blob opened once for the whole range
+        touched = [s for s in segments if s.offset <= last and first < s.offset + s.size]
+        assert keys == [s.blob_key for s in touched]
+        assert cursor.next() == []
+    store.opened.clear()
+    store.closed = 0
+    cursor = archive_read(cast(BlobStore, store), segments, 0, len(data) - 1).open()
+    cursor.next()
+    assert store.closed == len(store.opened) - 1  # the third segment's reader is open
+    cursor.close()  # a download abandoned midway closes its reader
+    assert store.closed == len(store.opened)
 
 
 def test_verify_range_reads_every_leaf_of_the_range(hashed: list[int]) -> None:

@@ -28,10 +28,9 @@ bytes are passed on without a second SHA-256; a codec-0 blob (no such check)
 is still verified leaf by leaf. The decision is per blob, so an archive whose
 segments mix both is verified where it needs to be.
 
-`WindowedRead` cuts an output into windows that end on `READ_WINDOW`
-boundaries, so several can be read and verified at once on worker threads
-(SHA-256 is the cost of a verified read, and hashlib releases the GIL) while
-the event loop sends the ones before them, in order.
+`WindowedRead` hands a download its bytes as windows of about `READ_WINDOW`
+bytes, read in order on worker threads from one stream per download (each
+blob opened once), while the event loop sends the window before.
 """
 
 from __future__ import annotations
@@ -41,7 +40,6 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import partial
 
 from openglacier.domain import damage
 from openglacier.domain.models import Segment
@@ -261,38 +259,61 @@ def _check_leaves(leaves: bytes, size: int) -> None:
 
 # --- verified segment reads --------------------------------------------------
 
-# A multiple of the 1 MiB leaf, so concurrent window reads never share a leaf.
-# Readers keep a few windows in flight, which bounds a download's memory.
+# About this many bytes per worker-thread call: large enough that a thread hop
+# per window costs nothing, small enough that a download holds little memory.
 READ_WINDOW = 4 * MIB
 
-Span = tuple[int, int]  # inclusive byte offsets
+
+class WindowCursor:
+    """One download's reads: consecutive windows of about `READ_WINDOW` bytes,
+    in order, from one stream of pieces.
+
+    One stream for the whole download means each blob is opened once, not once
+    per window: opening a blob of codecs 1+ loads and checks its chunk index
+    (and derives the key of an encrypted one), which for a 4 GiB blob costs
+    more than reading a window of it. `next()` blocks: run it on a worker
+    thread, one call at a time (any thread). IntegrityError (a damaged or
+    missing blob) closes the cursor.
+    """
+
+    def __init__(
+        self, pieces: Iterator[bytes], failed: Callable[[IntegrityError], IntegrityError]
+    ) -> None:
+        self._pieces = pieces
+        self._failed = failed  # reports the damage; the error to raise
+
+    def next(self) -> list[bytes]:
+        """The next window's pieces; [] once everything was read."""
+        window: list[bytes] = []
+        size = 0
+        try:
+            while size < READ_WINDOW:
+                piece = next(self._pieces, None)
+                if piece is None:
+                    break
+                window.append(piece)
+                size += len(piece)
+        except IntegrityError as exc:
+            self.close()
+            failure = self._failed(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+        return window
+
+    def close(self) -> None:
+        """Close the open blob reader, if any; not while `next()` runs."""
+        _close(self._pieces)
 
 
 @dataclass(frozen=True)
 class WindowedRead:
-    """Bytes as consecutive windows that may be read concurrently, sent in order.
-
-    `read(span)` blocks (run it in a worker thread) and returns the window's
-    bytes as pieces, verified where the source is an archive; offsets are the
-    source's own (absolute archive offsets for an archive).
-    """
+    """Bytes [first, last] of a source (absolute archive offsets for an archive),
+    verified where the source is an archive; `open()` starts reading them."""
 
     first: int
     last: int
-    read: Callable[[Span], list[bytes]]
-
-    def spans(self) -> Iterator[Span]:
-        """Generated, not stored: a 40 TB archive has ten million windows."""
-        return windows(self.first, self.last)
-
-
-def windows(first: int, last: int, size: int = READ_WINDOW) -> Iterator[Span]:
-    """[first, last] cut at every multiple of `size`."""
-    a = first
-    while a <= last:
-        b = min(a - a % size + size - 1, last)
-        yield a, b
-        a = b + 1
+    open: Callable[[], WindowCursor]
 
 
 def archive_read(
@@ -311,49 +332,42 @@ def archive_read(
     `read_range`; only for bytes already verified against their leaf hashes.
     """
     _check_layout(segments)
-    starts = tuple(segment.offset for segment in segments)
-    read = partial(_read_window, blobs, tuple(segments), starts, vault, trust_checked=trust_checked)
-    return WindowedRead(first, last, read)
+    # Only the segments the range touches: an archive may have thousands.
+    starts = [segment.offset for segment in segments]
+    low = max(bisect.bisect_right(starts, first) - 1, 0)
+    run = tuple(segments[low : bisect.bisect_right(starts, last)])
+    archive_id = segments[0].archive_id
+
+    def failed(exc: IntegrityError) -> IntegrityError:
+        damage.report(archive_id, vault, str(exc))
+        if str(exc).startswith(f"Archive {archive_id} "):  # damage.missing_blob's
+            return exc
+        # The client's 500 names the archive too, not only our blob.
+        return IntegrityError(f"Archive {archive_id} is damaged: {exc}")
+
+    def open_cursor() -> WindowCursor:
+        pieces = read_range(blobs, run, first, last, verify=True, trust_checked=trust_checked)
+        return WindowCursor(pieces, failed)
+
+    return WindowedRead(first, last, open_cursor)
 
 
 def blob_read(blobs: BlobStore, key: str, first: int, last: int) -> WindowedRead:
-    """Bytes [first, last] of one blob (a job's output), unverified, as a WindowedRead."""
-    return WindowedRead(first, last, partial(_read_blob_window, blobs, key))
+    """Bytes [first, last] of one blob (a job's output), unverified by us (the
+    store checks what it can), as a WindowedRead."""
+    return WindowedRead(
+        first, last, lambda: WindowCursor(_blob_pieces(blobs, key, first, last), lambda e: e)
+    )
 
 
-def _read_window(
-    blobs: BlobStore,
-    segments: tuple[Segment, ...],
-    starts: tuple[int, ...],
-    vault: str,
-    span: Span,
-    *,
-    trust_checked: bool,
-) -> list[bytes]:
-    first, last = span
-    # Only the segments the window touches: an archive may have thousands.
-    low = bisect.bisect_right(starts, first) - 1
-    high = bisect.bisect_right(starts, last)
-    run = segments[max(low, 0) : high]
+def _blob_pieces(blobs: BlobStore, key: str, first: int, last: int) -> Iterator[bytes]:
     try:
-        return list(read_range(blobs, run, first, last, verify=True, trust_checked=trust_checked))
-    except IntegrityError as exc:
-        archive_id = segments[0].archive_id
-        damage.report(archive_id, vault, str(exc))
-        if archive_id in str(exc):  # damage.missing_blob names it already
-            raise
-        # The client's 500 names the archive too, not only our blob.
-        raise IntegrityError(f"Archive {archive_id} is damaged: {exc}") from exc
-
-
-def _read_blob_window(blobs: BlobStore, key: str, span: Span) -> list[bytes]:
-    try:
-        reader = blobs.open(key, span[0], span[1] + 1)
+        reader = blobs.open(key, first, last + 1)
     except FileNotFoundError:  # BlobStore.open's answer for a missing blob
         damage.log.error("job output blob %s is missing", key)
         raise IntegrityError(f"The job output is damaged: blob {key} is missing") from None
     try:
-        return list(reader)
+        yield from reader
     finally:
         _close(reader)
 
