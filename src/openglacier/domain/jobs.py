@@ -255,7 +255,7 @@ class JobService:
                 )
             if job.action is JobAction.INVENTORY:
                 return self._inventory_output(job, range_header)
-            return self._archive_output(tx, job, range_header)
+            return self._archive_output(tx, vault, job, range_header)
 
         return await self.deps.in_read_tx(run)
 
@@ -267,7 +267,9 @@ class JobService:
         body = blob_read(self.deps.blobs, job.output_blob_key, window.first, window.last)
         return JobOutput(window, INVENTORY_CONTENT_TYPES[job.inventory.format], None, None, body)
 
-    def _archive_output(self, tx: MetadataTx, job: Job, range_header: str | None) -> JobOutput:
+    def _archive_output(
+        self, tx: MetadataTx, vault: Vault, job: Job, range_header: str | None
+    ) -> JobOutput:
         assert job.archive_id is not None
         assert job.archive_size is not None
         assert job.range_start is not None
@@ -283,8 +285,7 @@ class JobService:
         )
         first = job.range_start + window.first
         last = job.range_start + window.last
-        vault = tx.get_vault_by_id(job.vault_id)  # named if the archive proves damaged
-        where = self._arn(vault) if vault is not None else f"#{job.vault_id}"
+        where = self._arn(vault)  # named if the archive proves damaged
         # A succeeded archive retrieval read and verified its whole range against
         # the leaf hashes when it completed (jobs/executors.py), so blobs whose
         # store checks every chunk need no second SHA-256; codec-0 blobs (jobs
