@@ -120,6 +120,7 @@ class Bench:
             self.step(f"writing and hashing a {self.plan.archive // MIB} MiB archive")
             archive = make_archive(self.work / "archive.bin", self.plan.archive)
             og = self.start(lambda: start_openglacier(self.work / "og"))
+            sc.create_vault(og.endpoint)  # here, so that any scenario may run alone (--only)
             moto = self.start(lambda: start_moto(self.work)) if self.with_moto else None
             if self.wanted("1", "2"):  # scenario 2's ceiling is measured with scenario 1
                 self.uploads(archive, og, moto)
@@ -149,7 +150,6 @@ class Bench:
     # --- scenario 1 (+ limits) ---------------------------------------------------------------
     def uploads(self, archive: ArchiveFile, og: Server, moto: Server | None) -> None:
         self.step("scenario 1: UploadArchive in one request, alternating with the disk probe")
-        sc.create_vault(og.endpoint)
         disk, sha, ours, theirs, moto_rss = [], [], [], [], []
         if moto:
             sc.create_vault(moto.endpoint)
@@ -199,7 +199,6 @@ class Bench:
         file, on the default server and, with encryption and compression on, a second one.
         The retrieval job's own time (it reads and verifies the archive) is a figure too."""
         self.step("scenario 3: GetJobOutput whole and as 16 ranges, alternating with nginx")
-        sc.create_vault(og.endpoint)  # idempotent: scenario 3 may run alone (--only 3)
         nginx = self.nginx_serving(archive)
         samples: dict[str, list[float]] = {"ng1": [], "ng16": []}
         plain = self.download_runs(archive, og, nginx, samples)
