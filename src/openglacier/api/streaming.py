@@ -74,12 +74,17 @@ class WindowedResponse(Response):
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
         reading: asyncio.Future[list[bytes]] | None = None
+        # Windows are dropped as soon as they are sent: whatever outlives the
+        # request (a task or traceback in a reference cycle) must not hold them.
+        pieces, self.first = self.first, []
         try:
-            pieces = self.first
             while pieces:
                 reading = asyncio.ensure_future(read(self.cursor))
                 await _send_pieces(send, pieces)
-                pieces = await reading
+                pieces = []
+                # Shielded: a disconnect cancels this task, and cancelling the read
+                # would abandon its thread, not stop it.
+                pieces = await asyncio.shield(reading)
                 reading = None
         except IntegrityError as error:
             # Headers are out: all we can do is cut the body short.
@@ -87,11 +92,13 @@ class WindowedResponse(Response):
             raise
         finally:
             if reading is not None:
-                reading.cancel()
-                # Shielded: after a disconnect the scope is cancelled, and the read
-                # still in its thread must finish before the cursor is closed.
+                # The read still in its thread must end before the cursor is closed
+                # (a cursor is used by one thread at a time); shielded, since after a
+                # disconnect this task's scope is cancelled.
                 with anyio.CancelScope(shield=True):
-                    await asyncio.gather(reading, return_exceptions=True)
+                    await asyncio.wait([reading])
+                if not reading.cancelled():
+                    reading.exception()  # retrieved: this download is over anyway
             self.cursor.close()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
