@@ -24,7 +24,9 @@ from hypothesis import strategies as st
 from openglacier.domain import retrieval
 from openglacier.domain.models import Segment
 from openglacier.domain.retrieval import (
+    IDLE_REOPEN,
     OutputWindow,
+    WindowCursor,
     archive_leaves,
     archive_read,
     output_checksum,
@@ -897,6 +899,35 @@ def test_window_cursor_opens_each_blob_once(chunk: int) -> None:
     assert store.closed == len(store.opened) - 1  # the third segment's reader is open
     cursor.close()  # a download abandoned midway closes its reader
     assert store.closed == len(store.opened)
+
+
+def test_window_cursor_reopens_a_stream_left_idle() -> None:
+    """A slow client: the store's stream may have been dropped meanwhile, so
+    the next window comes from a fresh one, from where the last one stopped."""
+    sizes = [MIB, 4 * MIB, 8 * MIB, 300_001]
+    store, segments, data = _memory_archive(300_001, sizes)
+    now = [0.0]
+    first, last = 5, len(data) - 2
+
+    def pieces_from(position: int) -> Iterator[bytes]:
+        return read_range(cast(BlobStore, store), segments, position, last)
+
+    cursor = WindowCursor((first, last), pieces_from, lambda e: e, clock=lambda: now[0])
+    got = [b"".join(cursor.next())]
+    now[0] += IDLE_REOPEN / 2
+    got.append(b"".join(cursor.next()))  # soon enough: the same stream
+    position = first + sum(map(len, got))
+    assert 5 * MIB < position < 13 * MIB  # inside segment 2, whose reader is open
+    assert [key for key, _, _ in store.opened] == [s.blob_key for s in segments[:3]]
+    assert store.closed == 2
+    now[0] += IDLE_REOPEN + 1
+    got.append(b"".join(cursor.next()))
+    assert store.closed == 3  # the idle stream was closed, its blob opened again
+    assert store.opened[3] == (segments[2].blob_key, position - 5 * MIB - (position % MIB), 8 * MIB)
+    while window := cursor.next():
+        got.append(b"".join(window))
+    assert b"".join(got) == data[first : last + 1]
+    assert store.closed == len(store.opened)  # all closed once the last byte was read
 
 
 def test_verify_range_reads_every_leaf_of_the_range(hashed: list[int]) -> None:

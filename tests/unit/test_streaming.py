@@ -43,7 +43,7 @@ class Gate:
 
 
 def _response(gate: Gate) -> WindowedRead:
-    cursor = WindowCursor(gate.pieces(), lambda error: error)
+    cursor = WindowCursor((0, LENGTH - 1), lambda _: gate.pieces(), lambda error: error)
     return WindowedRead(0, LENGTH - 1, lambda: cursor)
 
 
@@ -115,7 +115,7 @@ def test_windows_are_not_kept_after_the_download() -> None:
         raise AssertionError
 
     async def download() -> WindowedResponse:
-        cursor = WindowCursor(pieces(), lambda error: error)
+        cursor = WindowCursor((0, size - 1), lambda _: pieces(), lambda error: error)
         body = WindowedRead(0, size - 1, lambda: cursor)
         response = await WindowedResponse.start(body, 200, {"Content-Length": str(size)})
         await response({"type": "http"}, receive, send)  # type: ignore[arg-type]

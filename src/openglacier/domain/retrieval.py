@@ -38,6 +38,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -262,35 +263,55 @@ def _check_leaves(leaves: bytes, size: int) -> None:
 # About this many bytes per worker-thread call: large enough that a thread hop
 # per window costs nothing, small enough that a download holds little memory.
 READ_WINDOW = 4 * MIB
+# A download whose client kept its stream idle this long gets a fresh one: a
+# store's response stream (an S3 GET) may be dropped by the other end while
+# nobody reads it.
+IDLE_REOPEN = 5.0  # seconds
+
+Span = tuple[int, int]  # inclusive byte offsets
+Pieces = Callable[[int], Iterator[bytes]]  # the source's bytes from an offset to the end
 
 
 class WindowCursor:
-    """One download's reads: consecutive windows of about `READ_WINDOW` bytes,
-    in order, from one stream of pieces.
+    """One download's reads: bytes [first, last] as consecutive windows of about
+    `READ_WINDOW` bytes, in order, from one stream of pieces.
 
     One stream for the whole download means each blob is opened once, not once
     per window: opening a blob of codecs 1+ loads and checks its chunk index
-    (and derives the key of an encrypted one), which for a 4 GiB blob costs
-    more than reading a window of it. `next()` blocks: run it on a worker
-    thread, one call at a time (any thread). IntegrityError (a damaged or
-    missing blob) closes the cursor.
+    (and derives the key of an encrypted one; on S3, two GETs), which for a
+    4 GiB blob costs more than reading a window of it. A stream left idle for
+    `IDLE_REOPEN` seconds (a slow client) is reopened where it stopped.
+    `next()` blocks: run it on a worker thread, one call at a time (any
+    thread). IntegrityError (a damaged or missing blob) closes the cursor.
     """
 
     def __init__(
-        self, pieces: Iterator[bytes], failed: Callable[[IntegrityError], IntegrityError]
+        self,
+        span: Span,
+        pieces_from: Pieces,
+        failed: Callable[[IntegrityError], IntegrityError],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._pieces = pieces
+        self._next, self._last = span  # the next byte to return, the last one
+        self._pieces_from = pieces_from
         self._failed = failed  # reports the damage; the error to raise
+        self._clock = clock
+        self._pieces: Iterator[bytes] | None = None
+        self._used = 0.0  # when the stream last gave a window
 
     def next(self) -> list[bytes]:
         """The next window's pieces; [] once everything was read."""
+        if self._next > self._last:
+            return []
+        if self._pieces is not None and self._clock() - self._used > IDLE_REOPEN:
+            self.close()
+        if self._pieces is None:
+            self._pieces = self._pieces_from(self._next)
         window: list[bytes] = []
         size = 0
         try:
-            while size < READ_WINDOW:
-                piece = next(self._pieces, None)
-                if piece is None:
-                    break
+            while size < READ_WINDOW and self._next + size <= self._last:
+                piece = next(self._pieces)
                 window.append(piece)
                 size += len(piece)
         except IntegrityError as exc:
@@ -299,11 +320,17 @@ class WindowCursor:
             if failure is exc:
                 raise
             raise failure from exc
+        self._next += size
+        self._used = self._clock()
+        if self._next > self._last:
+            self.close()  # everything read: release the blob now
         return window
 
     def close(self) -> None:
         """Close the open blob reader, if any; not while `next()` runs."""
-        _close(self._pieces)
+        pieces, self._pieces = self._pieces, None
+        if pieces is not None:
+            _close(pieces)
 
 
 @dataclass(frozen=True)
@@ -334,9 +361,13 @@ def archive_read(
     _check_layout(segments)
     # Only the segments the range touches: an archive may have thousands.
     starts = [segment.offset for segment in segments]
-    low = max(bisect.bisect_right(starts, first) - 1, 0)
-    run = tuple(segments[low : bisect.bisect_right(starts, last)])
     archive_id = segments[0].archive_id
+
+    def pieces_from(position: int) -> Iterator[bytes]:
+        run = segments[
+            bisect.bisect_right(starts, position) - 1 : bisect.bisect_right(starts, last)
+        ]
+        return read_range(blobs, run, position, last, verify=True, trust_checked=trust_checked)
 
     def failed(exc: IntegrityError) -> IntegrityError:
         damage.report(archive_id, vault, str(exc))
@@ -345,18 +376,18 @@ def archive_read(
         # The client's 500 names the archive too, not only our blob.
         return IntegrityError(f"Archive {archive_id} is damaged: {exc}")
 
-    def open_cursor() -> WindowCursor:
-        pieces = read_range(blobs, run, first, last, verify=True, trust_checked=trust_checked)
-        return WindowCursor(pieces, failed)
-
-    return WindowedRead(first, last, open_cursor)
+    return WindowedRead(first, last, lambda: WindowCursor((first, last), pieces_from, failed))
 
 
 def blob_read(blobs: BlobStore, key: str, first: int, last: int) -> WindowedRead:
     """Bytes [first, last] of one blob (a job's output), unverified by us (the
     store checks what it can), as a WindowedRead."""
+
+    def pieces_from(position: int) -> Iterator[bytes]:
+        return _blob_pieces(blobs, key, position, last)
+
     return WindowedRead(
-        first, last, lambda: WindowCursor(_blob_pieces(blobs, key, first, last), lambda e: e)
+        first, last, lambda: WindowCursor((first, last), pieces_from, lambda error: error)
     )
 
 
