@@ -860,8 +860,15 @@ def test_window_cursor_reports_checked_damage(caplog: pytest.LogCaptureFixture) 
     store.checked.update(s.blob_key for s in segments)
     key = segments[3].blob_key  # the short last segment, from archive byte 7 MiB
     store.damaged[key] = {5}
+    found: list[str] = []
     body = archive_read(
-        cast(BlobStore, store), segments, 0, len(data) - 1, vault="arn:v", trust_checked=True
+        cast(BlobStore, store),
+        segments,
+        0,
+        len(data) - 1,
+        vault="arn:v",
+        trust_checked=True,
+        on_damage=found.append,
     )
     cursor = body.open()
     assert b"".join(cursor.next()) == data[: 4 * MIB]
@@ -872,6 +879,7 @@ def test_window_cursor_reports_checked_damage(caplog: pytest.LogCaptureFixture) 
     (line,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert "archive a in vault arn:v is damaged" in line
     assert key in line
+    assert found == [f"blob {key}: chunk at 0 fails its checksum"]
     assert store.closed == len(store.opened)  # the failed read closed its reader
 
 

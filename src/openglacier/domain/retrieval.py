@@ -351,11 +351,13 @@ def archive_read(
     *,
     vault: str = "(not given)",
     trust_checked: bool = False,
+    on_damage: Callable[[str], None] | None = None,
 ) -> WindowedRead:
     """Verified archive bytes [first, last] (absolute) as a WindowedRead.
 
     A missing or damaged blob raises IntegrityError and is reported as damage
-    to the archive in `vault` (domain/damage.py). `trust_checked`: see
+    to the archive in `vault` (domain/damage.py), then passed to `on_damage`
+    (on the reading thread; say, to record it). `trust_checked`: see
     `read_range`; only for bytes already verified against their leaf hashes.
     """
     _check_layout(segments)
@@ -371,6 +373,8 @@ def archive_read(
 
     def failed(exc: IntegrityError) -> IntegrityError:
         damage.report(archive_id, vault, str(exc))
+        if on_damage is not None:
+            on_damage(str(exc))
         if str(exc).startswith(f"Archive {archive_id} "):  # damage.missing_blob's
             return exc
         # The client's 500 names the archive too, not only our blob.
