@@ -9,6 +9,7 @@ import struct
 import subprocess
 import sys
 import time
+import tracemalloc
 import zlib
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from openglacier.storage.blobs import filesystem as fs_module
 from openglacier.storage.blobs.codecs import CodecConfig
 from openglacier.storage.blobs.filesystem import FilesystemBlobStore
 from openglacier.storage.blobs.format import HEADER_LEN
+from support.codecs import CODECS, codec_params, mixed_payload
 
 MIB = 1 << 20
 
@@ -491,3 +493,26 @@ def test_scan_reports_the_file_mtime_and_skips_foreign_files(store: FilesystemBl
     assert entry.key == key
     assert entry.modified_at.timestamp() == 1_000_000_000
     assert list(store.keys()) == [key]
+
+
+# --- codecs: constant memory --------------------------------------------------
+
+
+@pytest.mark.parametrize("codec", codec_params())
+def test_writes_stream_in_constant_memory_with_every_codec(tmp_path: Path, codec: str) -> None:
+    """However large the blob: about a chunk being filled, the chunks being
+    encoded (codecs/stream.py MAX_IN_FLIGHT) and their frames, and the index."""
+    store = FilesystemBlobStore(tmp_path / "mem", CODECS[codec])
+    piece = mixed_payload(MIB + 4096, 3)  # not chunk-aligned, like ingest's batches
+    key = new_blob_key()
+    tracemalloc.start()
+    try:
+        writer = store.create(key)
+        for _ in range(48):
+            writer.write(piece)
+        info = writer.commit()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert info.size == 48 * len(piece)
+    assert peak < 8 * MIB, f"peak {peak / MIB:.1f} MiB"

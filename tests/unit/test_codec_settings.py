@@ -75,3 +75,11 @@ def test_open_blobs_hands_the_config_to_the_store(tmp_path: Path) -> None:
     store = open_blobs(f"file://{tmp_path / 'blobs'}", settings, codecs=given)
     assert isinstance(store, FilesystemBlobStore)
     assert store.codecs is given
+
+
+def test_a_current_key_id_a_blob_cannot_record_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "ring"
+    path.write_text(f'current = "clé"\n[keys]\n"clé" = "{"A" * 43}="\n')
+    with pytest.raises(KeyFileError, match="ASCII") as caught:
+        codec_config(Settings(encryption_key_file=str(path)))
+    assert "\n" not in str(caught.value)

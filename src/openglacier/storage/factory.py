@@ -52,13 +52,15 @@ def codec_config(settings: Settings | None) -> CodecConfig:
         level = parse_compression(settings.compression)
     except ValueError as exc:
         raise ConfigError(f"setting 'compression': {exc} (--compression)") from None
-    keyring = None
-    if settings.encryption_key_file:
-        try:
-            keyring = load_keyring(Path(settings.encryption_key_file))
-        except KeyringError as exc:
-            raise KeyFileError(str(exc)) from None
-    return CodecConfig(level, keyring)
+    if not settings.encryption_key_file:
+        return CodecConfig(level)
+    path = settings.encryption_key_file
+    try:
+        return CodecConfig(level, load_keyring(Path(path)))
+    except KeyringError as exc:
+        raise KeyFileError(str(exc)) from None
+    except ValueError as exc:  # the current key's id cannot go into a blob
+        raise KeyFileError(f"key file {path}: {exc} (--encryption-key-file)") from None
 
 
 def open_blobs(

@@ -22,25 +22,30 @@ Contract (on top of `openglacier.ports.BlobStore` and the shared rules in
   temp name records the writing process (pid and a host tag), and a file goes
   when that process no longer runs on this host, or when it is older than
   `older_than` whoever wrote it.
-- `open()` checks the header and the file length eagerly, so a missing blob
-  raises `BlobNotFoundError` and a damaged one `IntegrityError` at call time,
-  not at the first ``next()``. The returned reader holds the file open: a blob
-  deleted while it is being read is still read to the end (POSIX semantics),
-  which is what lets the deletion queue run while downloads are in flight.
+- `open()` checks the header, the chunk index and the file length eagerly,
+  so a missing blob raises `BlobNotFoundError` and a damaged one (or one
+  under a key id the keyring lacks: `MissingKeyError`) at call time, not at
+  the first ``next()``. Every chunk is checked before it is yielded
+  (codecs/stream.py `PayloadReader`; codec-0 blobs, unchecked, are read as
+  is). The returned reader holds the file open: a blob deleted while it is
+  being read is still read to the end (POSIX semantics), which is what lets
+  the deletion queue run while downloads are in flight.
 - `scan()` pages through committed blobs in key order with their mtimes (the
   orphan collector's listing, fanout.py); `keys()` is built on it.
 - `delete()` unlinks and ``fsync``\\ s the directory. Fan-out directories are
   never removed: removing one could race a concurrent commit into it.
 - Errors: `BlobNotFoundError` (missing key), `BlobAlreadyExistsError` (commit
   over an existing key), `BlobWriterClosedError` (writer already finished),
-  `IntegrityError` (bad header, truncation), `ValueError` (invalid key or
-  range), `StorageError` (any other OS error, e.g. a full disk).
+  `IntegrityError` (bad header or index, truncation, a chunk failing its
+  check), `ValueError` (invalid key or range), `StorageError` (any other OS
+  error, e.g. a full disk).
 
-Throughput (issue 5 measures it against raw ``fsync`` speed): payload bytes go
-from the caller's buffer to ``os.write`` without copying, except that writes
+New blobs are encoded as the store's `CodecConfig` says (format.py; codec 1,
+checked raw, by default). Throughput (issue 5 measures it against raw
+``fsync`` speed): codec 0 and 1 payload bytes go from the caller's buffer to
+``os.write`` without copying (codecs 2-4: their frames), except that writes
 smaller than `_DIRECT_WRITE_MIN` are gathered into one large write; reads are
-``os.pread`` of up to 1 MiB, aligned to payload MiB boundaries (tree-hash
-leaves, spec 3.1, and the chunks of future codecs).
+one ``os.pread`` per frame, i.e. per 1 MiB chunk (a tree-hash leaf, spec 3.1).
 """
 
 from __future__ import annotations
@@ -444,7 +449,7 @@ class FilesystemBlobWriter:
         self._open = False
         try:
             with _os_errors(f"committing blob {self.key}"):
-                header, index = self._encoder.finish(self.key)
+                header, index = self._encoder.finish()
                 self._put(index)
                 self._flush_gathered()
                 # Length and index offset are only known now (format.py): rewrite

@@ -2,8 +2,10 @@
 
 Layout: blob ``KEY`` is object ``PREFIX + KEY`` in the bucket of
 ``s3+http(s)://HOST:PORT/BUCKET[/PREFIX]`` (s3_client.py), in the same format
-as a blob file (format.py: 32-byte header, then the payload), so codecs apply
-to both stores and a blob copies between them byte for byte.
+as a blob file (format.py: 32-byte header, then frames and chunk index for
+codecs 1+), encoded as the store's `CodecConfig` says (codecs/stream.py does
+the encoding and checking for both stores), so a blob copies between the two
+stores byte for byte.
 
 Contract (on top of `openglacier.ports.BlobStore` and the shared rules in
 `openglacier.storage.blobs`):
@@ -12,10 +14,11 @@ Contract (on top of `openglacier.ports.BlobStore` and the shared rules in
   `PART_SIZE` bytes is one PutObject at commit. A larger one becomes a
   multipart upload: parts 2, 3... are sent as they fill, at most
   `MAX_PARTS_IN_FLIGHT` at a time on the store's thread pool, while part 1
-  (header + first payload bytes) is held back until commit, because the header
-  records the payload length (format.py). Commit then sends part 1 and
-  completes the upload. Memory per writer: at most ``2 + MAX_PARTS_IN_FLIGHT``
-  parts.
+  (header + first body bytes) is held back until commit, because the header
+  records the payload length and the index offset (format.py). Commit appends
+  the chunk index, then sends part 1 and completes the upload. Memory per
+  writer: at most ``2 + MAX_PARTS_IN_FLIGHT`` parts (plus the codecs' few
+  chunks, codecs/stream.py).
 - Commit makes the object visible atomically (S3 never shows a partial
   object) and never replaces one: PutObject and CompleteMultipartUpload carry
   ``If-None-Match: *``, so an existing key fails with 412 and
@@ -29,10 +32,12 @@ Contract (on top of `openglacier.ports.BlobStore` and the shared rules in
   start, and it only aborts uploads initiated more than `older_than` seconds
   ago with no part sent in that time, so live writers of other nodes are
   never touched.
-- `open()` reads and checks the header eagerly (one ranged GET), so a missing
-  blob raises `BlobNotFoundError` and a damaged one `IntegrityError` at call
-  time; the payload then streams from one ranged GET, in chunks of at most
-  1 MiB aligned to payload MiB boundaries (tree-hash leaves, spec 3.1).
+- `open()` reads and checks the header and the chunk index eagerly (two
+  ranged GETs; one for codec 0), so a missing blob raises `BlobNotFoundError`
+  and a damaged one `IntegrityError` at call time; the frames of the chunks
+  the range touches then stream from one ranged GET, each chunk checked before
+  it is yielded, in pieces of at most 1 MiB aligned to payload MiB boundaries
+  (tree-hash leaves, spec 3.1).
 - `scan()` is ListObjectsV2 from ``PREFIX + after``: S3 lists in key order,
   and LastModified is the store's own clock, as the orphan collector wants.
 - Errors: as the filesystem store; any failure of the endpoint (down,
@@ -360,7 +365,7 @@ class S3BlobWriter:
         self._check_open()
         self._open = False
         try:
-            header, index = self._encoder.finish(self.key)
+            header, index = self._encoder.finish()
             head = header.pack()
             if self._upload_id is None:
                 # One PUT, however far the index takes it past part 1's size.

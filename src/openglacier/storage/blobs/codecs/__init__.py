@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from openglacier.keyring import Keyring
+from openglacier.storage.blobs.codecs.index import MAX_KEY_ID_LEN
 from openglacier.storage.blobs.format import (
     CODEC_AES,
     CODEC_CHECKED,
@@ -47,6 +48,10 @@ class CodecConfig:
             raise ValueError("codec 0 (legacy raw) has no compression or encryption")
         if not 0 < self.chunk_size < 1 << 31:
             raise ValueError(f"chunk size {self.chunk_size} out of range")
+        current = self.keyring.current if self.keyring else "k"
+        if not (current.isascii() and 0 < len(current) <= MAX_KEY_ID_LEN):
+            # Blobs record the id in ASCII (codecs/index.py).
+            raise ValueError(f"key id {current!r}: new blobs need an ASCII id of 1-64 characters")
 
     @property
     def codec(self) -> int:

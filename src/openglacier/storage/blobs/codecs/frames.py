@@ -124,10 +124,16 @@ class FrameDecoder:
         """Payload chunk `number` from its frame, or IntegrityError: nothing
         unchecked comes out."""
         size = self.chunk_length(number)
-        raw = bool(self.index.flags[number] & FLAG_RAW)
+        if not self.index.entry_fits(number, size):
+            raise IntegrityError(
+                f"blob {self.blob_key}: chunk index entry {number} does not fit a chunk of"
+                f" {size} bytes"
+            )
+        _, expected, flags = self.index.entry(number)
+        raw = bool(flags & FLAG_RAW)
         data = frame
         if self._cipher is not None:
-            last = number == len(self.index.ends) - 1
+            last = number == self.index.count - 1
             data = self._cipher.open(number, frame, last, raw)
         if self.header.codec in COMPRESSED_CODECS and not raw:
             data = self._decompress(number, data, size)
@@ -135,7 +141,7 @@ class FrameDecoder:
             raise self._damaged(number, f"decodes to {len(data)} bytes, not {size}")
         if self._cipher is None:
             check = crc32c(data, chunk_seed(self._key_seed, number))
-            if check != self.index.checks[number]:
+            if check != expected:
                 raise self._damaged(number, "fails its CRC32C check (damaged)")
         return data
 

@@ -42,8 +42,8 @@ keep the index small (48 KiB for a 4 GiB blob), so readers load it whole.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
-from itertools import accumulate
+import sys
+from array import array
 
 import google_crc32c
 
@@ -88,20 +88,52 @@ def index_length(chunks: int, key_id: str | None) -> int:
     return PREAMBLE_LEN + len(key_id or "") + ENTRY_LEN * chunks + _CRC.size
 
 
-@dataclass(frozen=True, slots=True)
 class ChunkIndex:
-    """A parsed, checked index; `ends[i]` is frame i's end as a file offset."""
+    """A parsed, checked index. Entries are read where they lie (`entry`), and
+    frame offsets computed on demand: readers parse the index at every open,
+    and a 4 GiB blob has 4096 entries, so nothing here walks them all in Python.
+    """
 
-    codec: int
-    salt: bytes
-    key_id: str | None
-    ends: tuple[int, ...]
-    checks: tuple[int, ...]
-    flags: tuple[int, ...]
+    def __init__(
+        self, header: BlobHeader, salt: bytes, key_id: str | None, entries: bytes, count: int
+    ) -> None:
+        self.codec, self.salt, self.key_id, self.count = header.codec, salt, key_id, count
+        self.entries = entries
+        self._chunk_size = header.chunk_size
+        self._tag = AES_TAG_LEN if self.codec in ENCRYPTED_CODECS else 0
+        self._fixed = self.codec in (CODEC_CHECKED, CODEC_AES)  # every frame chunk + tag
+        self._cursor = (0, HEADER_LEN)  # (chunk, its frame's offset): reads go forward
+
+    def entry(self, number: int) -> tuple[int, int, int]:
+        """(frame length, check, flags) of chunk `number`."""
+        length, check, flags = _ENTRY.unpack_from(self.entries, ENTRY_LEN * number)
+        return length, check, flags
 
     def frame_span(self, number: int) -> tuple[int, int]:
-        start = self.ends[number - 1] if number else HEADER_LEN
-        return start, self.ends[number]
+        """File bytes [start, end) of frame `number`."""
+        if self._fixed:
+            start = HEADER_LEN + number * (self._chunk_size + self._tag)
+        else:
+            at, start = self._cursor
+            if number < at:
+                at, start = 0, HEADER_LEN
+            lengths = _words(memoryview(self.entries)[ENTRY_LEN * at : ENTRY_LEN * number])
+            start += sum(lengths[0::3])
+        end = start + self.entry(number)[0]
+        self._cursor = (number + 1, end)
+        return start, end
+
+    def entry_fits(self, number: int, size: int) -> bool:
+        """Whether entry `number` describes a frame holding `size` payload bytes
+        as this codec writes it. `parse_index` checks what it can for all
+        entries at once; this per-entry rest runs before a chunk is decoded."""
+        length, check, flags = self.entry(number)
+        codec, tag = self.codec, self._tag
+        if flags & ~FLAG_RAW or (flags and codec not in COMPRESSED_CODECS) or (tag and check):
+            return False
+        if self._fixed or flags & FLAG_RAW:
+            return length == size + tag
+        return tag < length < size + tag  # compressed frames are kept only if smaller
 
 
 class IndexBuilder:
@@ -109,12 +141,12 @@ class IndexBuilder:
 
     def __init__(self, codec: int, salt: bytes = bytes(SALT_LEN), key_id: str | None = None):
         self.codec, self.salt, self.key_id = codec, salt, key_id
-        self._entries = bytearray()
+        self.entries = bytearray()
         self.chunks = 0
         self.frame_bytes = 0
 
     def add(self, frame_length: int, check: int, flags: int) -> None:
-        self._entries += _ENTRY.pack(frame_length, check, flags)
+        self.entries += _ENTRY.pack(frame_length, check, flags)
         self.chunks += 1
         self.frame_bytes += frame_length
 
@@ -123,7 +155,7 @@ class IndexBuilder:
         body = (
             _PREAMBLE.pack(INDEX_MAGIC, self.codec, len(key_id), 0, self.chunks, self.salt)
             + key_id
-            + self._entries
+            + self.entries
         )
         return body + _CRC.pack(crc32c(body, crc32c(blob_key.encode("ascii"))))
 
@@ -149,31 +181,58 @@ def parse_index(raw: bytes, header: BlobHeader, blob_key: str) -> ChunkIndex:
     if codec != header.codec or reserved or chunks != header.chunk_count:
         raise bad(f"does not match the header (codec {codec}, {chunks} chunks)")
     encrypted = codec in ENCRYPTED_CODECS
-    if encrypted != (id_len > 0) or (not encrypted and salt != bytes(SALT_LEN)):
+    if encrypted != (id_len > 0) or id_len > MAX_KEY_ID_LEN:
+        raise bad(f"key id length {id_len} does not fit codec {codec}")
+    if not encrypted and salt != bytes(SALT_LEN):
         raise bad(f"key id or salt do not fit codec {codec}")
     try:
         key_id = raw[PREAMBLE_LEN : PREAMBLE_LEN + id_len].decode("ascii") if encrypted else None
     except UnicodeDecodeError:
         raise bad("has a key id that is not ASCII") from None
-    entries = list(_ENTRY.iter_unpack(body[PREAMBLE_LEN + id_len :]))
-    ends = tuple(accumulate((e[0] for e in entries), initial=HEADER_LEN))[1:]
-    if (ends[-1] if ends else HEADER_LEN) != header.codec_field:
+    entries = bytes(body[PREAMBLE_LEN + id_len :])
+    index = ChunkIndex(header, salt, key_id, entries, chunks)
+    if not chunks and header.codec_field != HEADER_LEN:
         raise bad("frame lengths do not add up to the index offset")
-    for number, (length, check, flag) in enumerate(entries):
-        size = min(header.chunk_size, header.payload_length - number * header.chunk_size)
-        if not _entry_fits(codec, size, length, check, flag):
-            raise bad(f"entry {number} does not fit a chunk of {size} bytes")
-    checks = tuple(e[1] for e in entries)
-    return ChunkIndex(codec, salt, key_id, ends, checks, tuple(e[2] for e in entries))
+    if chunks and not _entries_fit(header, index):
+        raise bad("has entries that do not fit their chunks or the index offset")
+    return index
 
 
-def _entry_fits(codec: int, size: int, length: int, check: int, flag: int) -> bool:
-    """A frame holding `size` payload bytes, as codec `codec` writes it."""
-    if flag & ~FLAG_RAW or (flag and codec not in COMPRESSED_CODECS):
+def _words(entries: memoryview) -> array[int]:
+    """The entries as u32 words (length, check, flags): in C, not per entry,
+    as readers parse the index at every open (48 KiB for a 4 GiB blob)."""
+    words = array("I")
+    words.frombytes(entries)
+    if sys.byteorder != "little":
+        words.byteswap()
+    return words
+
+
+def _entries_fit(header: BlobHeader, index: ChunkIndex) -> bool:
+    """Every entry at once, in C: the frames fill exactly the space up to the
+    index, the non-last frames of a fixed-size codec are chunk-sized, the
+    others in bounds, only known flags, no checksums in encrypted blobs. The
+    last entry is checked in full; the others' flag-length agreement when
+    their chunk is read (`ChunkIndex.entry_fits`)."""
+    codec, cs, count = header.codec, header.chunk_size, index.count
+    last = header.payload_length - (count - 1) * cs
+    if not index.entry_fits(count - 1, last):
         return False
     tag = AES_TAG_LEN if codec in ENCRYPTED_CODECS else 0
-    if tag and check:
+    entries = index.entries
+    if codec in (CODEC_CHECKED, CODEC_AES):
+        if header.codec_field != HEADER_LEN + (count - 1) * (cs + tag) + last + tag:
+            return False
+        # Each non-last entry: u32 cs + tag, then (codec 3) a zero check, zero flags.
+        pattern = _ENTRY.pack(cs + tag, 0, 0)
+        lanes = range(ENTRY_LEN) if tag else (*range(4), *range(8, ENTRY_LEN))
+        full = entries[: ENTRY_LEN * (count - 1)]
+        return all(full[k::ENTRY_LEN].count(pattern[k]) == count - 1 for k in lanes)
+    words = _words(memoryview(entries))
+    lengths, flags = words[0::3], words[2::3]
+    if sum(lengths) != header.codec_field - HEADER_LEN or max(flags) > FLAG_RAW:
         return False
-    if codec in (CODEC_CHECKED, CODEC_AES) or flag & FLAG_RAW:
-        return length == size + tag
-    return tag < length < size + tag  # compressed frames are kept only if smaller
+    if tag and max(words[1::3]):
+        return False
+    body = lengths[:-1]
+    return not body or (tag < min(body) and max(body) <= cs + tag)

@@ -149,7 +149,7 @@ class PayloadEncoder:
         self._frames.index.add(len(frame), check, flags)
         self._emit(frame)
 
-    def finish(self, blob_key: str) -> tuple[BlobHeader, bytes]:
+    def finish(self) -> tuple[BlobHeader, bytes]:
         """Emit what is left; the final header and the index the store appends."""
         frames = self._frames
         if frames is None:
@@ -163,7 +163,7 @@ class PayloadEncoder:
                 self._chunk = bytearray()
             while self._in_flight:
                 self._drain_one()
-        return frames.header(self.size), frames.index.pack(blob_key)
+        return frames.header(self.size), frames.index.pack(frames.blob_key)
 
     def discard(self) -> None:
         """Forget everything (abort): chunks being encoded are left to finish."""
