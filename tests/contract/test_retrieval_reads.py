@@ -19,11 +19,11 @@ import pytest
 from openglacier.domain.models import Segment
 from openglacier.domain.retrieval import (
     READ_WINDOW,
+    WindowedRead,
     archive_leaves,
     archive_read,
     blob_read,
     read_range,
-    windows,
 )
 from openglacier.errors import IntegrityError
 from openglacier.ids import new_blob_key
@@ -177,55 +177,60 @@ def test_abandoned_read_closes_blob(store: FilesystemBlobStore, segments: list[S
     assert len(os.listdir("/proc/self/fd")) == before
 
 
-# --- windowed reads (GetJobOutput reads several windows at once) --------------
+# --- windowed reads (GetJobOutput: one cursor per download) -------------------
 
 
-def test_windows_cut_at_window_boundaries() -> None:
-    assert tuple(windows(0, 0)) == ((0, 0),)
-    assert tuple(windows(5, READ_WINDOW - 1)) == ((5, READ_WINDOW - 1),)
-    assert tuple(windows(READ_WINDOW - 1, READ_WINDOW)) == (
-        (READ_WINDOW - 1, READ_WINDOW - 1),
-        (READ_WINDOW, READ_WINDOW),
-    )
-    spans = tuple(windows(7, 3 * READ_WINDOW + 2))
-    assert spans == (
-        (7, READ_WINDOW - 1),
-        (READ_WINDOW, 2 * READ_WINDOW - 1),
-        (2 * READ_WINDOW, 3 * READ_WINDOW - 1),
-        (3 * READ_WINDOW, 3 * READ_WINDOW + 2),
-    )
+def _windows(body: WindowedRead, into: list[bytes] | None = None) -> list[bytes]:
+    """Every window of `body`, joined; appended to `into` as they come."""
+    cursor = body.open()
+    got = [] if into is None else into
+    try:
+        while window := cursor.next():
+            got.append(b"".join(window))
+    finally:
+        cursor.close()
+    return got
 
 
+@pytest.mark.parametrize("trust_checked", [False, True])
 def test_windowed_archive_read_returns_exact_bytes(
-    store: FilesystemBlobStore, segments: list[Segment]
+    store: FilesystemBlobStore, segments: list[Segment], trust_checked: bool
 ) -> None:
     for first, last in _ranges():
-        body = archive_read(store, segments, first, last)
-        spans = tuple(body.spans())
-        assert spans[0][0] == first
-        assert spans[-1][1] == last
-        # Read out of order, as concurrent readers finish: each window stands alone.
-        pieces = {span: body.read(span) for span in reversed(spans)}
-        got = b"".join(b"".join(pieces[span]) for span in spans)
-        assert got == DATA[first : last + 1], (first, last)
+        body = archive_read(store, segments, first, last, trust_checked=trust_checked)
+        windows = _windows(body)
+        assert b"".join(windows) == DATA[first : last + 1], (first, last)
+        assert all(len(window) >= READ_WINDOW for window in windows[:-1])
 
 
-def test_windowed_read_fails_only_the_damaged_window(
+@pytest.mark.parametrize("trust_checked", [False, True])
+def test_windowed_read_stops_before_the_damaged_leaf(
+    store: FilesystemBlobStore, segments: list[Segment], trust_checked: bool
+) -> None:
+    """Trusted or not, codec 0 (SHA-256) or codec 1 (the store's CRC32C): the
+    window that reaches the damaged leaf fails, and nothing of it comes out."""
+    key = _damage(store, segments)
+    bad_first, _ = DAMAGED_LEAF
+    got: list[bytes] = []
+    with pytest.raises(IntegrityError) as caught:
+        _windows(archive_read(store, segments, 0, SIZE - 1, trust_checked=trust_checked), got)
+    assert f"blob {key}: leaf 2 " in caught.value.message
+    assert b"".join(got) == DATA[: len(b"".join(got))]
+    assert len(b"".join(got)) <= bad_first
+    # A range that ends before the damaged leaf is read in full.
+    assert b"".join(_windows(archive_read(store, segments, 0, bad_first - 1))) == DATA[:bad_first]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_window_cursor_holds_one_blob_open(
     store: FilesystemBlobStore, segments: list[Segment]
 ) -> None:
-    key = _damage(store, segments)
-    body = archive_read(store, segments, 0, SIZE - 1)
-    bad_first, bad_last = DAMAGED_LEAF
-    failed = []
-    for first, last in body.spans():
-        if first <= bad_last and last >= bad_first:
-            with pytest.raises(IntegrityError) as caught:
-                body.read((first, last))
-            assert f"blob {key}: leaf 2 " in caught.value.message
-            failed.append((first, last))
-        else:
-            assert b"".join(body.read((first, last))) == DATA[first : last + 1]
-    assert len(failed) == 1
+    before = len(os.listdir("/proc/self/fd"))
+    cursor = archive_read(store, segments, 0, SIZE - 1).open()
+    assert cursor.next()
+    assert len(os.listdir("/proc/self/fd")) == before + 1
+    cursor.close()
+    assert len(os.listdir("/proc/self/fd")) == before
 
 
 def test_windowed_blob_read_is_the_blob(
@@ -234,4 +239,4 @@ def test_windowed_blob_read_is_the_blob(
     key = segments[3].blob_key  # one 4 MiB blob read as a job output
     payload = DATA[segments[3].offset : segments[3].offset + segments[3].size]
     body = blob_read(store, key, 3, len(payload) - 2)
-    assert b"".join(b"".join(body.read(span)) for span in body.spans()) == payload[3:-1]
+    assert b"".join(_windows(body)) == payload[3:-1]

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import random
 from collections.abc import Generator, Iterator
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -19,15 +21,20 @@ from botocore.utils import calculate_tree_hash
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
+from openglacier.domain import retrieval
 from openglacier.domain.models import Segment
 from openglacier.domain.retrieval import (
+    IDLE_REOPEN,
     OutputWindow,
+    WindowCursor,
     archive_leaves,
+    archive_read,
     output_checksum,
     parse_retrieval_range,
     plan_output,
     read_range,
     retrieval_tree_hash,
+    verify_range,
 )
 from openglacier.errors import IntegrityError, InvalidParameterValueException
 from openglacier.ports import BlobStore
@@ -576,22 +583,55 @@ def test_inconsistent_layout_is_integrity_error(mutate: Any, message: str) -> No
 # --- read_range over an in-memory store with awkward chunking ---------------
 
 
+class MemoryReader:
+    """A BlobReader over an iterator of chunks, with the store's `checked`."""
+
+    def __init__(self, chunks: Iterator[bytes], checked: bool) -> None:
+        self.chunks = chunks
+        self.checked = checked
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self.chunks)
+
+    def close(self) -> None:
+        cast(Generator[bytes, None, None], self.chunks).close()
+
+
 class MemoryBlobs:
-    """Just enough of BlobStore: `open` yields `chunk`-sized pieces."""
+    """Just enough of BlobStore: `open` yields `chunk`-sized pieces.
+
+    Keys in `checked` get readers that report `checked = True` and, like a
+    store with per-chunk checksums, raise IntegrityError instead of yielding a
+    chunk that overlaps a byte listed in `damaged[key]` (payload offsets).
+    `checked` readers that do not notice damage are modelled by damaging the
+    bytes in `blobs` itself."""
 
     def __init__(self, chunk: int) -> None:
         self.blobs: dict[str, bytes] = {}
         self.chunk = chunk
         self.opened: list[tuple[str, int, int | None]] = []
         self.closed = 0
+        self.checked: set[str] = set()
+        self.damaged: dict[str, set[int]] = {}
 
-    def open(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    def open(self, key: str, start: int = 0, end: int | None = None) -> MemoryReader:
+        if key not in self.blobs:
+            raise FileNotFoundError(key)  # BlobStore.open's answer for a missing blob
         self.opened.append((key, start, end))
+        return MemoryReader(self._chunks(key, start, end), key in self.checked)
+
+    def _chunks(self, key: str, start: int, end: int | None) -> Iterator[bytes]:
         data = self.blobs[key]
         stop = len(data) if end is None else min(end, len(data))
         try:
             for i in range(start, stop, self.chunk):
-                yield data[i : min(i + self.chunk, stop)]
+                j = min(i + self.chunk, stop)
+                if any(i <= d < j for d in self.damaged.get(key, ())):
+                    raise IntegrityError(f"blob {key}: chunk at {i} fails its checksum")
+                yield data[i:j]
         finally:
             self.closed += 1
 
@@ -682,8 +722,8 @@ def test_read_range_short_and_long_blobs() -> None:
             )
 
     class Overlong(MemoryBlobs):
-        def open(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
-            yield from super().open(key, start, None)
+        def open(self, key: str, start: int = 0, end: int | None = None) -> MemoryReader:
+            return super().open(key, start, None)
 
     long_store = Overlong(300_001)
     long_store.blobs = dict(store.blobs)
@@ -720,3 +760,217 @@ def test_read_range_over_a_run_of_segments() -> None:
     assert got == data[MIB + 7 : 7 * MIB]
     with pytest.raises(ValueError, match="outside"):
         read_range(cast(BlobStore, store), run, 0, MIB)
+
+
+# --- which bytes are hashed on the way out: checked readers and codec 0 -------
+
+
+@pytest.fixture
+def hashed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The length of every leaf `read_range` SHA-256s, in order."""
+    lengths: list[int] = []
+
+    def sha256(data: bytes) -> Any:
+        lengths.append(len(data))
+        return hashlib.sha256(data)
+
+    monkeypatch.setattr(retrieval, "hashlib", SimpleNamespace(sha256=sha256))
+    return lengths
+
+
+def _rot(store: MemoryBlobs, key: str, offset: int) -> None:
+    """Flip a stored byte behind the store's back: damage only SHA-256 sees."""
+    blob = bytearray(store.blobs[key])
+    blob[offset] ^= 0x01
+    store.blobs[key] = bytes(blob)
+
+
+RANGES = [(0, 7 * MIB + 300_000), (5, 5), (MIB - 1, MIB), (3 * MIB - 5, 7 * MIB + 3)]
+
+
+@pytest.mark.parametrize("chunk", [4093, 300_001, MIB, 8 * MIB])
+def test_trusted_checked_readers_are_not_hashed_again(chunk: int, hashed: list[int]) -> None:
+    store, segments, data = _memory_archive(chunk, SIZES)
+    store.checked.update(s.blob_key for s in segments)
+    blobs = cast(BlobStore, store)
+    for first, last in RANGES:
+        got = b"".join(read_range(blobs, segments, first, last, trust_checked=True))
+        assert got == data[first : last + 1]
+    assert hashed == []
+    # Without `trust_checked` (a job not verified at completion), every leaf is.
+    assert b"".join(read_range(blobs, segments, 0, len(data) - 1)) == data
+    assert hashed == [MIB] * 7 + [300_001]
+    assert store.closed == len(store.opened)
+
+
+def test_unchecked_readers_are_hashed_even_when_trusted(hashed: list[int]) -> None:
+    store, segments, data = _memory_archive(300_001, SIZES)
+    blobs = cast(BlobStore, store)
+    assert b"".join(read_range(blobs, segments, 0, len(data) - 1, trust_checked=True)) == data
+    assert hashed == [MIB] * 7 + [300_001]
+    _rot(store, segments[2].blob_key, 2 * MIB + 10)
+    with pytest.raises(IntegrityError, match="leaf 2"):
+        list(read_range(blobs, segments, 0, len(data) - 1, trust_checked=True))
+
+
+def test_mixed_segments_hash_exactly_the_unchecked_ones(hashed: list[int]) -> None:
+    """1 MiB checked, 2 MiB codec 0, 4 MiB checked, short codec-0 tail."""
+    store, segments, data = _memory_archive(300_001, SIZES)
+    store.checked.update({segments[0].blob_key, segments[2].blob_key})
+    blobs = cast(BlobStore, store)
+    assert b"".join(read_range(blobs, segments, 0, len(data) - 1, trust_checked=True)) == data
+    assert hashed == [MIB, MIB, 300_001]  # segment 1's two leaves, then the tail
+    hashed.clear()
+    # A range inside the checked 4 MiB segment hashes nothing; one that reaches
+    # into the codec-0 segment before it hashes that segment's leaf only.
+    assert (
+        b"".join(read_range(blobs, segments, 4 * MIB, 5 * MIB, trust_checked=True))
+        == (data[4 * MIB : 5 * MIB + 1])
+    )
+    assert hashed == []
+    list(read_range(blobs, segments, 3 * MIB - 1, 3 * MIB, trust_checked=True))
+    assert hashed == [MIB]
+    _rot(store, segments[1].blob_key, MIB + 3)
+    received = bytearray()
+    with pytest.raises(IntegrityError, match=f"blob {segments[1].blob_key}: leaf 1"):
+        _drain(read_range(blobs, segments, 0, len(data) - 1, trust_checked=True), received)
+    assert received == data[: 2 * MIB]  # the checked segment, and segment 1's intact leaf
+
+
+@pytest.mark.parametrize("trust", [True, False])
+def test_damage_a_checked_store_detects_is_never_yielded(trust: bool) -> None:
+    """Damage after the job verified: the store raises before the chunk goes out."""
+    store, segments, data = _memory_archive(300_001, SIZES)
+    store.checked.update(s.blob_key for s in segments)
+    key = segments[2].blob_key  # archive bytes [3 MiB, 7 MiB)
+    store.damaged[key] = {2 * MIB + 10}
+    received = bytearray()
+    with pytest.raises(IntegrityError, match=f"blob {key}: chunk at"):
+        _drain(
+            read_range(cast(BlobStore, store), segments, 0, len(data) - 1, trust_checked=trust),
+            received,
+        )
+    assert received == data[: len(received)]
+    assert len(received) <= 3 * MIB + 2 * MIB + 10 - (2 * MIB + 10) % 300_001
+    assert store.closed == len(store.opened)
+
+
+def test_window_cursor_reports_checked_damage(caplog: pytest.LogCaptureFixture) -> None:
+    store, segments, data = _memory_archive(MIB, SIZES)
+    store.checked.update(s.blob_key for s in segments)
+    key = segments[3].blob_key  # the short last segment, from archive byte 7 MiB
+    store.damaged[key] = {5}
+    found: list[str] = []
+    body = archive_read(
+        cast(BlobStore, store),
+        segments,
+        0,
+        len(data) - 1,
+        vault="arn:v",
+        trust_checked=True,
+        on_damage=found.append,
+    )
+    cursor = body.open()
+    assert b"".join(cursor.next()) == data[: 4 * MIB]
+    # The next window would reach into the damaged chunk: none of it comes out.
+    with caplog.at_level(logging.ERROR), pytest.raises(IntegrityError, match=key) as caught:
+        cursor.next()
+    assert "Archive a is damaged: " in caught.value.message
+    (line,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "archive a in vault arn:v is damaged" in line
+    assert key in line
+    assert found == [f"blob {key}: chunk at 0 fails its checksum"]
+    assert store.closed == len(store.opened)  # the failed read closed its reader
+
+
+@pytest.mark.parametrize("chunk", [300_001, MIB])
+def test_window_cursor_opens_each_blob_once(chunk: int) -> None:
+    store, segments, data = _memory_archive(chunk, SIZES)
+    for first, last in [(0, len(data) - 1), (MIB + 3, 7 * MIB + 5), (5, 5)]:
+        store.opened.clear()
+        cursor = archive_read(cast(BlobStore, store), segments, first, last).open()
+        windows = []
+        while window := cursor.next():
+            windows.append(b"".join(window))
+        assert b"".join(windows) == data[first : last + 1]
+        assert all(len(w) >= 4 * MIB for w in windows[:-1])
+        assert all(len(w) < 4 * MIB + max(chunk, MIB) for w in windows)
+        keys = [key for key, _, _ in store.opened]
+        assert len(keys) == len(set(keys))  # each blob opened once for the whole range
+        touched = [s for s in segments if s.offset <= last and first < s.offset + s.size]
+        assert keys == [s.blob_key for s in touched]
+        assert cursor.next() == []
+    store.opened.clear()
+    store.closed = 0
+    cursor = archive_read(cast(BlobStore, store), segments, 0, len(data) - 1).open()
+    cursor.next()
+    assert store.closed == len(store.opened) - 1  # the third segment's reader is open
+    cursor.close()  # a download abandoned midway closes its reader
+    assert store.closed == len(store.opened)
+
+
+def test_window_cursor_reopens_a_stream_left_idle() -> None:
+    """A slow client: the store's stream may have been dropped meanwhile, so
+    the next window comes from a fresh one, from where the last one stopped."""
+    sizes = [MIB, 4 * MIB, 8 * MIB, 300_001]
+    store, segments, data = _memory_archive(300_001, sizes)
+    now = [0.0]
+    first, last = 5, len(data) - 2
+
+    def pieces_from(position: int) -> Iterator[bytes]:
+        return read_range(cast(BlobStore, store), segments, position, last)
+
+    cursor = WindowCursor((first, last), pieces_from, lambda e: e, clock=lambda: now[0])
+    got = [b"".join(cursor.next())]
+    now[0] += IDLE_REOPEN / 2
+    got.append(b"".join(cursor.next()))  # soon enough: the same stream
+    position = first + sum(map(len, got))
+    assert 5 * MIB < position < 13 * MIB  # inside segment 2, whose reader is open
+    assert [key for key, _, _ in store.opened] == [s.blob_key for s in segments[:3]]
+    assert store.closed == 2
+    now[0] += IDLE_REOPEN + 1
+    got.append(b"".join(cursor.next()))
+    assert store.closed == 3  # the idle stream was closed, its blob opened again
+    assert store.opened[3] == (segments[2].blob_key, position - 5 * MIB - (position % MIB), 8 * MIB)
+    while window := cursor.next():
+        got.append(b"".join(window))
+    assert b"".join(got) == data[first : last + 1]
+    assert store.closed == len(store.opened)  # all closed once the last byte was read
+
+
+def test_verify_range_reads_every_leaf_of_the_range(hashed: list[int]) -> None:
+    store, segments, data = _memory_archive(300_001, SIZES)
+    store.checked.update(s.blob_key for s in segments)  # the completion check hashes anyway
+    blobs = cast(BlobStore, store)
+    calls: list[None] = []
+    assert verify_range(blobs, segments, 0, len(data) - 1, lambda: calls.append(None)) is None
+    assert hashed == [MIB] * 7 + [300_001]
+    assert len(calls) == 8
+    hashed.clear()
+    assert verify_range(blobs, segments[1:3], MIB, 5 * MIB - 1) is None
+    assert hashed == [MIB] * 4
+    _rot(store, segments[2].blob_key, 3 * MIB)
+    problem = verify_range(blobs, segments, 0, len(data) - 1)
+    assert problem is not None
+    assert f"blob {segments[2].blob_key}: leaf 3 " in problem
+    assert verify_range(blobs, segments, 0, 6 * MIB - 1) is None  # outside the range
+    del store.blobs[segments[3].blob_key]
+    problem = verify_range(blobs, segments, 7 * MIB, len(data) - 1)
+    assert problem is not None
+    assert f"blob {segments[3].blob_key} is missing" in problem
+
+
+def test_verify_range_stops_when_its_checkpoint_raises() -> None:
+    store, segments, data = _memory_archive(MIB, SIZES)
+    blobs = cast(BlobStore, store)
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel() -> None:
+        raise Cancelled
+
+    with pytest.raises(Cancelled):
+        verify_range(blobs, segments, 0, len(data) - 1, cancel)
+    assert len(store.opened) == 1
+    assert store.closed == 1

@@ -1,49 +1,43 @@
-"""Sending a `WindowedRead`: verified reads on worker threads, a few windows ahead.
+"""Sending a `WindowedRead`: windows read on a worker thread while the loop sends.
 
-A verified download costs one SHA-256 per byte. Reading and hashing window N+1
-(and N+2) on worker threads while the event loop sends window N keeps both
-cores busy; hashlib and file reads release the GIL. Starlette's
-StreamingResponse would read one chunk, then send it, then read the next.
+The event loop sends window N while a worker thread reads window N+1 (file
+reads, the store's per-chunk checks and SHA-256 release the GIL), so reading
+and sending overlap; reads are sequential, through one cursor per download, so
+each blob is opened once (domain/retrieval.py). Starlette's StreamingResponse
+would read one chunk, then send it, then read the next.
 
-The first window is read before the status line goes out, so a damaged leaf at
-the start of a response is an ordinary error response. A damaged leaf later on
-can only abort the connection: the client sees fewer bytes than
-Content-Length, never unverified ones.
+The first window is read before the status line goes out, so a damaged chunk
+or leaf at the start of a response is an ordinary error response. A damaged
+one later on can only abort the connection: the client sees fewer bytes than
+Content-Length, never damaged ones.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
-from collections.abc import Iterator, Mapping
-from functools import partial
+from collections.abc import Mapping
 
 import anyio
 import anyio.to_thread
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from openglacier.domain.retrieval import Span, WindowedRead
+from openglacier.domain.retrieval import WindowCursor, WindowedRead
 from openglacier.errors import IntegrityError
 
-# Windows read ahead of the one being sent: with READ_WINDOW = 4 MiB, a
-# download holds at most about 12 MiB, and two hashing threads can run.
-READ_AHEAD = 2
 log = logging.getLogger("openglacier.api")
 
 
 class WindowedResponse(Response):
     def __init__(
         self,
-        body: WindowedRead,
-        rest: Iterator[Span],
+        cursor: WindowCursor,
         first: list[bytes],
         status_code: int,
         headers: Mapping[str, str],
     ) -> None:
-        self.source = body
-        self.rest = rest  # the spans after the first window
+        self.cursor = cursor  # positioned after the first window
         self.first = first
         self.status_code = status_code
         self.background = None
@@ -54,10 +48,13 @@ class WindowedResponse(Response):
         cls, body: WindowedRead, status_code: int, headers: Mapping[str, str]
     ) -> WindowedResponse:
         """Read the first window now, so its errors get a proper response."""
-        spans = body.spans()
-        span = next(spans, None)
-        first = await read(body, span) if span is not None else []
-        return cls(body, spans, first, status_code, headers)
+        cursor = body.open()
+        try:
+            first = await read(cursor)
+        except BaseException:
+            cursor.close()
+            raise
+        return cls(cursor, first, status_code, headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # uvicorn's send() returns quietly once the client has gone (ASGI < 2.4),
@@ -76,38 +73,38 @@ class WindowedResponse(Response):
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
-        pending: deque[asyncio.Task[list[bytes]]] = deque()
-        spans = self.rest
+        reading: asyncio.Future[list[bytes]] | None = None
+        # Windows are dropped as soon as they are sent: whatever outlives the
+        # request (a task or traceback in a reference cycle) must not hold them.
+        pieces, self.first = self.first, []
         try:
-            self._read_ahead(pending, spans)
-            await _send_pieces(send, self.first)
-            while pending:
-                pieces = await pending.popleft()
-                self._read_ahead(pending, spans)
+            while pieces:
+                reading = asyncio.ensure_future(read(self.cursor))
                 await _send_pieces(send, pieces)
+                pieces = []
+                # Shielded: a disconnect cancels this task, and cancelling the read
+                # would abandon its thread, not stop it.
+                pieces = await asyncio.shield(reading)
+                reading = None
         except IntegrityError as error:
             # Headers are out: all we can do is cut the body short.
             log.error("download aborted: %s", error)
             raise
         finally:
-            for task in pending:
-                task.cancel()
-            # Shielded: after a disconnect the scope is cancelled, and the reads
-            # still in their threads must be collected, not left unretrieved.
-            with anyio.CancelScope(shield=True):
-                await asyncio.gather(*pending, return_exceptions=True)
+            if reading is not None:
+                # The read still in its thread must end before the cursor is closed
+                # (a cursor is used by one thread at a time); shielded, since after a
+                # disconnect this task's scope is cancelled.
+                with anyio.CancelScope(shield=True):
+                    await asyncio.wait([reading])
+                if not reading.cancelled():
+                    reading.exception()  # retrieved: this download is over anyway
+            self.cursor.close()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    def _read_ahead(self, pending: deque[asyncio.Task[list[bytes]]], spans: Iterator[Span]) -> None:
-        while len(pending) < READ_AHEAD:
-            span = next(spans, None)
-            if span is None:
-                return
-            pending.append(asyncio.ensure_future(read(self.source, span)))
 
-
-async def read(body: WindowedRead, span: Span) -> list[bytes]:
-    return await anyio.to_thread.run_sync(partial(body.read, span))
+async def read(cursor: WindowCursor) -> list[bytes]:
+    return await anyio.to_thread.run_sync(cursor.next)
 
 
 async def _send_pieces(send: Send, pieces: list[bytes]) -> None:

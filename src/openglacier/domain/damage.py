@@ -28,7 +28,7 @@ verifies it again on every pass and closes the record when it is good again
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from openglacier.clock import iso_ms
@@ -143,33 +143,21 @@ def quarantined_error(damage: DamageRecord) -> IntegrityError:
     )
 
 
-class RecordingRead:
-    """A verified read (`WindowedRead.read`) that records the damage it finds.
+class ReadDamageRecorder:
+    """Records the damage a download finds (`archive_read(on_damage=...)`).
 
-    The read reports it (the ERROR line) itself; this adds the durable
-    record, from the worker thread the read runs on. The request fails as it
-    would have: the read's own IntegrityError is re-raised, also when the
-    record cannot be written (that is logged).
+    The read reports it (the ERROR line) itself; this adds the durable record,
+    from the worker thread the read runs on. The request fails as it would
+    have: a record that cannot be written is logged, never raised.
     """
 
-    def __init__(
-        self,
-        read: Callable[[Span], list[bytes]],
-        deps: Deps,
-        segments: Sequence[Segment],
-        vault: str,
-    ) -> None:
-        self.read = read
+    def __init__(self, deps: Deps, segments: Sequence[Segment], vault: str) -> None:
         self.deps = deps
         self.segments = tuple(segments)
         self.vault = vault
 
-    def __call__(self, span: Span) -> list[bytes]:
-        try:
-            return self.read(span)
-        except IntegrityError as exc:
-            self._record(str(exc))
-            raise
+    def __call__(self, problem: str) -> None:
+        self._record(problem)
 
     def _record(self, problem: str) -> None:
         first = self.segments[0]

@@ -19,10 +19,18 @@ been verified, so a damaged leaf never reaches a client. Partial leaves at the
 edges of the requested range are read in full and sliced (at most 2 MiB of
 extra reading per request), so every byte sent has been checked.
 
-`WindowedRead` cuts an output into windows that end on `READ_WINDOW`
-boundaries, so several can be read and verified at once on worker threads
-(SHA-256 is the cost of a verified read, and hashlib releases the GIL) while
-the event loop sends the ones before them, in order.
+A retrieval job checks its whole range that way when it completes
+(`verify_range`, called by jobs/executors.py): that is what a retrieval is.
+Its output is then read with `trust_checked`: a blob whose store checks every
+chunk it yields against a checksum or tag written with the blob
+(`BlobReader.checked`, codecs 1+) raises before yielding damaged bytes, so its
+bytes are passed on without a second SHA-256; a codec-0 blob (no such check)
+is still verified leaf by leaf. The decision is per blob, so an archive whose
+segments mix both is verified where it needs to be.
+
+`WindowedRead` hands a download its bytes as windows of about `READ_WINDOW`
+bytes, read in order on worker threads from one stream per download (each
+blob opened once), while the event loop sends the window before.
 """
 
 from __future__ import annotations
@@ -30,9 +38,9 @@ from __future__ import annotations
 import bisect
 import hashlib
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import partial
 
 from openglacier.domain import damage
 from openglacier.domain.models import Segment
@@ -55,6 +63,7 @@ __all__ = [
     "plan_output",
     "read_range",
     "retrieval_tree_hash",
+    "verify_range",
 ]
 
 # Decimal offsets, ASCII digits only (`\d` would accept other scripts' digits).
@@ -251,38 +260,87 @@ def _check_leaves(leaves: bytes, size: int) -> None:
 
 # --- verified segment reads --------------------------------------------------
 
-# A multiple of the 1 MiB leaf, so concurrent window reads never share a leaf.
-# Readers keep a few windows in flight, which bounds a download's memory.
+# About this many bytes per worker-thread call: large enough that a thread hop
+# per window costs nothing, small enough that a download holds little memory.
 READ_WINDOW = 4 * MIB
+# A download whose client kept its stream idle this long gets a fresh one: a
+# store's response stream (an S3 GET) may be dropped by the other end while
+# nobody reads it.
+IDLE_REOPEN = 5.0  # seconds
 
 Span = tuple[int, int]  # inclusive byte offsets
+Pieces = Callable[[int], Iterator[bytes]]  # the source's bytes from an offset to the end
+
+
+class WindowCursor:
+    """One download's reads: bytes [first, last] as consecutive windows of about
+    `READ_WINDOW` bytes, in order, from one stream of pieces.
+
+    One stream for the whole download means each blob is opened once, not once
+    per window: opening a blob of codecs 1+ loads and checks its chunk index
+    (and derives the key of an encrypted one; on S3, two GETs), which for a
+    4 GiB blob costs more than reading a window of it. A stream left idle for
+    `IDLE_REOPEN` seconds (a slow client) is reopened where it stopped.
+    `next()` blocks: run it on a worker thread, one call at a time (any
+    thread). IntegrityError (a damaged or missing blob) closes the cursor.
+    """
+
+    def __init__(
+        self,
+        span: Span,
+        pieces_from: Pieces,
+        failed: Callable[[IntegrityError], IntegrityError],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._next, self._last = span  # the next byte to return, the last one
+        self._pieces_from = pieces_from
+        self._failed = failed  # reports the damage; the error to raise
+        self._clock = clock
+        self._pieces: Iterator[bytes] | None = None
+        self._used = 0.0  # when the stream last gave a window
+
+    def next(self) -> list[bytes]:
+        """The next window's pieces; [] once everything was read."""
+        if self._next > self._last:
+            return []
+        if self._pieces is not None and self._clock() - self._used > IDLE_REOPEN:
+            self.close()
+        if self._pieces is None:
+            self._pieces = self._pieces_from(self._next)
+        window: list[bytes] = []
+        size = 0
+        try:
+            while size < READ_WINDOW and self._next + size <= self._last:
+                piece = next(self._pieces)
+                window.append(piece)
+                size += len(piece)
+        except IntegrityError as exc:
+            self.close()
+            failure = self._failed(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+        self._next += size
+        self._used = self._clock()
+        if self._next > self._last:
+            self.close()  # everything read: release the blob now
+        return window
+
+    def close(self) -> None:
+        """Close the open blob reader, if any; not while `next()` runs."""
+        pieces, self._pieces = self._pieces, None
+        if pieces is not None:
+            _close(pieces)
 
 
 @dataclass(frozen=True)
 class WindowedRead:
-    """Bytes as consecutive windows that may be read concurrently, sent in order.
-
-    `read(span)` blocks (run it in a worker thread) and returns the window's
-    bytes as pieces, verified where the source is an archive; offsets are the
-    source's own (absolute archive offsets for an archive).
-    """
+    """Bytes [first, last] of a source (absolute archive offsets for an archive),
+    verified where the source is an archive; `open()` starts reading them."""
 
     first: int
     last: int
-    read: Callable[[Span], list[bytes]]
-
-    def spans(self) -> Iterator[Span]:
-        """Generated, not stored: a 40 TB archive has ten million windows."""
-        return windows(self.first, self.last)
-
-
-def windows(first: int, last: int, size: int = READ_WINDOW) -> Iterator[Span]:
-    """[first, last] cut at every multiple of `size`."""
-    a = first
-    while a <= last:
-        b = min(a - a % size + size - 1, last)
-        yield a, b
-        a = b + 1
+    open: Callable[[], WindowCursor]
 
 
 def archive_read(
@@ -292,49 +350,59 @@ def archive_read(
     last: int,
     *,
     vault: str = "(not given)",
+    trust_checked: bool = False,
+    on_damage: Callable[[str], None] | None = None,
 ) -> WindowedRead:
     """Verified archive bytes [first, last] (absolute) as a WindowedRead.
 
     A missing or damaged blob raises IntegrityError and is reported as damage
-    to the archive in `vault` (domain/damage.py).
+    to the archive in `vault` (domain/damage.py), then passed to `on_damage`
+    (on the reading thread; say, to record it). `trust_checked`: see
+    `read_range`; only for bytes already verified against their leaf hashes.
     """
     _check_layout(segments)
-    starts = tuple(segment.offset for segment in segments)
-    read = partial(_read_window, blobs, tuple(segments), starts, vault)
-    return WindowedRead(first, last, read)
+    # Only the segments the range touches: an archive may have thousands.
+    starts = [segment.offset for segment in segments]
+    archive_id = segments[0].archive_id
+
+    def pieces_from(position: int) -> Iterator[bytes]:
+        run = segments[
+            bisect.bisect_right(starts, position) - 1 : bisect.bisect_right(starts, last)
+        ]
+        return read_range(blobs, run, position, last, verify=True, trust_checked=trust_checked)
+
+    def failed(exc: IntegrityError) -> IntegrityError:
+        damage.report(archive_id, vault, str(exc))
+        if on_damage is not None:
+            on_damage(str(exc))
+        if str(exc).startswith(f"Archive {archive_id} "):  # damage.missing_blob's
+            return exc
+        # The client's 500 names the archive too, not only our blob.
+        return IntegrityError(f"Archive {archive_id} is damaged: {exc}")
+
+    return WindowedRead(first, last, lambda: WindowCursor((first, last), pieces_from, failed))
 
 
 def blob_read(blobs: BlobStore, key: str, first: int, last: int) -> WindowedRead:
-    """Bytes [first, last] of one blob (a job's output), unverified, as a WindowedRead."""
-    return WindowedRead(first, last, partial(_read_blob_window, blobs, key))
+    """Bytes [first, last] of one blob (a job's output), unverified by us (the
+    store checks what it can), as a WindowedRead."""
+
+    def pieces_from(position: int) -> Iterator[bytes]:
+        return _blob_pieces(blobs, key, position, last)
+
+    return WindowedRead(
+        first, last, lambda: WindowCursor((first, last), pieces_from, lambda error: error)
+    )
 
 
-def _read_window(
-    blobs: BlobStore,
-    segments: tuple[Segment, ...],
-    starts: tuple[int, ...],
-    vault: str,
-    span: Span,
-) -> list[bytes]:
-    first, last = span
-    # Only the segments the window touches: an archive may have thousands.
-    low = bisect.bisect_right(starts, first) - 1
-    high = bisect.bisect_right(starts, last)
+def _blob_pieces(blobs: BlobStore, key: str, first: int, last: int) -> Iterator[bytes]:
     try:
-        return list(read_range(blobs, segments[max(low, 0) : high], first, last, verify=True))
-    except IntegrityError as exc:
-        damage.report(segments[0].archive_id, vault, str(exc))
-        raise
-
-
-def _read_blob_window(blobs: BlobStore, key: str, span: Span) -> list[bytes]:
-    try:
-        reader = blobs.open(key, span[0], span[1] + 1)
+        reader = blobs.open(key, first, last + 1)
     except FileNotFoundError:  # BlobStore.open's answer for a missing blob
         damage.log.error("job output blob %s is missing", key)
         raise IntegrityError(f"The job output is damaged: blob {key} is missing") from None
     try:
-        return list(reader)
+        yield from reader
     finally:
         _close(reader)
 
@@ -345,8 +413,37 @@ def _close(reader: Iterator[bytes]) -> None:
         close()
 
 
+def verify_range(
+    blobs: BlobStore,
+    segments: Sequence[Segment],
+    first: int,
+    last: int,
+    checkpoint: Callable[[], None] = lambda: None,
+) -> str | None:
+    """Read archive bytes [first, last] and check every leaf against its stored
+    SHA-256, keeping nothing: a retrieval job's check when it completes.
+
+    None if every byte is intact; else what is wrong, naming the first missing,
+    damaged or truncated blob (an IntegrityError's message). `checkpoint` is
+    called after every leaf (a worker thread's cancellation check: a long
+    verification must not hold up a shutdown).
+    """
+    try:
+        for _ in read_range(blobs, segments, first, last, verify=True):
+            checkpoint()
+    except IntegrityError as exc:
+        return str(exc)
+    return None
+
+
 def read_range(
-    blobs: BlobStore, segments: Sequence[Segment], first: int, last: int, *, verify: bool = True
+    blobs: BlobStore,
+    segments: Sequence[Segment],
+    first: int,
+    last: int,
+    *,
+    verify: bool = True,
+    trust_checked: bool = False,
 ) -> Iterator[bytes]:
     """Archive bytes [first, last] (absolute, inclusive), streamed in ~1 MiB chunks.
 
@@ -360,6 +457,13 @@ def read_range(
     any of its bytes are yielded; a mismatch raises IntegrityError naming the
     blob and leaf. A blob that yields fewer or more bytes than its segment says
     raises IntegrityError either way.
+
+    With `trust_checked` as well, a blob whose reader is `checked` (its store
+    raises IntegrityError before yielding a chunk that fails the checksum or
+    tag written with it) is passed on as the store yields it, without SHA-256.
+    Only for bytes that were verified against their leaf hashes once already
+    (a completed retrieval job's): the per-chunk check then proves they are
+    still the bytes that were verified.
     """
     start, end = _check_layout(segments)
     if not (start <= first <= last < end):
@@ -369,7 +473,7 @@ def read_range(
         high = min(last + 1 + (-(last + 1)) % MIB, end)
     else:
         low, high = first, last + 1
-    return _read(blobs, segments, (low, high), (first, last + 1), verify=verify)
+    return _read(blobs, segments, (low, high), (first, last + 1), (verify, trust_checked))
 
 
 def _read(
@@ -377,8 +481,7 @@ def _read(
     segments: Sequence[Segment],
     read: tuple[int, int],
     wanted: tuple[int, int],
-    *,
-    verify: bool,
+    checks: tuple[bool, bool],
 ) -> Iterator[bytes]:
     """Read archive bytes [low, high) and yield the part inside [first, stop)."""
     (low, high), (first, stop) = read, wanted
@@ -389,21 +492,27 @@ def _read(
         if segment.offset >= high:
             break
         a, b = max(low, segment.offset) - segment.offset, min(high, seg_end) - segment.offset
-        for position, piece in _segment_pieces(blobs, segment, a, b, verify=verify):
+        for position, piece in _segment_pieces(blobs, segment, a, b, checks):
             head = max(first - position, 0)
             tail = min(stop - position, len(piece))
+            if head >= tail:
+                continue  # a store chunk wholly in the widened edges (unhashed reads)
             yield piece if head == 0 and tail == len(piece) else piece[head:tail]
 
 
 def _segment_pieces(
-    blobs: BlobStore, segment: Segment, a: int, b: int, *, verify: bool
+    blobs: BlobStore, segment: Segment, a: int, b: int, checks: tuple[bool, bool]
 ) -> Iterator[tuple[int, bytes]]:
     """(absolute offset, bytes) pieces of segment payload [a, b); whole verified
-    leaves when `verify` (then a and b lie on leaf boundaries or b is the end)."""
+    leaves when the blob is to be hashed (then a and b lie on leaf boundaries
+    or b is the end), else the store's chunks as they come."""
+    verify, trust_checked = checks
     try:
         reader = blobs.open(segment.blob_key, a, b)
     except FileNotFoundError:  # BlobStore.open's answer for a missing blob
         raise damage.missing_blob(segment) from None
+    # The store's per-chunk check stands in for SHA-256 only when asked to.
+    verify = verify and not (trust_checked and reader.checked)
     position = a
     try:
         pieces = _leaves_of(reader, a, b, segment.blob_key) if verify else reader

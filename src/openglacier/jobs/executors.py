@@ -16,6 +16,8 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
+import anyio.from_thread
+
 from openglacier.domain import damage
 from openglacier.domain.context import Deps
 from openglacier.domain.inventory_doc import InventoryOutcome, inventory_window, write_inventory
@@ -25,7 +27,7 @@ from openglacier.domain.job_description import (
     job_description,
 )
 from openglacier.domain.models import InventoryItem, Job, JobAction, JobStatus, Segment
-from openglacier.domain.retrieval import read_range
+from openglacier.domain.retrieval import read_range, verify_range
 from openglacier.errors import GlacierError, IntegrityError, StorageError
 from openglacier.ids import new_blob_key
 from openglacier.ports import MetadataTx
@@ -119,7 +121,12 @@ class JobExecutor:
         """Check the blobs the retrieval will read before it succeeds, outside
         any write transaction (stat calls may be slow). A blob missing because
         the archive was deleted meanwhile is told apart in `_archive`, under the
-        archive's row lock: a live archive's blobs are never collected."""
+        archive's row lock: a live archive's blobs are never collected.
+
+        Then read the whole range against the stored leaf hashes, on a worker
+        thread that stops between leaves if the runner is cancelled: that is
+        what a retrieval is, and GetJobOutput relies on it to skip a second
+        SHA-256 of blobs whose store checks every chunk (domain/jobs.py)."""
         archive_id = job.archive_id
         assert archive_id is not None
         assert job.range_start is not None
@@ -127,7 +134,12 @@ class JobExecutor:
         first, last = job.range_start, job.range_end
         segments = await self.deps.in_read_tx(lambda tx: tx.get_segments(archive_id))
         wanted = [s for s in segments if s.offset <= last and s.offset + s.size > first]
-        return await self.deps.blocking(partial(damage.blob_problem, self.deps.blobs, wanted))
+        problem = await self.deps.blocking(partial(damage.blob_problem, self.deps.blobs, wanted))
+        if problem is None:
+            cancelled = anyio.from_thread.check_cancelled
+            verify = partial(verify_range, self.deps.blobs, wanted, first, last, cancelled)
+            problem = await self.deps.blocking(verify)
+        return problem
 
     def _archive(self, tx: MetadataTx, *, job: Job, owner: str, problem: str | None) -> None:
         _require_lease(tx, job, owner)
