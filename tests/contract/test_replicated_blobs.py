@@ -239,7 +239,7 @@ def test_primary_failing_mid_stream_switches_to_the_replica(
     assert key in line
     assert "primary" in line
     assert f"from byte {5 + len(first)}" in line
-    assert reader.checked is False  # codec 0 on both sides
+    assert reader.checked is True  # codec 1 (a CRC32C per chunk) on both sides
 
 
 def test_both_copies_missing_is_not_found(pair: ReplicatedBlobStore) -> None:

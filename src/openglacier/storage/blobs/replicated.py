@@ -101,6 +101,9 @@ class ReplicatedBlobStore:
     ) -> None:
         self._stores = (primary, replica)
         self.labels = labels or (describe(primary), describe(replica))
+        # How new blobs are encoded: as the primary does (both stores are opened
+        # with the same codec configuration).
+        self.codecs = getattr(primary, "codecs", None)
 
     @property
     def copies(self) -> tuple[BlobStore, BlobStore]:
