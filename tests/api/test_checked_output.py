@@ -99,8 +99,11 @@ def test_damage_in_the_first_window_is_an_error_response(
     (line,) = _error_lines(caplog)
     for name in (archive_id, ARN, key):
         assert name in line
-    # A range that avoids the damaged chunk's window is still served.
-    assert output(api, V, job_id, f"bytes={READ_WINDOW}-").content == body[READ_WINDOW:]
+    # The damage is recorded and the archive quarantined: even a range that
+    # avoids the damaged chunk is refused from now on (docs/decisions.md).
+    later = output(api, V, job_id, f"bytes={READ_WINDOW}-")
+    assert_error(later, 500, "ServiceUnavailableException")
+    assert "quarantined" in later.json()["message"]
 
 
 def test_damage_later_cuts_the_body_short_before_it(
