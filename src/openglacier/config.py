@@ -125,8 +125,8 @@ class Settings:
     )
     compression: str = setting(
         "",
-        "Compress new blobs per 1 MiB chunk: zstd or zstd:LEVEL (1-22); a chunk that does "
-        "not shrink is stored raw. Empty or off: no compression.",
+        "Compress new blobs per 1 MiB chunk: zstd (level 1) or zstd:LEVEL (1-22); a chunk "
+        "that does not shrink is stored raw. Empty or off: no compression.",
         flag="--compression",
     )
     scrub_rate: float = setting(

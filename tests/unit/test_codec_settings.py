@@ -20,7 +20,7 @@ def test_defaults_are_codec_1() -> None:
     assert codec_config(Settings()).codec == 1
 
 
-@pytest.mark.parametrize(("text", "level"), [("zstd", 3), ("zstd:19", 19), ("off", None)])
+@pytest.mark.parametrize(("text", "level"), [("zstd", 1), ("zstd:19", 19), ("off", None)])
 def test_compression(text: str, level: int | None) -> None:
     config = codec_config(Settings(compression=text))
     assert config.compression_level == level
