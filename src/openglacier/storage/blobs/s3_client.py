@@ -104,9 +104,12 @@ CALL_DEADLINE = ATTEMPTS * (CONNECT_TIMEOUT + READ_TIMEOUT) + 1.0
 # filled on a request's thread, freed on an upload thread) is freed, later ones
 # come from per-thread heap arenas that keep them, and an API process grew by
 # about 100 MiB during one 1 GiB upload and stayed there (peak 200-220 MiB
-# against 140 with a fixed threshold; bench/s3_scenario.py). 4 MiB: above the
-# 1 MiB chunks of reads and request bodies, which stay in the heap (no page
-# faults for those), below the parts.
+# against 145-148 with a fixed threshold; bench/s3_scenario.py). 4 MiB: above
+# the 1 MiB chunks of reads and request bodies, which stay in the heap (no page
+# faults for those), below the parts. The price is a fresh mapping, so page
+# faults, for every part: 6.3 against 4.8 CPU seconds per GiB uploaded on the
+# 2-core test machine. (M_ARENA_MAX=1 costs nothing but peaked at 160-165 MiB.)
+# Part buffers reused by the writer would avoid both.
 _MMAP_THRESHOLD = 4 << 20
 _M_MMAP_THRESHOLD = -3  # glibc malloc.h
 
