@@ -3,17 +3,22 @@
 A download reads each 1 MiB chunk into a new bytes object on a worker thread
 and frees it on the event loop once it is sent. With glibc's defaults (an
 mmap threshold that adapts, a trim threshold of twice that) the free hands
-the thread arena's top pages back to the kernel, and the next read faults
-them in again, zeroed: about 100 page faults per MiB, and half of a
-download's server CPU in `perf` (page faults, `clear_page`, LRU bookkeeping).
-Fixed thresholds keep those pages in the process: buffers up to
-`MMAP_THRESHOLD` come from the heap, and up to `TRIM_THRESHOLD` of free
-memory at the top of a heap is kept for the next allocation. The cost is
-that up to `TRIM_THRESHOLD` of free memory per arena (one per thread that
-allocates, up to 8 per core) stays in the process instead of going back to the
-kernel at once: after a few downloads a server holds some 20-30 MiB more.
-(`malloc_trim` would not give it back: it does not trim the top of a thread's
-arena.)
+the heap's top pages back to the kernel, and the next read faults them in
+again, zeroed: about 100 page faults per MiB, and half of a download's server
+CPU in `perf` (page faults, `clear_page`, LRU bookkeeping). Fixed thresholds
+keep those pages in the process: buffers up to `MMAP_THRESHOLD` come from the
+heap, and up to `TRIM_THRESHOLD` of free memory at the top of a heap is kept
+for the next allocation.
+
+Kept memory is what this costs, per arena: glibc gives threads arenas of
+their own (up to 8 per core), each keeping what it once held, and a server
+that had run downloads held some 25 MiB more than before. All threads share
+one arena (`ARENAS`) instead: the buffers that cross threads all come from and
+return to it, so what it keeps is at most the most that was ever in use at
+once, and never more than `TRIM_THRESHOLD` of free memory. Python allocates
+small objects under the GIL (pymalloc), and the few large ones made without
+it (a read's buffer, a zstd frame) wait on the arena's lock for microseconds
+per MiB.
 
 Only glibc has these knobs; elsewhere `tune` does nothing.
 """
@@ -27,18 +32,20 @@ from typing import Any
 
 from openglacier.treehash import MIB
 
-__all__ = ["MMAP_THRESHOLD", "TRIM_THRESHOLD", "tune"]
+__all__ = ["ARENAS", "MMAP_THRESHOLD", "TRIM_THRESHOLD", "tune"]
 
 # mallopt parameters, from glibc's <malloc.h>.
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
 
 # Above the 1 MiB chunks and a few of them joined; below glibc's 32 MiB cap.
 MMAP_THRESHOLD = 4 * MIB
-# A download's windows in flight (about 4 MiB each, one read while one is
-# sent): 16 MiB already keeps a download's pattern from faulting (8 MiB does
-# not, in tests/unit/test_allocator.py's pattern).
-TRIM_THRESHOLD = 16 * MIB
+# Downloads' windows in flight (about 4 MiB each, one read while one is sent):
+# with one arena, 16 MiB keeps one or two downloads from faulting, 32 MiB six
+# windows in flight (tests/unit/test_allocator.py's patterns).
+TRIM_THRESHOLD = 32 * MIB
+ARENAS = 1
 
 
 @cache
@@ -50,14 +57,19 @@ def _glibc(name: str) -> Any:
 
 
 def tune() -> bool:
-    """Set both thresholds for the whole process; True if glibc took them.
-    Idempotent; call it once at start-up, before the worker threads run."""
+    """Set the thresholds and the arena count for the whole process; True if
+    glibc took them all. Idempotent; call it once at start-up, before worker
+    threads run (a thread that already has an arena of its own keeps it)."""
     mallopt = _glibc("mallopt")
     if mallopt is None:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
-    # Both, even if the first fails: each helps on its own.
-    mmap_ok: int = mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-    trim_ok: int = mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
-    return mmap_ok == 1 and trim_ok == 1
+    # Each even if another fails: each helps on its own.
+    settings = (
+        (M_ARENA_MAX, ARENAS),
+        (M_MMAP_THRESHOLD, MMAP_THRESHOLD),
+        (M_TRIM_THRESHOLD, TRIM_THRESHOLD),
+    )
+    taken: list[int] = [mallopt(param, value) for param, value in settings]
+    return all(ok == 1 for ok in taken)
