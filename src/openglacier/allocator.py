@@ -39,7 +39,12 @@ M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
 
-# Above the 1 MiB chunks and a few of them joined; below glibc's 32 MiB cap.
+# Above the 1 MiB chunks and a few of them joined; below glibc's 32 MiB cap,
+# and below the S3 store's 8 MiB multipart part buffers, which then go back to
+# the OS when freed: with glibc's adaptive threshold they stayed in the arenas
+# and an API process grew by about 100 MiB during one 1 GiB upload to S3 (peak
+# 200-220 MiB against 145-150; bench/s3_scenario.py), at the price of page
+# faults for every part (6.3 against 4.8 CPU seconds per GiB uploaded).
 MMAP_THRESHOLD = 4 * MIB
 # Downloads' windows in flight (about 4 MiB each, one read while one is sent):
 # with one arena, 16 MiB keeps one or two downloads from faulting, 32 MiB six

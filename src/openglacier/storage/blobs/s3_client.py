@@ -11,7 +11,6 @@ exceptions at the adapter boundary (design 2). Every call has a bounded wait
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import re
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from openglacier import allocator
 from openglacier.errors import StorageError
 from openglacier.storage.blobs import BlobAlreadyExistsError, BlobNotFoundError
 from openglacier.storage.blobs.opening import BlobStoreOpenError
@@ -99,33 +99,10 @@ ATTEMPTS = 2
 CALL_DEADLINE = ATTEMPTS * (CONNECT_TIMEOUT + READ_TIMEOUT) + 1.0
 
 
-# glibc returns a freed block of this size or more to the OS at once. Its
-# default threshold adapts upwards: after the first multipart part buffer (8 MiB,
-# filled on a request's thread, freed on an upload thread) is freed, later ones
-# come from per-thread heap arenas that keep them, and an API process grew by
-# about 100 MiB during one 1 GiB upload and stayed there (peak 200-220 MiB
-# against 145-148 with a fixed threshold; bench/s3_scenario.py). 4 MiB: above
-# the 1 MiB chunks of reads and request bodies, which stay in the heap (no page
-# faults for those), below the parts. The price is a fresh mapping, so page
-# faults, for every part: 6.3 against 4.8 CPU seconds per GiB uploaded on the
-# 2-core test machine. (M_ARENA_MAX=1 costs nothing but peaked at 160-165 MiB.)
-# Part buffers reused by the writer would avoid both.
-_MMAP_THRESHOLD = 4 << 20
-_M_MMAP_THRESHOLD = -3  # glibc malloc.h
-
-
-def return_large_buffers_to_the_os() -> None:
-    """Fix glibc's mmap threshold (see `_MMAP_THRESHOLD`); elsewhere a no-op."""
-    try:
-        libc = ctypes.CDLL(None)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (musl, macOS): their own policies
-        return
-    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
-
-
 def make_client(location: S3Location, credentials: S3Credentials, pool_size: int) -> Any:
-    return_large_buffers_to_the_os()
+    # Part buffers (8 MiB, filled on a request's thread, freed on an upload
+    # thread) must go back to the OS when freed: allocator.py says how.
+    allocator.tune()
     config = Config(
         s3={"addressing_style": "path"},
         # total_max_attempts counts the first try; botocore's max_attempts does not.
