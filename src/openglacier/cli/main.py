@@ -19,10 +19,12 @@ from uvicorn.supervisors import Multiprocess
 
 from openglacier import __version__
 from openglacier.auth.credentials import RootKeys
+from openglacier.cli.archive import archive
 from openglacier.cli.blobs import blobs
 from openglacier.cli.config_cmd import config
 from openglacier.cli.encryption import encryption_key
 from openglacier.cli.governance import accounts, policies
+from openglacier.cli.job import job
 from openglacier.cli.keys import create_key, delete_key, list_keys
 from openglacier.cli.options import (
     server_options,
@@ -39,6 +41,7 @@ from openglacier.cli.processes import (
 )
 from openglacier.cli.scrub import scrub
 from openglacier.cli.startup import AnnouncingServer, listen_socket, one_line_errors
+from openglacier.cli.vault import vault
 from openglacier.clock import SystemClock
 from openglacier.config import Settings, mask_secrets
 from openglacier.domain.models import Credential
@@ -260,8 +263,11 @@ def keys_delete(config_file: Path | None, access_key_id: str, **options: Any) ->
 
 
 main.add_command(accounts)
+main.add_command(archive)
 main.add_command(blobs)
 main.add_command(config)
 main.add_command(encryption_key)
+main.add_command(job)
 main.add_command(policies)
 main.add_command(scrub)
+main.add_command(vault)
