@@ -139,12 +139,19 @@ class Bench:
             og = self.start(lambda: start_openglacier(self.work / "og"))
             sc.create_vault(og.endpoint)  # here, so that any scenario may run alone (--only)
             moto = self.start(lambda: start_moto(self.work)) if self.with_moto else None
+            # Encrypted and compressed: measured next to the plain server in
+            # scenarios 1 and 3, so that its ratios come from the same run.
+            secured = self.secured_server() if self.wanted("1", "2", "3") else None
+            if secured is not None:
+                sc.create_vault(secured.endpoint)
             if self.wanted("1", "2"):  # scenario 2's ceiling is measured with scenario 1
-                self.uploads(archive, og, moto)
+                self.uploads(archive, og, moto, secured)
             if self.wanted("2"):
                 self.multipart(archive, og, moto)
             if self.wanted("3"):
-                self.downloads(archive, og, moto)
+                self.downloads(archive, og, moto, secured)
+            if secured is not None:
+                secured.stop()
             if self.with_s3 and self.wanted("8"):
                 sizes = S3_QUICK if self.plan is QUICK else S3_FULL
                 S3Scenario(sizes, self.work / "s3", self.report).run(archive)
@@ -168,9 +175,11 @@ class Bench:
         return server
 
     # --- scenario 1 (+ limits) ---------------------------------------------------------------
-    def uploads(self, archive: ArchiveFile, og: Server, moto: Server | None) -> None:
+    def uploads(
+        self, archive: ArchiveFile, og: Server, moto: Server | None, secured: Server | None
+    ) -> None:
         self.step("scenario 1: UploadArchive in one request, alternating with the disk probe")
-        disk, sha, ours, theirs, moto_rss = [], [], [], [], []
+        disk, sha, ours, theirs, moto_rss, sealed = [], [], [], [], [], []
         if moto:
             sc.create_vault(moto.endpoint)
         for _ in range(self.plan.runs):
@@ -179,6 +188,10 @@ class Bench:
             archive_id, seconds = sc.upload_archive(og.endpoint, archive)
             ours.append(seconds)
             sc.delete_archive(og.endpoint, archive_id)
+            if secured:
+                archive_id, seconds = sc.upload_archive(secured.endpoint, archive)
+                sealed.append(seconds)
+                sc.delete_archive(secured.endpoint, archive_id)
             if moto:
                 moto.reset_peak()
                 archive_id, seconds = sc.upload_archive(moto.endpoint, archive)
@@ -192,6 +205,10 @@ class Bench:
         r.add("limits", "upload ceiling", "MiB/s", [ceiling], "min(disk, SHA-256)")
         up = r.add("1", "UploadArchive (OpenGlacier)", "MiB/s", mib_s(archive.size, ours))
         r.target("1", "UploadArchive / upload ceiling", up.median / ceiling * 100, 70, unit=" %")
+        if sealed:
+            name = f"UploadArchive{SECURED}"
+            enc = r.add("1", name, "MiB/s", mib_s(archive.size, sealed), "incompressible")
+            r.target("1", f"{name} / plain", enc.median / up.median * 100, 80, unit=" %")
         if moto:
             m = r.add("7", "UploadArchive (moto_server)", "MiB/s", mib_s(archive.size, theirs))
             r.add("7", "moto_server peak RSS in upload", "MiB", moto_rss)
@@ -214,7 +231,9 @@ class Bench:
             )
 
     # --- scenario 3 --------------------------------------------------------------------------
-    def downloads(self, archive: ArchiveFile, og: Server, moto: Server | None) -> None:
+    def downloads(
+        self, archive: ArchiveFile, og: Server, moto: Server | None, secured: Server | None
+    ) -> None:
         """GetJobOutput whole and as 16 ranges, alternating with nginx serving the same
         file, on the default server and, with encryption and compression on, a second one.
         The retrieval job's own time (it reads and verifies the archive) is a figure too."""
@@ -223,11 +242,8 @@ class Bench:
         samples: dict[str, list[float]] = {"ng1": [], "ng16": []}
         plain = self.download_runs(archive, og, nginx, samples)
         variants = [("", plain, DOWNLOAD_TARGET)] if plain else []
-        secured = self.secured_server()
         if secured is not None:
-            sc.create_vault(secured.endpoint)
             runs = self.download_runs(archive, secured, nginx, samples)
-            secured.stop()
             if runs is not None:
                 variants.append((SECURED, runs, SECURED_DOWNLOAD_TARGET))
         r = self.report
