@@ -20,7 +20,7 @@ from openglacier.transfer.endpoint import Endpoint, EndpointError, glacier_clien
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_CODES = (
-    "\b\nExit codes: 0 ok; 1 some files or archives failed (each has its line on stderr);"
+    "Exit codes: 0 ok; 1 some files or archives failed (each has its line on stderr);"
     " 2 usage; 3 not found (vault, archive, upload, catalogue entry); 4 credentials"
     " missing or rejected, or access denied; 5 endpoint unreachable; 6 refused by the"
     " endpoint (its error code is named); 7 local problem (catalogue, file); 130 interrupted."

@@ -160,10 +160,10 @@ class RichReporter:
                 self._progress.update(self._overall, total=max(0, self._total))
             else:
                 self._progress.advance(self._overall, max(0, left[0]))
-        self._progress.console.print(_line(outcome), markup=False, highlight=False)
+        self._progress.console.print(_line(outcome), markup=False, highlight=False, soft_wrap=True)
 
     def note(self, message: str) -> None:
-        self._progress.console.print(message, markup=False, highlight=False)
+        self._progress.console.print(message, markup=False, highlight=False, soft_wrap=True)
 
     def end(self) -> None:
         self._progress.stop()
