@@ -70,6 +70,7 @@ def test_a_relative_path_finds_the_absolute_one(
 def test_finishing_an_upload_records_the_archive_in_the_same_step(tmp_path: Path) -> None:
     pending = PendingUpload("/data/f", 3, 7, 1 << 20, "U1", "d", "2026-01-01T00:00:00Z")
     with Catalogue.open(tmp_path / "c.db") as cat:
+        assert (tmp_path / "c.db").stat().st_mode & 0o777 == 0o600  # it lists file names
         cat.start_upload(EP, "-", "v", pending)
         assert cat.pending_upload(EP, "v", "/data/f") == pending
         cat.finish_upload(EP, "v", "U1", entry("a", "/data/f"))

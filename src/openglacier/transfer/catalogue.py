@@ -133,7 +133,10 @@ class Catalogue:
         path = path or default_path()
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            created = not path.exists()
             conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
+            if created:  # file names are nobody else's business
+                path.chmod(0o600)
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 conn.close()

@@ -136,7 +136,9 @@ class Uploader:
                 self.summary.fatal = self.summary.fatal or error
         self._record(item, Outcome(item.relpath, "failed", item.size, reason=f"{error}{hint}"))
 
-    def _entry(self, item: LocalFile, archive_id: str, sha256: str, tree: str, desc: str) -> Any:
+    def _entry(
+        self, item: LocalFile, archive_id: str, sha256: str, tree: str, desc: str
+    ) -> CatalogueEntry:
         return CatalogueEntry(
             archive_id=archive_id,
             path=item.key,
