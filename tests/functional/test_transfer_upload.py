@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from openglacier.transfer.multipart import parts_on_endpoint
 from openglacier.transfer.naming import decode_description
 from openglacier.treehash import MIB, tree_hash
 from support.part_gate import PartGate
@@ -378,3 +379,22 @@ def test_a_terminal_gets_progress_bars_and_quiet_gets_nothing(
     (tmp_path / "bars" / "c.txt").write_bytes(b"c")
     quiet = run(env, "archive", "upload", str(tmp_path / "bars"), "--vault", vault, "--quiet")
     assert (quiet.code, quiet.stdout, quiet.stderr) == (0, "", "")
+
+
+def test_the_parts_on_the_endpoint_are_read_over_every_page(glacier: Any, vault: str) -> None:
+    """Resume asks ListParts for every page (a real upload has up to 10,000 parts,
+    a page at most 1,000): here pages of 2 over 5 parts."""
+    upload_id = glacier.initiate_multipart_upload(vaultName=vault, partSize=str(MIB))["uploadId"]
+    pieces = [random_bytes(MIB, 10 + i) for i in range(5)]
+    for index in (0, 1, 3, 4):  # part 2 missing
+        glacier.upload_multipart_part(
+            vaultName=vault,
+            uploadId=upload_id,
+            range=f"bytes {index * MIB}-{(index + 1) * MIB - 1}/*",
+            body=pieces[index],
+        )
+    first_page = glacier.list_parts(vaultName=vault, uploadId=upload_id, limit="2")
+    assert first_page["Marker"]  # there is more than one page to read
+    size, parts = parts_on_endpoint(glacier, vault, upload_id, "-", page_size=2)
+    assert size == MIB
+    assert parts == {i * MIB: tree_hash(pieces[i]) for i in (0, 1, 3, 4)}

@@ -46,13 +46,14 @@ def part_count(size: int, part_size: int) -> int:
 
 
 def parts_on_endpoint(
-    glacier: Any, vault: str, upload_id: str, account_id: str
+    glacier: Any, vault: str, upload_id: str, account_id: str, page_size: int | None = None
 ) -> tuple[int, dict[int, str]]:
     """(part size, {first byte: tree hash}) of the parts the endpoint holds for the
     upload, over every page of ListParts. ResourceNotFoundException (the upload
     expired, was aborted or completed) is the caller's to handle."""
+    config = {"PageSize": page_size} if page_size else {}
     pages = glacier.get_paginator("list_parts").paginate(
-        accountId=account_id, vaultName=vault, uploadId=upload_id
+        accountId=account_id, vaultName=vault, uploadId=upload_id, PaginationConfig=config
     )
     part_size, parts = 0, {}
     for page in pages:
