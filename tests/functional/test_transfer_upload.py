@@ -318,10 +318,17 @@ def test_errors_are_one_line_with_distinct_exit_codes(
         f"failed {tmp_path / 'fifo'}: not a regular file",
         f"failed {tmp_path / 'missing'}: No such file or directory",
     ]
-    usage = run(env, "archive", "upload", "--vault", vault, "--part-size", "3MiB", str(good))
-    assert usage.code == 2
-    assert "power of two" in usage.stderr
-    assert "Traceback" not in usage.stderr + partly.stderr
+    for args, says in (
+        (["--vault", vault, "--part-size", "3MiB"], "power of two"),
+        (["--vault", "a/b"], "is not a vault name"),
+        (["--vault", vault, "--endpoint-url", "not-a-url"], "Invalid endpoint: not-a-url"),
+        (["--vault", vault, "--description", "{size"], "bad --description template"),
+    ):
+        usage = run(env, "archive", "upload", *args, str(good))
+        assert usage.code == 2, usage
+        assert says in usage.stderr
+        assert "Traceback" not in usage.stderr
+    assert "Traceback" not in partly.stderr
 
 
 def test_vault_commands_and_archive_rm(

@@ -21,6 +21,7 @@ from openglacier.cli.client_support import (
     fail,
     json_option,
     open_catalogue,
+    vault_name,
 )
 from openglacier.transfer import errors
 from openglacier.transfer.catalogue import endpoint_key
@@ -51,6 +52,7 @@ def vault_option(func: Any) -> Any:
         "--vault",
         required=True,
         envvar="OPENGLACIER_VAULT",
+        callback=vault_name,
         help="Vault name. Env: OPENGLACIER_VAULT.",
     )(func)
 

@@ -16,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from openglacier.transfer import errors
 from openglacier.transfer.catalogue import Catalogue, CatalogueError
 from openglacier.transfer.endpoint import Endpoint, EndpointError, glacier_client
+from openglacier.transfer.vaults import check_vault_name
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,6 +49,14 @@ def catalogue_option(func: F) -> F:
         " [$XDG_DATA_HOME/openglacier/catalogue.db, else ~/.local/share/openglacier/catalogue.db]."
         " Env: OPENGLACIER_CATALOGUE.",
     )(func)
+
+
+def vault_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """click callback: a vault name Glacier accepts (usage error otherwise)."""
+    try:
+        return check_vault_name(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
 
 
 def fail(message: str, code: int) -> NoReturn:

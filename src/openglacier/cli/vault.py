@@ -11,7 +11,13 @@ from rich.filesize import decimal
 from rich.table import Table
 
 from openglacier.cli.client_options import endpoint_from, endpoint_options
-from openglacier.cli.client_support import EXIT_CODES, client_errors, connect, json_option
+from openglacier.cli.client_support import (
+    EXIT_CODES,
+    client_errors,
+    connect,
+    json_option,
+    vault_name,
+)
 from openglacier.transfer import vaults
 
 console = Console(highlight=False)
@@ -51,7 +57,7 @@ def vault_ls(as_json: bool, **options: Any) -> None:
 
 @vault.command("create", epilog=EXIT_CODES)
 @endpoint_options
-@click.argument("name")
+@click.argument("name", callback=vault_name)
 def vault_create(name: str, **options: Any) -> None:
     """Create vault NAME (creating one that exists is not an error, as in Glacier)."""
     endpoint = endpoint_from(options)
@@ -63,7 +69,7 @@ def vault_create(name: str, **options: Any) -> None:
 
 @vault.command("rm", epilog=EXIT_CODES)
 @endpoint_options
-@click.argument("name")
+@click.argument("name", callback=vault_name)
 def vault_rm(name: str, **options: Any) -> None:
     """Delete vault NAME. Glacier deletes only a vault that was empty at its last
     inventory and has not been written to since (exit 6 otherwise)."""
@@ -77,7 +83,7 @@ def vault_rm(name: str, **options: Any) -> None:
 @vault.command("describe", epilog=EXIT_CODES)
 @endpoint_options
 @json_option
-@click.argument("name")
+@click.argument("name", callback=vault_name)
 def vault_describe(name: str, as_json: bool, **options: Any) -> None:
     """Show vault NAME: ARN, creation date, and archives and size at its last inventory."""
     endpoint = endpoint_from(options)

@@ -6,6 +6,7 @@ so `--json` output means the same thing whichever tool printed it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +14,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from openglacier.transfer.errors import TransferError, classify
 
+# Glacier's rule for vault names; checked before a request, so that a name such
+# as "a/b" is not sent as a different path.
+VAULT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,255}$")
 VAULT_FIELDS = (
     "VaultName",
     "VaultARN",
@@ -21,6 +25,13 @@ VAULT_FIELDS = (
     "NumberOfArchives",
     "SizeInBytes",
 )
+
+
+def check_vault_name(name: str) -> str:
+    """`name`, or ValueError saying what a vault name may hold."""
+    if not VAULT_NAME.match(name):
+        raise ValueError(f"{name!r} is not a vault name: 1 to 255 letters, digits, '_', '-' or '.'")
+    return name
 
 
 def _vault(raw: dict[str, Any]) -> dict[str, Any]:
