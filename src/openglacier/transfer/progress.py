@@ -143,14 +143,9 @@ class RichReporter:
 
     def file_done(self, item: LocalFile | None, outcome: Outcome) -> None:
         with self._lock:
-            task, left = (
-                self._tasks.pop(item.key, (None, [outcome.size]))
-                if item
-                else (
-                    None,
-                    [outcome.size],
-                )
-            )
+            # Files skipped or refused before they started have no bar: all of
+            # their bytes are done (or, failed, will not come).
+            task, left = self._tasks.pop(item.key if item else "", (None, [outcome.size]))
             if outcome.status == "failed":  # its bytes will not come: the total shrinks
                 self._total -= max(0, left[0])
         if task is not None:
