@@ -194,7 +194,8 @@ def test_a_replica_added_later_is_recorded_and_filled_by_the_scrubber(
         server.stop()
         server = LiveServer(started, extra_env=env, port=server.port).start()
         assert recorded_urls(started)[1] == f"file://{replica.resolve()}"
-        assert "replica blob store" in server.log() and "scrub now" in server.log()
+        assert "replica blob store" in server.log()
+        assert "scrub now" in server.log()
         (key,) = [p.name for p in (started / "blobs" / "objects").rglob("*") if p.is_file()]
         assert not blob_file(replica, key).exists()
         report = server.admin("POST", "/scrub").json()
