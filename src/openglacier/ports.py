@@ -481,7 +481,7 @@ class BlobCensus:
     queued_deletes: int
 
 
-FOUND_BY = ("scrub", "read", "job")
+FOUND_BY = ("scrub", "read", "job", "audit")
 
 
 @dataclass(frozen=True)
