@@ -215,3 +215,35 @@ def test_a_replica_added_later_is_recorded_and_filled_by_the_scrubber(
         assert out["body"].read() == body
     finally:
         server.stop()
+
+
+def test_blobs_rewrite_without_the_recorded_replica_is_refused(
+    replicated: Path, tmp_path: Path
+) -> None:
+    """Its re-encrypted copies would go to the primary only."""
+    from openglacier.keyring import create_key_file
+
+    keys = create_key_file(tmp_path / "keys.toml")
+    env = {
+        **os.environ,
+        "OPENGLACIER_DATA_DIR": str(replicated),
+        "OPENGLACIER_ENCRYPTION_KEY_FILE": str(tmp_path / "keys.toml"),
+    }
+    before = tree(replicated)
+    result = subprocess.run(
+        [sys.executable, "-m", "openglacier", "blobs", "rewrite", "--key-id", keys.current],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout
+    (line,) = result.stderr.splitlines()
+    recorded = f"file://{(tmp_path / 'replica').resolve()}"
+    assert line == (
+        f"Error: this deployment's replica blob store is {recorded} (recorded in the "
+        f"metadata store), not none: run every serve, worker, scrub and blobs rewrite with "
+        f"--replica-blob-url {recorded}"
+    )
+    assert tree(replicated) == before

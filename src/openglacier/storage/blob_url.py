@@ -61,7 +61,7 @@ def replica_mismatch(recorded: str, given: str | None) -> BlobStoreMismatchError
     what = "none" if given is None else mask_secrets(canonical_blob_url(given))
     return BlobStoreMismatchError(
         f"this deployment's replica blob store is {recorded} (recorded in the metadata "
-        f"store), not {what}: start every serve, worker and scrub with "
+        f"store), not {what}: run every serve, worker, scrub and blobs rewrite with "
         f"--replica-blob-url {recorded}"
     )
 
@@ -77,11 +77,15 @@ def check_recorded(store: MetadataStore, url: str, replica: str | None = None) -
         recorded_replica = tx.recorded_replica_url()
     if recorded is not None and recorded != canonical_blob_url(url):
         raise mismatch(recorded, url)
-    if recorded_replica is not None and (
-        replica is None or recorded_replica != canonical_blob_url(replica)
-    ):
-        raise replica_mismatch(recorded_replica, replica)
+    check_replica(recorded_replica, replica)
     return recorded is None or (replica is not None and recorded_replica is None)
+
+
+def check_replica(recorded: str | None, replica: str | None) -> None:
+    """Raise `BlobStoreMismatchError` unless `replica` is the recorded replica
+    (anything goes while none is recorded)."""
+    if recorded is not None and (replica is None or recorded != canonical_blob_url(replica)):
+        raise replica_mismatch(recorded, replica)
 
 
 def record(store: MetadataStore, url: str, now: datetime, replica: str | None = None) -> None:
