@@ -10,7 +10,9 @@ What it finds is damage like any other (domain/damage.py): recorded durably
 and listed by `GET /_admin/damage`; the scrubber closes the record once the
 blob verifies again. A blob that cannot be read for a reason that is not
 damage (a store outage, a key id this process lacks: StorageError) stops the
-audit with that error instead of being recorded as damaged.
+audit with that error instead of being recorded as damaged. With a replica,
+reads fall back to the good copy, so the audit finds only archives with no
+good copy left; the scrubber verifies (and repairs) each copy.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ from openglacier.treehash import root_of_leaves
 PAGE = 200
 
 
-def verify_segment(blobs: BlobStore, segment: Segment, vault_id: int = 0) -> str | None:
+def verify_segment(blobs: BlobStore, segment: Segment) -> str | None:
     """None if the blob matches its leaves, else a description of the damage."""
+    # The vault is not part of the check: only the blob, its size and leaves.
     target = ScrubTarget(
-        segment.blob_key, segment.size, segment.leaf_hashes, vault_id, segment.archive_id, None
+        segment.blob_key, segment.size, segment.leaf_hashes, 0, segment.archive_id, None
     )
     return check_whole(blobs, target)
 
@@ -57,8 +60,9 @@ async def audit_archives(deps: Deps) -> dict[str, Any]:
             for archive in page:
                 issue, segments = await _audit_archive(deps, archive)
                 if issue is not None:
+                    where = (archive.archive_id, arn)
                     await deps.in_tx(
-                        partial(_record, deps=deps, arn=arn, segments=segments, issue=issue)
+                        partial(_record, deps=deps, where=where, segments=segments, issue=issue)
                     )
                     problems.append(
                         {"ArchiveId": archive.archive_id, "VaultARN": arn, "problem": issue}
@@ -79,16 +83,18 @@ async def _audit_archive(deps: Deps, archive: Archive) -> tuple[str | None, list
     return issue, segments
 
 
-def _record(tx: MetadataTx, *, deps: Deps, arn: str, segments: list[Segment], issue: str) -> None:
+def _record(
+    tx: MetadataTx, *, deps: Deps, where: tuple[str, str], segments: list[Segment], issue: str
+) -> None:
     """The finding, unless the archive was deleted since its page was read
     (its blobs may be collected meanwhile: missing, not damaged)."""
-    archive_id = segments[0].archive_id
+    archive_id, arn = where
     archive = tx.get_archive(archive_id)
     if archive is None or archive.removed_seq is not None:
         return
     now: datetime = deps.clock.now()
     finding = damage.finding(
-        blob_key=damage.blob_named(issue, segments),
+        blob_key=damage.blob_named(issue, segments) if segments else "",
         problem=issue,
         found_by="audit",
         vault=arn,
