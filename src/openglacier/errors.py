@@ -132,7 +132,12 @@ class MethodNotAllowed(InvalidParameterValueException):
 
 
 class StorageError(ServiceUnavailableException):
-    """An adapter failed for reasons that are not the client's (disk, database)."""
+    """An adapter failed for reasons that are not the client's (disk, database).
+
+    Its message names paths and endpoints, so clients get a generic one, or
+    `client_message` when the failure has one that is safe to show."""
+
+    client_message: str | None = None
 
 
 class IntegrityError(ServiceUnavailableException):

@@ -40,6 +40,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from openglacier.errors import StorageError
+
 KEY_BYTES = 32
 SEALED_PREFIX = "og1:"
 _NONCE_BYTES = 12
@@ -51,8 +53,18 @@ class KeyringError(ValueError):
     """The key file cannot be used; the message is one line saying what to do."""
 
 
-class MissingKeyError(KeyringError):
-    """Data needs a key id the keyring does not hold."""
+class MissingKeyError(StorageError, KeyringError):
+    """Data needs a key id the keyring does not hold.
+
+    A configuration problem, never damage: the start-up check refuses a
+    keyring without a recorded id, so this is met at read time only for a
+    blob another node wrote under a key added after this process started.
+    As a `StorageError` it is what an outage is to every reader: a download
+    answers ServiceUnavailableException naming the key id (not an internal
+    error), a retrieval job is retried (by a node that has the key, or once
+    this one is restarted with it), a scrub pass stops and resumes later, and
+    nothing is recorded as damage or quarantined. Still a `KeyringError` (a
+    `ValueError`) for the start-up paths that print one line for those."""
 
     def __init__(self, key_id: str, where: str) -> None:
         super().__init__(
@@ -60,6 +72,11 @@ class MissingKeyError(KeyringError):
             "the keyring (--encryption-key-file)"
         )
         self.key_id = key_id
+        # The key file's path stays in the log; the id is no secret.
+        self.client_message = (
+            f"The data is encrypted with key id {key_id!r}, which this server's keyring "
+            "does not hold. Please retry."
+        )
 
 
 def derived_key_id(key: bytes) -> str:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-FOUND_BY = ("scrub", "read", "job")
+FOUND_BY = ("scrub", "read", "job", "audit")
 
 DAMAGE_FOUND = Counter(
     "openglacier_damage_found",
     "Damaged or missing blobs found, by what found them: the scrubber (scrub), a "
-    "download (read) or a retrieval or select job (job).",
+    "download (read), a retrieval or select job (job) or the admin audit (audit).",
     ["found_by"],
 )
 for _who in FOUND_BY:

@@ -348,6 +348,15 @@ class MetadataTx(Protocol):
         store, both see the same winner)."""
         ...
 
+    def recorded_replica_url(self) -> str | None:
+        """The replica blob URL recorded (canonical form), or None: no replica."""
+        ...
+
+    def record_replica_url(self, url: str, now: datetime) -> str | None:
+        """Record `url` as the replica unless one is recorded already (the blob
+        URL must be recorded first); the recorded one, read back."""
+        ...
+
     def switch_blob_url(self, old: str | None, new: str, now: datetime) -> bool:
         """Replace the recorded URL with `new` iff it is still `old` (None: none
         recorded); False if another process changed it meanwhile."""
@@ -472,7 +481,7 @@ class BlobCensus:
     queued_deletes: int
 
 
-FOUND_BY = ("scrub", "read", "job")
+FOUND_BY = ("scrub", "read", "job", "audit")
 
 
 @dataclass(frozen=True)

@@ -77,11 +77,12 @@ def build_deps(settings: Settings, clock: Clock | None = None) -> Deps:
     url = settings.resolved_metadata_url
     codecs = codec_config(settings)  # a key file that cannot be read: fail before anything
     tighten(settings.data_dir, also=sqlite_files(url))
-    store, blobs, recorded = _open_stores(settings, url, codecs)
+    store, blobs, to_record = _open_stores(settings, url, codecs)
     # Recorded once the blob store has opened: a URL that cannot be used, or a
     # key never used, is never recorded.
-    if recorded is None:
-        _or_close(store, blobs, partial(record, store, settings.resolved_blob_url))
+    if to_record:
+        replica = settings.replica_blob_url or None
+        _or_close(store, blobs, partial(record, store, settings.resolved_blob_url, replica=replica))
     _or_close(store, blobs, partial(record_keys, store, codecs.keyring))
     if clock is None:
         clock = ManualClock() if settings.clock == "manual" else SystemClock()
@@ -113,28 +114,29 @@ def open_deployment_blobs(
 
 def _open_stores(
     settings: Settings, url: str, codecs: CodecConfig
-) -> tuple[MetadataStore, BlobStore, str | None]:
-    """(metadata store, blob store, the recorded blob URL or None).
+) -> tuple[MetadataStore, BlobStore, bool]:
+    """(metadata store, blob store, whether URLs are to be recorded).
 
     A SQLite store that does not exist yet has no blob URL recorded, so the blob
     store is opened first and the database (with the data dir it may make) only
     once that worked. Otherwise the metadata store opens first (an existing
     file; a PostgreSQL one only connects) and a process on another blob store
-    than the recorded one is refused before anything is created
-    (storage/blob_url.py)."""
+    than the recorded one (or another replica) is refused before anything is
+    created (storage/blob_url.py)."""
     files = sqlite_files(url)
     if files and not files[0].exists():
         blobs = _open_blob_store(settings, codecs)
         try:
-            return open_metadata(url), blobs, None
+            return open_metadata(url), blobs, True
         except BaseException:
             blobs.close()
             raise
     store = open_metadata(url)
     try:
-        recorded = check_recorded(store, settings.resolved_blob_url)
+        replica = settings.replica_blob_url or None
+        to_record = check_recorded(store, settings.resolved_blob_url, replica)
         check_keys(store, codecs.keyring)
-        return store, _open_blob_store(settings, codecs), recorded
+        return store, _open_blob_store(settings, codecs), to_record
     except BaseException:
         store.close()
         raise

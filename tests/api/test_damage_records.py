@@ -3,11 +3,11 @@ never served as good (domain/damage.py), in-process over real SQLite and
 real blob files.
 
 Whoever finds the damage (a download, a job, the scrubber through
-`POST /_admin/scrub`) records it, listed by `GET /_admin/damage`. Then the
-archive's retrieval and select jobs fail with the damage message, and
-GetJobOutput of its finished jobs answers the damage error without reading;
-other archives are served as ever. A blob put back and scrubbed closes its
-record and the archive is served again.
+`POST /_admin/scrub`, the audit through `POST /_admin/audit`) records it,
+listed by `GET /_admin/damage`. Then the archive's retrieval and select jobs
+fail with the damage message, and GetJobOutput of its finished jobs answers
+the damage error without reading; other archives are served as ever. A blob
+put back and scrubbed closes its record and the archive is served again.
 """
 
 from __future__ import annotations
@@ -95,6 +95,37 @@ def found(by: str) -> float:
 def status_of(api: Api, job_id: str) -> tuple[str, str]:
     job = describe(api, V, job_id)
     return job["StatusCode"], job["StatusMessage"]
+
+
+def test_the_audit_records_what_it_finds_and_quarantines_the_archive(
+    api: Api, runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = os.urandom(3 * MIB)
+    archive_id, key = upload_one(api, runtime, body)
+    clean_id, _ = upload_one(api, runtime, os.urandom(MIB))
+    zero_range(blob_path(runtime, key), 2 * MIB + 5, 100)
+    before = found("audit")
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        audit = api.admin("POST", "/audit").json()
+    assert audit["checked"] == 2
+    (problem,) = audit["problems"]
+    assert (problem["ArchiveId"], problem["VaultARN"]) == (archive_id, ARN)
+    assert "leaf 2 " in problem["problem"]
+    assert found("audit") - before == 1
+    (line,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert archive_id in line.getMessage()
+    assert key in line.getMessage()
+    (record,) = damage_list(api)
+    assert (record["ArchiveId"], record["VaultARN"], record["blob"]) == (archive_id, ARN, key)
+    assert (record["found_by"], record["quarantined"]) == ("audit", True)
+    assert record["repair_note"] == NO_REPLICA_NOTE
+    # Quarantined: its retrieval fails as damaged; the clean archive is served.
+    assert status_of(api, retrieve(api, archive_id)) == ("Failed", DAMAGED_MESSAGE)
+    assert status_of(api, retrieve(api, clean_id))[0] == "Succeeded"
+    # Audited again: the same record, seen again.
+    api.admin("POST", "/audit")
+    assert [r["id"] for r in damage_list(api)] == [record["id"]]
 
 
 def test_a_download_that_finds_damage_records_it_and_quarantines_the_archive(

@@ -6,7 +6,6 @@ is a second directory, or a SeaweedFS bucket (S3)."""
 
 from __future__ import annotations
 
-import os
 import random
 import uuid
 from collections.abc import Iterator
@@ -18,27 +17,14 @@ import pytest
 from openglacier.ports import BlobStore
 from openglacier.storage.blobs.filesystem import FilesystemBlobStore
 from openglacier.storage.metadata.store import open_metadata_store
-from openglacier.treehash import MIB, tree_hash
+from openglacier.treehash import tree_hash
+from support.crash import ServerFactory, check_recovered, crash_and_restart
 from support.seaweed import ACCESS_KEY, REGION, SECRET_KEY, Seaweed
-from support.server import ACCOUNT_ID, LiveServer
-from support.uploads import multipart_upload, upload_until_killed
+from support.server import LiveServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.functional]
 BUCKET = "blob-contract"  # shared with the contract suites; each test has its prefix
 WORKERS = 4
-
-
-def single_upload(glacier: Any, rng: random.Random) -> tuple[str, str, int]:
-    body = rng.randbytes(rng.randrange(1, 3 * MIB))
-    resp = glacier.upload_archive(vaultName="crash", body=body)
-    assert resp["checksum"] == tree_hash(body)
-    return resp["archiveId"], tree_hash(body), len(body)
-
-
-def multipart(glacier: Any, rng: random.Random) -> tuple[str, str, int]:
-    data = rng.randbytes(rng.randrange(MIB + 1, 3 * MIB))
-    resp = multipart_upload(glacier, "crash", data)
-    return resp["archiveId"], tree_hash(data), len(data)
 
 
 class Replica:
@@ -65,11 +51,15 @@ def replica(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Replica]
     seaweed.empty(BUCKET, prefix)
 
 
-def replicated_server(data_dir: Path, replica: Replica, port: int | None = None) -> LiveServer:
+def replicated_server(replica: Replica) -> ServerFactory:
     env = {"OPENGLACIER_REPLICA_BLOB_URL": replica.url, **replica.env}
-    if port is None:
-        return LiveServer(data_dir, extra_env=env)
-    return LiveServer(data_dir, extra_env=env, port=port)
+
+    def server_for(data_dir: Path, port: int | None) -> LiveServer:
+        if port is None:
+            return LiveServer(data_dir, extra_env=env)
+        return LiveServer(data_dir, extra_env=env, port=port)
+
+    return server_for
 
 
 def archive_bytes(store: BlobStore, segments: list[Any]) -> bytes:
@@ -82,22 +72,17 @@ def test_sigkill_loses_no_acknowledged_archive_in_either_copy(
     tmp_path: Path, replica: Replica
 ) -> None:
     kill_after = random.randrange(8, 20)  # a different kill point each run
-    server = replicated_server(tmp_path / "data", replica).start()
-    server.client().create_vault(vaultName="crash")
-    acknowledged = upload_until_killed(
-        server, single_upload, multipart, workers=WORKERS, kill_after=kill_after
+    crash = crash_and_restart(
+        replicated_server(replica), tmp_path / "data", workers=WORKERS, kill_after=kill_after
     )
-    assert len(acknowledged) >= kill_after
-
-    restarted = replicated_server(server.data_dir, replica, port=server.port).start()
-    metadata = open_metadata_store(f"sqlite:///{server.data_dir / 'metadata.db'}")
-    copies = (FilesystemBlobStore(server.data_dir / "blobs"), replica.open())
+    metadata = open_metadata_store(f"sqlite:///{crash.data_dir / 'metadata.db'}")
+    copies = (FilesystemBlobStore(crash.data_dir / "blobs"), replica.open())
     try:
         with metadata.transaction(readonly=True) as tx:
             segments = {
-                archive_id: tx.get_segments(archive_id) for archive_id, _, _ in acknowledged
+                archive_id: tx.get_segments(archive_id) for archive_id, _, _ in crash.acknowledged
             }
-        for archive_id, checksum, size in acknowledged:
+        for archive_id, checksum, size in crash.acknowledged:
             assert segments[archive_id], "an acknowledged archive was lost"
             for copy in copies:  # each copy alone holds the whole archive
                 data = archive_bytes(copy, segments[archive_id])
@@ -107,17 +92,12 @@ def test_sigkill_loses_no_acknowledged_archive_in_either_copy(
             keys = list(copy.keys())
             assert keys
             assert all(copy.stat(key) is not None for key in keys)
-        audit = restarted.admin("POST", "/audit").json()
-        assert audit["problems"] == []
-        listed = restarted.admin("GET", f"/vaults/{ACCOUNT_ID}/crash/archives?limit=100000")
-        assert audit["checked"] == len(listed.json()["archives"])
-        assert list((server.data_dir / "blobs" / "tmp").iterdir()) == []  # swept at start
-        resp = restarted.client().upload_archive(vaultName="crash", body=os.urandom(100))
+        new_id = check_recovered(crash)
         with metadata.transaction(readonly=True) as tx:
-            (new,) = tx.get_segments(resp["archiveId"])
+            (new,) = tx.get_segments(new_id)
         assert all(copy.stat(new.blob_key) is not None for copy in copies)
     finally:
         for copy in copies:
             copy.close()
         metadata.close()
-        restarted.stop()
+        crash.restarted.stop()

@@ -1,58 +1,50 @@
 """Integrity audit: re-read stored archives and compare with their recorded hashes.
 
 Checks, per archive, every segment's bytes against its stored 1 MiB leaf digests
-and the archive tree hash against the root of all leaves (design principle 2:
-verified at rest). Used by the admin API and by crash-recovery tests.
+(the scrubber's check, domain/scrub/verify.py) and the archive tree hash
+against the root of all leaves (design principle 2: verified at rest). Used by
+the admin API and by crash-recovery tests.
+
+What it finds is damage like any other (domain/damage.py): recorded durably
+(`found_by` "audit"), the archive quarantined, one ERROR line and the metric,
+and listed by `GET /_admin/damage`; the scrubber closes the record once the
+blob verifies again. A blob that cannot be read for a reason that is not
+damage (a store outage, a key id this process lacks: StorageError) stops the
+audit with that error instead of being recorded as damaged. With a replica,
+reads fall back to the good copy, so the audit finds only archives with no
+good copy left; the scrubber verifies (and repairs) each copy.
 """
 
 from __future__ import annotations
 
-import hashlib
+from datetime import datetime
 from functools import partial
 from typing import Any
 
 from openglacier.domain import damage
 from openglacier.domain.context import Deps
 from openglacier.domain.models import Archive, Segment, Vault
-from openglacier.ports import BlobStore, MetadataTx
-from openglacier.treehash import DIGEST_LEN, MIB, root_of_leaves
+from openglacier.domain.scrub.verify import check_whole
+from openglacier.ports import BlobStore, MetadataTx, ScrubTarget
+from openglacier.treehash import root_of_leaves
 
 PAGE = 200
 
 
 def verify_segment(blobs: BlobStore, segment: Segment) -> str | None:
     """None if the blob matches its leaves, else a description of the damage."""
-    leaves = segment.leaf_hashes
-    index = 0
-    buffered = bytearray()
-    size = 0
-    try:
-        for chunk in blobs.open(segment.blob_key):
-            buffered += chunk
-            size += len(chunk)
-            while len(buffered) >= MIB:
-                if hashlib.sha256(buffered[:MIB]).digest() != leaves[index * 32 : index * 32 + 32]:
-                    return f"leaf {index} of blob {segment.blob_key} does not match"
-                del buffered[:MIB]
-                index += 1
-    except FileNotFoundError:  # BlobStore.open's answer for a missing blob
-        return f"blob {segment.blob_key} is missing"
-    except Exception as exc:  # any read failure is damage to report, not to raise
-        return f"blob {segment.blob_key} unreadable: {exc}"
-    if buffered or index == 0:
-        if hashlib.sha256(buffered).digest() != leaves[index * 32 : index * 32 + 32]:
-            return f"last leaf of blob {segment.blob_key} does not match"
-        index += 1
-    if size != segment.size or index * DIGEST_LEN != len(leaves):
-        return f"blob {segment.blob_key} holds {size} bytes, expected {segment.size}"
-    return None
+    # The vault is not part of the check: only the blob, its size and leaves.
+    target = ScrubTarget(
+        segment.blob_key, segment.size, segment.leaf_hashes, 0, segment.archive_id, None
+    )
+    return check_whole(blobs, target)
 
 
 async def audit_archives(deps: Deps) -> dict[str, Any]:
     """Audit every live archive in every vault; returns counts and problems.
 
     Each problem names the archive, its vault's ARN and what is wrong (the
-    blob, for blob damage), and is logged at ERROR (domain/damage.py).
+    blob, for blob damage), and is recorded as damage (domain/damage.py).
     """
     checked = 0
     problems: list[dict[str, str]] = []
@@ -66,9 +58,12 @@ async def audit_archives(deps: Deps) -> dict[str, Any]:
         while True:
             page = await deps.in_tx(partial(_page, vault_id=vault_id, after=after))
             for archive in page:
-                issue = await _audit_archive(deps, archive)
+                issue, segments = await _audit_archive(deps, archive)
                 if issue is not None:
-                    damage.report(archive.archive_id, arn, issue)
+                    where = (archive.archive_id, arn)
+                    await deps.in_tx(
+                        partial(_record, deps=deps, where=where, segments=segments, issue=issue)
+                    )
                     problems.append(
                         {"ArchiveId": archive.archive_id, "VaultARN": arn, "problem": issue}
                     )
@@ -79,13 +74,35 @@ async def audit_archives(deps: Deps) -> dict[str, Any]:
     return {"checked": checked, "problems": problems}
 
 
-async def _audit_archive(deps: Deps, archive: Archive) -> str | None:
+async def _audit_archive(deps: Deps, archive: Archive) -> tuple[str | None, list[Segment]]:
     segments = await deps.in_tx(partial(_segments, archive_id=archive.archive_id))
     issue = await deps.blocking(partial(_check, deps.blobs, segments))
     leaves = b"".join(s.leaf_hashes for s in segments)
     if issue is None and root_of_leaves(leaves).hex() != archive.tree_hash:
         issue = "stored leaves do not produce the archive tree hash"
-    return issue
+    return issue, segments
+
+
+def _record(
+    tx: MetadataTx, *, deps: Deps, where: tuple[str, str], segments: list[Segment], issue: str
+) -> None:
+    """The finding, unless the archive was deleted since its page was read
+    (its blobs may be collected meanwhile: missing, not damaged)."""
+    archive_id, arn = where
+    archive = tx.get_archive(archive_id)
+    if archive is None or archive.removed_seq is not None:
+        return
+    now: datetime = deps.clock.now()
+    finding = damage.finding(
+        blob_key=damage.blob_named(issue, segments) if segments else "",
+        problem=issue,
+        found_by="audit",
+        vault=arn,
+        now=now,
+        archive_id=archive_id,
+        note=damage.note_for(deps.blobs),
+    )
+    damage.found(tx, finding)
 
 
 def _vault(tx: MetadataTx, *, vault_id: int) -> Vault | None:

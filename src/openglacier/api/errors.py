@@ -39,6 +39,8 @@ def internal_error(request_id: str) -> Response:
 def storage_error(error: StorageError, request_id: str) -> Response:
     """A store that failed (a gateway down, a full disk, a database error): the
     detail names endpoints, paths and driver messages, so it goes to the log,
-    one line, and the client gets the retryable 5xx without it."""
+    one line, and the client gets the retryable 5xx without it (or with the
+    error's own `client_message`: a missing encryption key names its id)."""
     log.error("storage failure in request %s: %s", request_id, error.message)
-    return error_response(ServiceUnavailableException(STORAGE_MESSAGE), request_id)
+    message = error.client_message or STORAGE_MESSAGE
+    return error_response(ServiceUnavailableException(message), request_id)

@@ -32,7 +32,7 @@ from openglacier.ports import BlobStore, MetadataStore
 from openglacier.server import open_deployment_blobs
 from openglacier.storage.blob_migration import Migration, MigrationError, Summary
 from openglacier.storage.blob_rewrite import Rewrite, RewriteError, RewriteSummary, writer_codecs
-from openglacier.storage.blob_url import canonical_blob_url
+from openglacier.storage.blob_url import canonical_blob_url, check_replica
 from openglacier.storage.blobs.codecs import CodecConfig
 from openglacier.storage.encryption_keys import check_keys, record_keys
 from openglacier.storage.factory import codec_config, open_blobs, open_metadata
@@ -150,7 +150,11 @@ def _rewrite_all(
     key_id, grace = how
     with store.transaction(readonly=True) as tx:
         url = tx.recorded_blob_url() or canonical_blob_url(settings.resolved_blob_url)
+        recorded_replica = tx.recorded_replica_url()
         census = tx.blob_census()
+    # Without the recorded replica, the re-encrypted copies would go to the
+    # primary only, and the old blobs leave both stores.
+    check_replica(recorded_replica, settings.replica_blob_url or None)
     check_keys(store, codecs.keyring)
     # With --replica-blob-url, the copies go to both stores, as every write does.
     blob_store = open_deployment_blobs(settings, codecs, url)

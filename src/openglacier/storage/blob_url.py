@@ -16,6 +16,7 @@ the recorded form can be printed.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -24,6 +25,7 @@ from openglacier.config import mask_secrets
 from openglacier.ports import MetadataStore
 from openglacier.storage.blobs.opening import BlobStoreOpenError
 
+log = logging.getLogger(__name__)
 _DEFAULT_PORTS = {"s3+http": 80, "s3+https": 443}
 
 
@@ -55,22 +57,57 @@ def mismatch(recorded: str, given: str) -> BlobStoreMismatchError:
     )
 
 
-def check_recorded(store: MetadataStore, url: str) -> str | None:
-    """The recorded URL (None if none yet); raises `BlobStoreMismatchError` if
-    `url` is another store. Reads only: a refused process creates nothing."""
+def replica_mismatch(recorded: str, given: str | None) -> BlobStoreMismatchError:
+    what = "none" if given is None else mask_secrets(canonical_blob_url(given))
+    return BlobStoreMismatchError(
+        f"this deployment's replica blob store is {recorded} (recorded in the metadata "
+        f"store), not {what}: run every serve, worker, scrub and blobs rewrite with "
+        f"--replica-blob-url {recorded}"
+    )
+
+
+def check_recorded(store: MetadataStore, url: str, replica: str | None = None) -> bool:
+    """Whether this start has something to record (the blob URL, or a replica
+    added to a deployment that had none); raises `BlobStoreMismatchError` if
+    `url` is another store, or `replica` is not the recorded replica (None
+    when one is recorded included). Reads only: a refused process creates
+    nothing."""
     with store.transaction(readonly=True) as tx:
         recorded = tx.recorded_blob_url()
+        recorded_replica = tx.recorded_replica_url()
     if recorded is not None and recorded != canonical_blob_url(url):
         raise mismatch(recorded, url)
-    return recorded
+    check_replica(recorded_replica, replica)
+    return recorded is None or (replica is not None and recorded_replica is None)
 
 
-def record(store: MetadataStore, url: str, now: datetime) -> None:
+def check_replica(recorded: str | None, replica: str | None) -> None:
+    """Raise `BlobStoreMismatchError` unless `replica` is the recorded replica
+    (anything goes while none is recorded)."""
+    if recorded is not None and (replica is None or recorded != canonical_blob_url(replica)):
+        raise replica_mismatch(recorded, replica)
+
+
+def record(store: MetadataStore, url: str, now: datetime, replica: str | None = None) -> None:
     """Record `url` if no URL is recorded (the first start, once its blob store
-    opened). Of processes starting at once with different URLs, the first
-    insert wins and the others are refused here."""
+    opened), and `replica` if given and none is recorded (the first start, or
+    a replica added later: the scrubber copies the older blobs into it). Of
+    processes starting at once with different URLs, the first wins and the
+    others are refused here."""
     canonical = canonical_blob_url(url)
+    wanted = None if replica is None else canonical_blob_url(replica)
     with store.transaction() as tx:
         recorded = tx.record_blob_url(canonical, now)
+        had_replica = tx.recorded_replica_url()
+        recorded_replica = had_replica if wanted is None else tx.record_replica_url(wanted, now)
     if recorded != canonical:
         raise mismatch(recorded, url)
+    if recorded_replica != wanted:
+        assert recorded_replica is not None  # a replica given is recorded or refused
+        raise replica_mismatch(recorded_replica, replica)
+    if wanted is not None and had_replica is None:
+        log.warning(
+            "replica blob store %s recorded for this deployment; blobs written before have "
+            "no copy there until the scrubber restores them (run `openglacier scrub now`)",
+            wanted,
+        )

@@ -6,7 +6,9 @@ Every payload byte is read through `BlobStore.open`, so a store's own checks
 check) raise `IntegrityError` on the way, and every byte is then hashed
 against the SHA-256 leaves the metadata holds. Damage is a `problem` (a line
 naming the blob), never an exception; an outage of the store (StorageError)
-is not damage and propagates: the pass stops and is retried.
+is not damage and propagates: the pass stops and is retried (so does a blob
+written under a key id this process lacks: MissingKeyError, a configuration
+problem).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The deployment row (the recorded blob URL) and the blob references a
-migration copies (issue 13)."""
+"""The deployment row (the recorded blob URL and replica URL) and the blob
+references a migration copies (issues 13, 14)."""
 
 from __future__ import annotations
 
@@ -51,6 +51,21 @@ class DeploymentOps(TxBase):
         recorded = self.recorded_blob_url()
         assert recorded is not None  # inserted or already there, in this transaction
         return recorded
+
+    def recorded_replica_url(self) -> str | None:
+        row = self._first(select(deployment.c.replica_blob_url).where(deployment.c.id == _ROW))
+        return None if row is None or row.replica_blob_url is None else str(row.replica_blob_url)
+
+    def record_replica_url(self, url: str, now: datetime) -> str | None:
+        # Only where none is recorded: of two processes adding a replica at
+        # once, the first update wins and the other reads the winner back.
+        stmt = (
+            update(deployment)
+            .where(deployment.c.id == _ROW, deployment.c.replica_blob_url.is_(None))
+            .values(replica_blob_url=url)
+        )
+        self._run(stmt)
+        return self.recorded_replica_url()
 
     def switch_blob_url(self, old: str | None, new: str, now: datetime) -> bool:
         if old is None:

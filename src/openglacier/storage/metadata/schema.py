@@ -371,11 +371,13 @@ vault_locks = Table(
 # process started on another blob store is refused instead of writing where
 # nobody reads. Stored in canonical form (storage/blob_url.py), never with
 # credentials. `id` is always 1: the primary key makes a second row impossible.
+# `replica_blob_url` (issue 14): the --replica-blob-url, NULL without a replica.
 deployment = Table(
     "deployment",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("blob_url", Text(), nullable=False),
+    Column("replica_blob_url", Text(), nullable=True),
     Column("recorded_at", UTCDateTime(), nullable=False),
 )
 
@@ -406,7 +408,7 @@ damage_records = Table(
     Column("upload_id", binary_string(UPLOAD_ID), nullable=True),
     Column("vault", String(DESCRIPTION), nullable=False),
     Column("problem", String(DESCRIPTION), nullable=False),
-    Column("found_by", String(16), nullable=False),  # scrub | read | job
+    Column("found_by", String(16), nullable=False),  # scrub | read | job | audit
     Column("found_at", UTCDateTime(), nullable=False),
     Column("last_seen_at", UTCDateTime(), nullable=False),
     Column("quarantined", Boolean, nullable=False),
