@@ -34,10 +34,16 @@ Contract (on top of `openglacier.ports.BlobStore` and the shared rules in
   never touched.
 - `open()` reads and checks the header and the chunk index eagerly (two
   ranged GETs; one for codec 0), so a missing blob raises `BlobNotFoundError`
-  and a damaged one `IntegrityError` at call time; the frames of the chunks
-  the range touches then stream from one ranged GET, each chunk checked before
-  it is yielded, in pieces of at most 1 MiB aligned to payload MiB boundaries
-  (tree-hash leaves, spec 3.1).
+  and a damaged one `IntegrityError` at call time. Layouts are then cached
+  with the object's ETag (s3_reader.py `LayoutCache`): a later open of the
+  same key is one GET, the data's, with ``If-Match``, whose answer (404, or
+  412 for an object written anew under the key by a repair) is awaited
+  before `open()` returns. The frames of the chunks the range touches come
+  from ranged GETs of about 8 MiB, the next one running ahead on the store's
+  pool (s3_reader.py `ReadAhead`); each chunk is checked before it is
+  yielded, in pieces of at most 1 MiB aligned to payload MiB boundaries
+  (tree-hash leaves, spec 3.1). A body that ends before its Content-Length
+  (a dropped connection) is `StorageError`, never `IntegrityError`.
 - `scan()` is ListObjectsV2 from ``PREFIX + after``: S3 lists in key order,
   and LastModified is the store's own clock, as the orphan collector wants.
 - Errors: as the filesystem store; any failure of the endpoint (down,
