@@ -259,11 +259,12 @@ class S3Scenario:
     def uploads(self, archive: ArchiveFile, weed: Server, og: Server) -> None:
         size = archive.size // MIB
         self.step(f"scenario 8: {size} MiB UploadArchive on S3 blobs, alternating with PutObject")
-        direct, ours, peaks = [], [], []
+        direct, ours, peaks, idle = [], [], [], []
         theirs, mine = CpuMeter([weed]), CpuMeter([weed, og])
         for run in range(self.sizes.runs):
             with theirs:
                 direct.append(put_object(weed.endpoint, f"put-{run}", archive))
+            idle.append(og.rss_mb())
             og.reset_peak()
             with mine:
                 archive_id, seconds = sc.upload_archive(og.endpoint, archive)
@@ -280,6 +281,9 @@ class S3Scenario:
             "8", "peak server RSS, upload on S3", max(p.samples), 150, higher=False, unit=" MiB"
         )
         r.notes += [theirs.note("PutObject"), mine.note("UploadArchive")]
+        r.notes.append(
+            f"scenario 8: server RSS before each upload {min(idle):.0f}-{max(idle):.0f} MiB"
+        )
 
     def downloads(self, archive: ArchiveFile, weed: Server, og: Server) -> None:
         size = archive.size // MIB
