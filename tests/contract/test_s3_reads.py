@@ -90,9 +90,10 @@ def test_an_open_with_a_cached_layout_is_one_get(store: S3BlobStore) -> None:
     assert len(gets.take()) == 3  # header, index, data
     assert b"".join(store.open(key, MIB)) == data[MIB:]
     assert len(gets.take()) == 1
-    store.delete(key)
-    with pytest.raises(BlobNotFoundError):
-        store.open(key)
+    store.client.delete_object(Bucket=BUCKET, Key=store.object_key(key))  # not via the store
+    for start, end in ((0, None), (3 * MIB, None), (MIB, MIB), (0, 0)):  # empty ranges too
+        with pytest.raises(BlobNotFoundError):
+            store.open(key, start, end)
 
 
 def test_a_replaced_object_is_read_anew(store: S3BlobStore, seaweed_store: Seaweed) -> None:
