@@ -38,12 +38,12 @@ Contract (on top of `openglacier.ports.BlobStore` and the shared rules in
   with the object's ETag (s3_reader.py `LayoutCache`): a later open of the
   same key is one GET, the data's, with ``If-Match``, whose answer (404, or
   412 for an object written anew under the key by a repair) is awaited
-  before `open()` returns. The frames of the chunks the range touches come
-  from ranged GETs of about 8 MiB, the next one running ahead on the store's
-  pool (s3_reader.py `ReadAhead`); each chunk is checked before it is
-  yielded, in pieces of at most 1 MiB aligned to payload MiB boundaries
-  (tree-hash leaves, spec 3.1). A body that ends before its Content-Length
-  (a dropped connection) is `StorageError`, never `IntegrityError`.
+  before `open()` returns. The frames of the chunks the range touches then
+  stream from that one ranged GET (s3_reader.py says why not several), each
+  chunk checked before it is yielded, in pieces of at most 1 MiB aligned to
+  payload MiB boundaries (tree-hash leaves, spec 3.1). A body that ends
+  before its Content-Length (a dropped connection) is `StorageError`, never
+  `IntegrityError`.
 - `scan()` is ListObjectsV2 from ``PREFIX + after``: S3 lists in key order,
   and LastModified is the store's own clock, as the orphan collector wants.
 - Errors: as the filesystem store; any failure of the endpoint (down,
@@ -54,12 +54,10 @@ Contract (on top of `openglacier.ports.BlobStore` and the shared rules in
 from __future__ import annotations
 
 import errno
-import functools
 import logging
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from threading import Event
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -88,13 +86,11 @@ from openglacier.storage.blobs.s3_client import (
 )
 from openglacier.storage.blobs.s3_reader import (
     BlobReplacedError,
+    BodySource,
     LayoutCache,
-    ReadAhead,
     ended_early,
     object_size,
-    piece_ends,
     read_body,
-    read_pieces,
 )
 from openglacier.storage.blobs.s3_writer import MAX_PARTS_IN_FLIGHT, PART_SIZE, S3BlobWriter
 
@@ -191,51 +187,37 @@ class S3BlobStore:
         stop = start + 1 if end is None else end
         if cached is not None and start < min(stop, cached[1].header.payload_length):
             try:
-                return self._reader(key, cached[1], cached[0], start, end, prime=True)
+                return self._reader(key, cached[1], cached[0], start, end)
             except (BlobReplacedError, BlobNotFoundError):
                 self._layouts.forget(key)  # read the layout again, as for any other key
         found = self._layout(key)
         if found is None:
             raise BlobNotFoundError(errno.ENOENT, "no such blob", key)
-        return self._reader(key, found[0], found[1], start, end, prime=False)
+        return self._reader(key, found[0], found[1], start, end)
 
     def _reader(
-        self, key: str, layout: BlobLayout, etag: str, start: int, end: int | None, *, prime: bool
+        self, key: str, layout: BlobLayout, etag: str, start: int, end: int | None
     ) -> PayloadReader:
-        """A reader of payload [start, end); `prime`: its first GET answered before
-        it is returned (a cached layout: the GET proves the object still is the
-        one the layout describes)."""
+        """A reader of payload [start, end): one ranged GET of the frames it
+        touches (If-Match: the object the layout was read from)."""
         size = layout.header.payload_length
         if start > size:
             raise ValueError(f"range start {start} beyond blob {key} of {size} bytes")
         stop = size if end is None else min(end, size)
         source = None
         if stop > start:
-            source = ReadAhead(
-                key,
-                layout.file_span(start, stop)[0],
-                piece_ends(layout, start, stop),
-                functools.partial(self._fetch, key, etag),
-                self.submit,
-            )
+            first, after = layout.file_span(start, stop)
+            with s3_errors(f"reading blob {key}", key):
+                got = self._get(key, first, after - 1, etag)
+            source = BodySource(got["Body"], key)
         try:
-            if source is not None and prime:
-                source.prime()
+            if source is not None:
+                ended_early(key, got, after - first)
             return PayloadReader(layout, self.codecs.keyring, start, stop, source)
         except BaseException:  # MissingKeyError: the blob's key is not configured
             if source is not None:
                 source.close()
             raise
-
-    def _fetch(
-        self, key: str, etag: str, span: tuple[int, int], lengths: list[int], stop: Event
-    ) -> list[bytes]:
-        """Object bytes [offset, end) as pieces of `lengths` (on the pool)."""
-        offset, end = span
-        with s3_errors(f"reading blob {key}", key):
-            got = self._get(key, offset, end - 1, etag)
-            ended_early(key, got, end - offset)
-            return read_pieces(got["Body"], key, lengths, stop)
 
     def stat(self, key: str) -> BlobInfo | None:
         found = self._layout(check_key(key))
