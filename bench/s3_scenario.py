@@ -87,6 +87,10 @@ def start_seaweed(work: Path) -> Server:
     config.write_text(json.dumps({"identities": [identity]}))
     ports = {n: free_port() for n in ("master", "volume", "filer", "s3")}
     grpc = {n: free_port() for n in ports}
+    # weed makes /tmp/seaweedfs-NAME-grpc-PORT.sock per gRPC port; a killed weed leaves them.
+    (root / "grpc-sockets").write_text(
+        "\n".join(f"/tmp/seaweedfs-{n}-grpc-{port}.sock" for n, port in grpc.items())
+    )
     args = [exe, f"-logdir={root}", "server", f"-dir={root / 'data'}", "-ip=127.0.0.1"]
     args += ["-ip.bind=127.0.0.1", "-master.telemetry=false", "-volume.max=256"]
     args += ["-master.volumeSizeLimitMB=1024", "-filer", "-s3", f"-s3.config={config}"]
@@ -108,6 +112,13 @@ def start_seaweed(work: Path) -> Server:
     for bucket in (DIRECT, BLOBS):
         sc.check(request(endpoint, "PUT", f"/{bucket}").status, 200, f"CreateBucket {bucket}")
     return server
+
+
+def remove_grpc_sockets(root: Path) -> None:
+    listed = root / "grpc-sockets"
+    if listed.exists():
+        for name in listed.read_text().split():
+            Path(name).unlink(missing_ok=True)
 
 
 def start_node(work: Path, weed: Server, name: str) -> Server:
@@ -247,6 +258,7 @@ class S3Scenario:
                 if server.name == "seaweedfs":
                     server.proc.kill()  # throwaway data; it takes ~15 s to stop on SIGTERM
                     server.proc.wait(10)
+                    remove_grpc_sockets(self.work / "seaweed")
                 else:
                     server.stop()
             shutil.rmtree(self.work / "seaweed", ignore_errors=True)  # GiBs of objects
