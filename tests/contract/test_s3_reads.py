@@ -14,8 +14,12 @@ from openglacier.errors import IntegrityError, StorageError
 from openglacier.ids import new_blob_key
 from openglacier.storage.blobs import BlobNotFoundError, put_blob
 from openglacier.storage.blobs.codecs import CodecConfig
+from openglacier.storage.blobs.codecs.index import ENTRY_LEN, SALT_LEN, ChunkIndex
+from openglacier.storage.blobs.codecs.stream import BlobLayout
+from openglacier.storage.blobs.format import CODEC_CHECKED, BlobHeader
 from openglacier.storage.blobs.s3 import S3BlobStore
 from openglacier.storage.blobs.s3_client import S3Location
+from openglacier.storage.blobs.s3_reader import LayoutCache
 from support.seaweed import Seaweed
 from support.stall import StallingProxy
 
@@ -136,3 +140,32 @@ def test_a_body_cut_by_the_network_is_an_outage_not_damage(
             assert b"".join(store.open(key)) == data
         finally:
             store.close()
+
+
+def _layout(key: str, chunks: int) -> BlobLayout:
+    header = BlobHeader(chunks * MIB, CODEC_CHECKED, codec_field=32 + chunks * MIB)
+    index = None
+    if chunks:
+        entries = bytes(ENTRY_LEN * chunks)
+        index = ChunkIndex(header, bytes(SALT_LEN), None, entries, chunks)
+    return BlobLayout(key, header, index)
+
+
+def test_the_layout_cache_is_bounded_by_entries_and_by_index_bytes() -> None:
+    cache = LayoutCache(max_bytes=10 * ENTRY_LEN, max_entries=3)
+    for name in "abcd":
+        cache.put(name, f'"{name}"', _layout(name, 0))
+    assert cache.get("a") is None  # the least recently used went
+    assert cache.get("b") is not None  # used: now the most recent
+    cache.put("e", '"e"', _layout("e", 0))
+    assert [cache.get(k) is not None for k in "bcde"] == [True, False, True, True]
+    cache.put("big", '"big"', _layout("big", 6))
+    cache.put("bigger", '"bigger"', _layout("bigger", 6))  # 12 entries > 10: "big" goes
+    assert cache.get("big") is None
+    assert cache.get("bigger") is not None
+    cache.put("huge", '"huge"', _layout("huge", 11))  # alone over the bound: not kept
+    assert cache.get("huge") is None
+    cache.put("no-etag", "", _layout("no-etag", 0))  # nothing to check it against
+    assert cache.get("no-etag") is None
+    cache.forget("bigger")
+    assert cache.get("bigger") is None
