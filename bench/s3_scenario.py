@@ -9,6 +9,10 @@ concurrent 64 MiB uploads through one node and through two, with every
 process's CPU time recorded, since all of them share this machine's cores.
 
     python -m bench.s3_scenario [--quick] [--workdir DIR]   # this scenario alone
+    python -m bench.s3_scenario --size-mib 512 --runs 2 --no-concurrent --profile DIR
+
+`--profile DIR` also records one untimed UploadArchive and one GetJobOutput of
+the OpenGlacier node with py-spy (`--native`, flame graphs in DIR).
 
 `python -m bench` runs it too when `weed` is installed (`--no-s3` skips it).
 """
@@ -16,15 +20,18 @@ process's CPU time recorded, since all of them share this machine's cores.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +87,10 @@ def start_seaweed(work: Path) -> Server:
     config.write_text(json.dumps({"identities": [identity]}))
     ports = {n: free_port() for n in ("master", "volume", "filer", "s3")}
     grpc = {n: free_port() for n in ports}
+    # weed makes /tmp/seaweedfs-NAME-grpc-PORT.sock per gRPC port; a killed weed leaves them.
+    (root / "grpc-sockets").write_text(
+        "\n".join(f"/tmp/seaweedfs-{n}-grpc-{port}.sock" for n, port in grpc.items())
+    )
     args = [exe, f"-logdir={root}", "server", f"-dir={root / 'data'}", "-ip=127.0.0.1"]
     args += ["-ip.bind=127.0.0.1", "-master.telemetry=false", "-volume.max=256"]
     args += ["-master.volumeSizeLimitMB=1024", "-filer", "-s3", f"-s3.config={config}"]
@@ -101,6 +112,13 @@ def start_seaweed(work: Path) -> Server:
     for bucket in (DIRECT, BLOBS):
         sc.check(request(endpoint, "PUT", f"/{bucket}").status, 200, f"CreateBucket {bucket}")
     return server
+
+
+def remove_grpc_sockets(root: Path) -> None:
+    listed = root / "grpc-sockets"
+    if listed.exists():
+        for name in listed.read_text().split():
+            Path(name).unlink(missing_ok=True)
 
 
 def start_node(work: Path, weed: Server, name: str) -> Server:
@@ -194,8 +212,18 @@ class CpuMeter:
 
 
 class S3Scenario:
-    def __init__(self, sizes: Sizes, work: Path, report: Report) -> None:
+    def __init__(
+        self,
+        sizes: Sizes,
+        work: Path,
+        report: Report,
+        *,
+        concurrent: bool = True,
+        profile: Path | None = None,
+    ) -> None:
         self.sizes = sizes
+        self.with_concurrent = concurrent
+        self.profile_dir = profile
         self.work = work
         work.mkdir(parents=True, exist_ok=True)
         self.report = report
@@ -220,13 +248,17 @@ class S3Scenario:
             sc.upload_archive(a.endpoint, small)
             self.uploads(archive, weed, a)
             self.downloads(archive, weed, a)
-            b = self.start(lambda: start_node(self.work, weed, "b"))
-            self.concurrent(small, weed, a, b)
+            if self.profile_dir is not None:
+                self.profile(archive, a)
+            if self.with_concurrent:
+                b = self.start(lambda: start_node(self.work, weed, "b"))
+                self.concurrent(small, weed, a, b)
         finally:
             for server in reversed(self.servers):
                 if server.name == "seaweedfs":
                     server.proc.kill()  # throwaway data; it takes ~15 s to stop on SIGTERM
                     server.proc.wait(10)
+                    remove_grpc_sockets(self.work / "seaweed")
                 else:
                     server.stop()
             shutil.rmtree(self.work / "seaweed", ignore_errors=True)  # GiBs of objects
@@ -239,11 +271,12 @@ class S3Scenario:
     def uploads(self, archive: ArchiveFile, weed: Server, og: Server) -> None:
         size = archive.size // MIB
         self.step(f"scenario 8: {size} MiB UploadArchive on S3 blobs, alternating with PutObject")
-        direct, ours, peaks = [], [], []
+        direct, ours, peaks, idle = [], [], [], []
         theirs, mine = CpuMeter([weed]), CpuMeter([weed, og])
         for run in range(self.sizes.runs):
             with theirs:
                 direct.append(put_object(weed.endpoint, f"put-{run}", archive))
+            idle.append(og.rss_mb())
             og.reset_peak()
             with mine:
                 archive_id, seconds = sc.upload_archive(og.endpoint, archive)
@@ -260,6 +293,9 @@ class S3Scenario:
             "8", "peak server RSS, upload on S3", max(p.samples), 150, higher=False, unit=" MiB"
         )
         r.notes += [theirs.note("PutObject"), mine.note("UploadArchive")]
+        r.notes.append(
+            f"scenario 8: server RSS before each upload {min(idle):.0f}-{max(idle):.0f} MiB"
+        )
 
     def downloads(self, archive: ArchiveFile, weed: Server, og: Server) -> None:
         size = archive.size // MIB
@@ -278,6 +314,31 @@ class S3Scenario:
         o = r.add("8", f"GetJobOutput {size} MiB, S3 blobs", "MiB/s", mib_s(archive.size, ours))
         r.target("8", "GetJobOutput on S3 / GetObject", o.median / d.median * 100, 70, unit=" %")
         r.notes += [theirs.note("GetObject"), mine.note("GetJobOutput")]
+
+    def profile(self, archive: ArchiveFile, og: Server) -> None:
+        """One untimed upload and one download under py-spy (flame graphs)."""
+        assert self.profile_dir is not None
+        self.profile_dir.mkdir(parents=True, exist_ok=True)
+        self.step(f"scenario 8: py-spy profiles in {self.profile_dir}")
+        with self.py_spy(og, "upload"):
+            archive_id, _ = sc.upload_archive(og.endpoint, archive)
+        output = f"{sc.vault_path()}/jobs/{sc.retrieval_job(og.endpoint, archive_id)}/output"
+        with self.py_spy(og, "download"):
+            sc.download(og.endpoint, output, archive.size)
+
+    @contextlib.contextmanager
+    def py_spy(self, og: Server, what: str) -> Iterator[None]:
+        assert self.profile_dir is not None
+        exe = Path(sys.executable).parent / "py-spy"
+        args = [str(exe), "record", "--native", "--subprocesses", "--rate", "200"]
+        args += ["--format", "raw", "-o", str(self.profile_dir / f"{what}.txt")]
+        spy = subprocess.Popen([*args, "--pid", str(og.pid)], stdout=subprocess.DEVNULL)
+        time.sleep(1.0)  # py-spy attaching before the request starts
+        try:
+            yield
+        finally:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            spy.wait(60)
 
     def concurrent(self, small: ArchiveFile, weed: Server, a: Server, b: Server) -> None:
         s = self.sizes
@@ -323,6 +384,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.s3_scenario", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="256 MiB instead of 1 GiB, 2 runs")
     parser.add_argument("--workdir", type=Path, default=Path("/var/tmp"), help="on the data disk")
+    parser.add_argument("--size-mib", type=int, help="archive size (default 1024, quick 256)")
+    parser.add_argument("--runs", type=int, help="timed runs of each figure (default 3, quick 2)")
+    parser.add_argument(
+        "--no-concurrent", action="store_true", help="skip the one-node/two-node uploads"
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy an extra upload and download; raw profiles here"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results-s3.json"))
     args = parser.parse_args(argv)
     if weed_binary() is None:
@@ -331,8 +400,16 @@ def main(argv: list[str] | None = None) -> None:
     work = Path(tempfile.mkdtemp(prefix="openglacier-bench-s3-", dir=args.workdir))
     report = Report(machine=describe(work), mode="quick" if args.quick else "full")
     started = time.perf_counter()
+    sizes = QUICK if args.quick else FULL
+    if args.size_mib:
+        sizes = dataclasses.replace(sizes, archive=args.size_mib * MIB)
+    if args.runs:
+        sizes = dataclasses.replace(sizes, runs=args.runs)
+    scenario = S3Scenario(
+        sizes, work, report, concurrent=not args.no_concurrent, profile=args.profile
+    )
     try:
-        S3Scenario(QUICK if args.quick else FULL, work, report).run()
+        scenario.run()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report.notes.append(f"scenario 8 took {time.perf_counter() - started:.0f} s")

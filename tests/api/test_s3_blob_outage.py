@@ -173,3 +173,28 @@ def test_a_stalled_store_fails_within_the_deadline_and_service_resumes(
         assert [a["ArchiveId"] for a in listed] == [archive_id]  # the stalled upload: nothing
         assert output(api, "v", job).content == body
         upload(api, "v", b"after the stall")
+
+
+def test_a_body_cut_by_the_network_is_an_outage_not_damage(
+    stalling_runtime: tuple[Runtime, StallingProxy], signer: Signer
+) -> None:
+    """The store's connection drops in the middle of a GET's body: GetJobOutput
+    answers ServiceUnavailableException, no damage is recorded, the archive is
+    not quarantined, and the same output downloads whole once the network is
+    back (a network blip is an outage, never damage)."""
+    runtime, proxy = stalling_runtime
+    with TestClient(runtime.app, base_url="http://testserver") as client:
+        api = Api(client, signer)
+        assert api("PUT", "/-/vaults/v").status_code == 201
+        body = uuid.uuid4().bytes * (6 * MIB // 16)
+        archive_id = upload(api, "v", body)
+        job = start_job(api, "v", {"Type": "archive-retrieval", "ArchiveId": archive_id})
+        assert run_jobs(api) == 1
+        proxy.cut_after(MIB // 4)  # every GET's body ends a quarter MiB in
+        resp = output(api, "v", job)
+        assert_error(resp, 500, "ServiceUnavailableException")
+        assert "damaged" not in resp.text
+        assert api.admin("GET", "/damage").json()["damage"] == []
+        proxy.resume()
+        assert output(api, "v", job).content == body
+        assert api.admin("GET", "/damage").json()["damage"] == []

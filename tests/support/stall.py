@@ -6,6 +6,8 @@ stalled it accepts connections and reads what it is sent, and never answers
         ... proxy.port ...        # forwards to the target
         proxy.stall()             # from now on: accepted, read, never answered
         proxy.resume()            # forwarding again, on new connections
+        proxy.cut_after(n)        # each connection passes n more bytes of answers,
+                                  # then is closed (a response cut short mid-body)
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ class StallingProxy:
         self._listener.settimeout(0.2)  # accept() wakes up to see close()
         self.port = int(self._listener.getsockname()[1])
         self._stalled = threading.Event()
+        self._cut: tuple[int, int] | None = None  # (generation, bytes each connection passes)
+        self._generation = 0
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
@@ -34,10 +38,30 @@ class StallingProxy:
         self._stalled.set()
 
     def resume(self) -> None:
-        """Forward again; connections opened while stalled are closed (the client
-        sees them reset and connects anew)."""
+        """Forward again; connections opened while stalled or cut are closed (the
+        client sees them reset and connects anew)."""
         self._stalled.clear()
+        self._cut = None
         self._close_all()
+
+    def cut_after(self, limit: int) -> None:
+        """From now on every connection (open or new) passes `limit` more bytes
+        from the target, then both its sides are closed: the client sees an
+        answer end early, as when the network drops a connection mid-body."""
+        self._generation += 1
+        self._cut = (self._generation, limit)
+
+    def _allowed(self, seen: list[int], size: int) -> int:
+        """How many of `size` bytes from the target may pass; `seen` is the
+        connection's [generation, bytes passed under it]."""
+        cut = self._cut
+        if cut is None:
+            return size
+        if seen[0] != cut[0]:
+            seen[:] = [cut[0], 0]
+        allowed = max(0, min(size, cut[1] - seen[1]))
+        seen[1] += allowed
+        return allowed
 
     def _accept(self) -> None:
         while not self._closed.is_set():
@@ -71,6 +95,7 @@ class StallingProxy:
             # (OSError, ValueError: resume() or close() closed the sockets under us.)
             sel.register(client, selectors.EVENT_READ, upstream)
             sel.register(upstream, selectors.EVENT_READ, client)
+            seen = [0, 0]
             while not self._closed.is_set():
                 for key, _ in sel.select(timeout=0.2):
                     source: socket.socket = key.fileobj  # type: ignore[assignment]
@@ -81,9 +106,17 @@ class StallingProxy:
                     if not data:
                         self._drop(client, upstream)
                         return
-                    if not self._stalled.is_set():
-                        with contextlib.suppress(OSError):
-                            key.data.sendall(data)
+                    if self._stalled.is_set():
+                        continue
+                    if source is upstream:
+                        allowed = self._allowed(seen, len(data))
+                        if allowed < len(data):
+                            with contextlib.suppress(OSError):
+                                client.sendall(data[:allowed])
+                            self._drop(client, upstream)
+                            return
+                    with contextlib.suppress(OSError):
+                        key.data.sendall(data)
 
     def _swallow(self, client: socket.socket) -> None:
         with contextlib.suppress(OSError):

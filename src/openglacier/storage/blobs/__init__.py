@@ -21,7 +21,9 @@ Shared contract, on top of `openglacier.ports.BlobStore` (the contract suite in
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from types import TracebackType
+from typing import Generic, Protocol, Self, TypeVar
 
 from openglacier.ports import BlobInfo, BlobStore
 
@@ -29,6 +31,7 @@ __all__ = [
     "BlobAlreadyExistsError",
     "BlobNotFoundError",
     "BlobWriterClosedError",
+    "ClosingReader",
     "check_key",
     "is_valid_key",
     "put_blob",
@@ -47,6 +50,48 @@ class BlobAlreadyExistsError(FileExistsError):
 
 class BlobWriterClosedError(ValueError):
     """The writer was committed, aborted or broken by a failed write."""
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+H = TypeVar("H", bound=_Closable)
+
+
+class ClosingReader(Iterator[bytes], Generic[H]):
+    """What every store's `BlobReader` shares around closing: it holds one
+    closable thing (a file, a GET's stream, another store's reader) in `_held`;
+    `close()` releases it (idempotent), a reader dropped unclosed releases it
+    when collected, and `with reader:` closes it. Subclasses implement
+    `__next__`, set `checked`, and may extend `_release` (buffers to drop)."""
+
+    checked: bool = False
+    _held: H | None = None  # the class default: a reader whose __init__ failed holds nothing
+
+    def _release(self) -> None:
+        """Drop what the reader holds besides `_held`; runs at every close()."""
+
+    def close(self) -> None:
+        held, self._held = self._held, None
+        self._release()
+        if held is not None:
+            held.close()
+
+    def __del__(self) -> None:
+        if self._held is not None:
+            self.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 def is_valid_key(key: object) -> bool:

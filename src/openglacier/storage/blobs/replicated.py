@@ -47,12 +47,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from openglacier.errors import IntegrityError, StorageError
 from openglacier.ports import BlobEntry, BlobInfo, BlobReader, BlobStore, BlobWriter
-from openglacier.storage.blobs import BlobNotFoundError, BlobWriterClosedError, check_key
+from openglacier.storage.blobs import (
+    BlobNotFoundError,
+    BlobWriterClosedError,
+    ClosingReader,
+    check_key,
+)
 from openglacier.storage.blobs.opening import BlobStoreOpenError
 
 if TYPE_CHECKING:
@@ -333,7 +337,7 @@ class ReplicatedBlobWriter:
             raise failure
 
 
-class ReplicatedBlobReader(Iterator[bytes]):
+class ReplicatedBlobReader(ClosingReader[BlobReader]):
     """Payload bytes of one blob from whichever copy reads; see the module docstring."""
 
     def __init__(
@@ -351,7 +355,7 @@ class ReplicatedBlobReader(Iterator[bytes]):
         self._store = store
         self._key = key
         self._pos, self._end = span
-        self._reader: BlobReader | None = reader
+        self._held = reader  # the copy being read (closed and replaced on a switch)
         self._index = index
         self._usable = usable
         self._failed_at: dict[int, int] = {}  # copy -> payload position it last failed at
@@ -359,10 +363,10 @@ class ReplicatedBlobReader(Iterator[bytes]):
 
     def __next__(self) -> bytes:
         while True:
-            if self._reader is None:
+            if self._held is None:
                 raise StopIteration
             try:
-                chunk = next(self._reader)
+                chunk = next(self._held)
             except StopIteration:
                 self.close()
                 raise
@@ -399,27 +403,7 @@ class ReplicatedBlobReader(Iterator[bytes]):
         self._store.warn(
             self._key, failed, exc, f"reading the {_NAMES[other]} copy from byte {self._pos}"
         )
-        self._reader, self._index = reader, other
-
-    def close(self) -> None:
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.close()
-
-    def __del__(self) -> None:
-        if getattr(self, "_reader", None) is not None:
-            self.close()
-
-    def __enter__(self) -> ReplicatedBlobReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        self._held, self._index = reader, other
 
 
 def open_replicated(

@@ -17,8 +17,8 @@ Contract (on top of `openglacier.ports.BlobStore` and the shared rules in
   (header + first body bytes) is held back until commit, because the header
   records the payload length and the index offset (format.py). Commit appends
   the chunk index, then sends part 1 and completes the upload. Memory per
-  writer: at most ``2 + MAX_PARTS_IN_FLIGHT`` parts (plus the codecs' few
-  chunks, codecs/stream.py).
+  writer: at most ``2 + MAX_PARTS_IN_FLIGHT`` part buffers, preallocated and
+  reused (S3BlobWriter), plus the codecs' few chunks (codecs/stream.py).
 - Commit makes the object visible atomically (S3 never shows a partial
   object) and never replaces one: PutObject and CompleteMultipartUpload carry
   ``If-None-Match: *``, so an existing key fails with 412 and
@@ -34,10 +34,16 @@ Contract (on top of `openglacier.ports.BlobStore` and the shared rules in
   never touched.
 - `open()` reads and checks the header and the chunk index eagerly (two
   ranged GETs; one for codec 0), so a missing blob raises `BlobNotFoundError`
-  and a damaged one `IntegrityError` at call time; the frames of the chunks
-  the range touches then stream from one ranged GET, each chunk checked before
-  it is yielded, in pieces of at most 1 MiB aligned to payload MiB boundaries
-  (tree-hash leaves, spec 3.1).
+  and a damaged one `IntegrityError` at call time. Layouts are then cached
+  with the object's ETag (s3_reader.py `LayoutCache`): a later open of the
+  same key is one GET, the data's, with ``If-Match``, whose answer (404, or
+  412 for an object written anew under the key by a repair) is awaited
+  before `open()` returns. The frames of the chunks the range touches then
+  stream from that one ranged GET (s3_reader.py says why not several), each
+  chunk checked before it is yielded, in pieces of at most 1 MiB aligned to
+  payload MiB boundaries (tree-hash leaves, spec 3.1). A body that ends
+  before its Content-Length (a dropped connection) is `StorageError`, never
+  `IntegrityError`.
 - `scan()` is ListObjectsV2 from ``PREFIX + after``: S3 lists in key order,
   and LastModified is the store's own clock, as the orphan collector wants.
 - Errors: as the filesystem store; any failure of the endpoint (down,
@@ -54,20 +60,18 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from openglacier.errors import IntegrityError, StorageError
+from openglacier.errors import IntegrityError
 from openglacier.ports import BlobEntry, BlobInfo
 from openglacier.storage.blobs import (
     BlobNotFoundError,
-    BlobWriterClosedError,
     check_key,
     is_valid_key,
 )
 from openglacier.storage.blobs.codecs import CodecConfig
 from openglacier.storage.blobs.codecs.stream import (
     BlobLayout,
-    PayloadEncoder,
     PayloadReader,
     load_layout,
 )
@@ -80,14 +84,20 @@ from openglacier.storage.blobs.s3_client import (
     make_client,
     s3_errors,
 )
+from openglacier.storage.blobs.s3_reader import (
+    BlobReplacedError,
+    BodySource,
+    LayoutCache,
+    ended_early,
+    object_size,
+    read_body,
+)
+from openglacier.storage.blobs.s3_writer import MAX_PARTS_IN_FLIGHT, PART_SIZE, S3BlobWriter
 
-__all__ = ["S3BlobStore", "S3BlobWriter"]
+__all__ = ["MAX_PARTS_IN_FLIGHT", "PART_SIZE", "S3BlobStore", "S3BlobWriter"]
 
 log = logging.getLogger(__name__)
 
-PART_SIZE = 8 << 20  # S3's minimum is 5 MiB; 8 MiB parts reach 78 GiB in 10000 parts
-MAX_PARTS = 10_000
-MAX_PARTS_IN_FLIGHT = 2
 _UPLOAD_THREADS = 16
 _POOL = 64  # connections: uploads in flight plus readers held open by downloads
 _LIST_PAGE = 1000
@@ -113,6 +123,7 @@ class S3BlobStore:
         self.bucket = location.bucket
         self.client = make_client(location, credentials, _POOL)
         self._pool = ThreadPoolExecutor(_UPLOAD_THREADS, thread_name_prefix="s3-part")
+        self._layouts = LayoutCache()
         try:
             ensure_bucket(self.client, location, credentials.region)
         except BaseException:
@@ -130,16 +141,22 @@ class S3BlobStore:
         return self._pool.submit(fn, *args)
 
     # --- reading ------------------------------------------------------------
-    def _get(self, key: str, first: int, last: int) -> dict[str, Any]:
-        return dict(
-            self.client.get_object(
-                Bucket=self.bucket, Key=self.object_key(key), Range=f"bytes={first}-{last}"
-            )
-        )
+    def _get(self, key: str, first: int, last: int, etag: str = "") -> dict[str, Any]:
+        args: dict[str, Any] = {"Range": f"bytes={first}-{last}"}
+        if etag:
+            args["IfMatch"] = etag
+        try:
+            got = self.client.get_object(Bucket=self.bucket, Key=self.object_key(key), **args)
+        except ClientError as exc:
+            if etag and error_code(exc) in ("PreconditionFailed", "412"):
+                raise BlobReplacedError(f"blob {key}: replaced while being read") from None
+            raise
+        return dict(got)
 
-    def _layout(self, key: str) -> BlobLayout | None:
-        """The checked header and index (codecs/stream.py), or None if there is
-        no such object: one ranged GET for the header, one for the index."""
+    def _layout(self, key: str) -> tuple[BlobLayout, str] | None:
+        """The checked header and index (codecs/stream.py) and the ETag they were
+        read from, or None if there is no such object: one ranged GET for the
+        header, one for the index."""
         with s3_errors(f"reading blob {key}"):
             try:
                 got = self._get(key, 0, HEADER_LEN - 1)
@@ -150,23 +167,39 @@ class S3BlobStore:
                 if code == "InvalidRange":  # an empty object: not even a header
                     raise IntegrityError(f"blob {key}: truncated header (0 bytes)") from None
                 raise
-            head = _read_body(got["Body"])
-            return load_layout(key, head, _object_size(got, len(head)), self._reader_at(key))
+            etag = str(got.get("ETag") or "")
+            head = read_body(got["Body"])
 
-    def _reader_at(self, key: str) -> Any:
-        def read_at(offset: int, end: int) -> bytes:
-            with s3_errors(f"reading blob {key}", key):  # deleted since the header's GET
-                return _read_body(self._get(key, offset, end - 1)["Body"])
+            def read_at(offset: int, end: int) -> bytes:
+                with s3_errors(f"reading blob {key}", key):  # deleted since the header's GET
+                    return read_body(self._get(key, offset, end - 1, etag)["Body"])
 
-        return read_at
+            layout = load_layout(key, head, object_size(got, len(head)), read_at)
+        self._layouts.put(key, etag, layout)
+        return layout, etag
 
     def open(self, key: str, start: int = 0, end: int | None = None) -> PayloadReader:
         check_key(key)
         if start < 0 or (end is not None and end < start):
             raise ValueError(f"invalid range [{start}, {end}) for blob {key}")
-        layout = self._layout(key)
-        if layout is None:
+        cached = self._layouts.get(key)
+        # Only a GET proves the cached object is still there: not for an empty range.
+        stop = start + 1 if end is None else end
+        if cached is not None and start < min(stop, cached[1].header.payload_length):
+            try:
+                return self._reader(key, cached[1], cached[0], start, end)
+            except (BlobReplacedError, BlobNotFoundError):
+                self._layouts.forget(key)  # read the layout again, as for any other key
+        found = self._layout(key)
+        if found is None:
             raise BlobNotFoundError(errno.ENOENT, "no such blob", key)
+        return self._reader(key, found[0], found[1], start, end)
+
+    def _reader(
+        self, key: str, layout: BlobLayout, etag: str, start: int, end: int | None
+    ) -> PayloadReader:
+        """A reader of payload [start, end): one ranged GET of the frames it
+        touches (If-Match: the object the layout was read from)."""
         size = layout.header.payload_length
         if start > size:
             raise ValueError(f"range start {start} beyond blob {key} of {size} bytes")
@@ -175,8 +208,11 @@ class S3BlobStore:
         if stop > start:
             first, after = layout.file_span(start, stop)
             with s3_errors(f"reading blob {key}", key):
-                source = _BodySource(self._get(key, first, after - 1)["Body"], key)
+                got = self._get(key, first, after - 1, etag)
+            source = BodySource(got["Body"], key)
         try:
+            if source is not None:
+                ended_early(key, got, after - first)
             return PayloadReader(layout, self.codecs.keyring, start, stop, source)
         except BaseException:  # MissingKeyError: the blob's key is not configured
             if source is not None:
@@ -184,8 +220,8 @@ class S3BlobStore:
             raise
 
     def stat(self, key: str) -> BlobInfo | None:
-        layout = self._layout(check_key(key))
-        return None if layout is None else layout.info
+        found = self._layout(check_key(key))
+        return None if found is None else found[0].info
 
     def keys(self) -> Iterator[str]:
         """Committed keys, in key order, listed a page at a time."""
@@ -221,6 +257,7 @@ class S3BlobStore:
 
     # --- deleting -----------------------------------------------------------
     def delete(self, key: str) -> None:
+        self._layouts.forget(key)
         with s3_errors(f"deleting blob {key}"):
             self.client.delete_object(Bucket=self.bucket, Key=self.object_key(key))
 
@@ -286,173 +323,3 @@ class S3BlobStore:
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         self.client.close()
-
-
-class S3BlobWriter:
-    """One blob being written; see `S3BlobStore` and the module docstring."""
-
-    def __init__(self, store: S3BlobStore, key: str) -> None:
-        self.key = key
-        self._store = store
-        self._name = store.object_key(key)
-        self._first = bytearray()  # body of part 1 (after the header)
-        self._buffer = bytearray()  # body of the part being filled
-        self._encoder = PayloadEncoder(store.codecs, key, self._put)
-        self._upload_id: str | None = None
-        self._parts: list[tuple[int, Future[str]]] = []
-        self._open = True
-        self._committed = False
-
-    def _check_open(self) -> None:
-        if not self._open:
-            raise BlobWriterClosedError(f"writer for blob {self.key} is closed")
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        self._check_open()
-        try:
-            self._encoder.write(memoryview(data).cast("B"))
-        except BaseException:
-            self._open = False  # only abort() is allowed now
-            raise
-
-    def _put(self, data: bytes | bytearray | memoryview) -> None:
-        """The next body bytes (payload or frames): into part 1, else into parts."""
-        view = memoryview(data).cast("B")
-        part = self._store.part_size
-        while view:
-            target = self._first if self._upload_id is None else self._buffer
-            room = part - (HEADER_LEN if target is self._first else 0) - len(target)
-            target += view[:room]
-            view = view[room:]
-            if view and target is self._first:
-                self._start_upload()
-            elif view or len(self._buffer) >= part:
-                self._send_buffer()
-
-    def _start_upload(self) -> None:
-        with s3_errors(f"writing blob {self.key}"):
-            started = self._store.client.create_multipart_upload(
-                Bucket=self._store.bucket, Key=self._name
-            )
-        self._upload_id = str(started["UploadId"])
-
-    def _send_buffer(self) -> None:
-        number = len(self._parts) + 2  # part 1 is sent at commit
-        if number > MAX_PARTS:
-            raise StorageError(f"blob {self.key}: larger than {MAX_PARTS} parts")
-        # Bounded memory: wait for the oldest part before queuing another.
-        pending = [f for _, f in self._parts if not f.done()]
-        if len(pending) >= MAX_PARTS_IN_FLIGHT:
-            pending[0].result()
-        body, self._buffer = bytes(self._buffer), bytearray()
-        self._parts.append((number, self._store.submit(self._upload_part, number, body)))
-        for _, done in self._parts:
-            if done.done():
-                done.result()  # a failed part fails the write now, not at commit
-
-    def _upload_part(self, number: int, body: bytes) -> str:
-        with s3_errors(f"writing blob {self.key}"):
-            sent = self._store.client.upload_part(
-                Bucket=self._store.bucket,
-                Key=self._name,
-                UploadId=self._upload_id,
-                PartNumber=number,
-                Body=body,
-            )
-        return str(sent["ETag"])
-
-    def commit(self) -> BlobInfo:
-        self._check_open()
-        self._open = False
-        try:
-            header, index = self._encoder.finish()
-            head = header.pack()
-            if self._upload_id is None:
-                # One PUT, however far the index takes it past part 1's size.
-                with s3_errors(f"committing blob {self.key}", self.key):
-                    self._store.client.put_object(
-                        Bucket=self._store.bucket,
-                        Key=self._name,
-                        Body=head + self._first + index,
-                        IfNoneMatch="*",
-                    )
-            else:
-                self._put(index)
-                self._complete(head)
-        except BaseException:
-            self._discard()
-            raise
-        self._committed = True
-        self._first.clear()
-        return BlobInfo(self.key, header.payload_length, header.codec, self._encoder.key_id)
-
-    def _complete(self, head: bytes) -> None:
-        if self._buffer:
-            self._send_buffer()
-        etags = [(1, self._upload_part(1, head + self._first))]
-        etags += [(number, future.result()) for number, future in self._parts]
-        with s3_errors(f"committing blob {self.key}", self.key):
-            self._store.client.complete_multipart_upload(
-                Bucket=self._store.bucket,
-                Key=self._name,
-                UploadId=self._upload_id,
-                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in etags]},
-                IfNoneMatch="*",
-            )
-        self._upload_id = None  # completed: nothing left to abort
-
-    def abort(self) -> None:
-        """Discard everything; idempotent, and a no-op after a successful commit."""
-        self._open = False
-        if not self._committed:
-            self._discard()
-
-    def _discard(self) -> None:
-        self._first.clear()
-        self._buffer.clear()
-        self._encoder.discard()
-        for _, future in self._parts:
-            # Parts still in flight would otherwise land after the abort.
-            future.cancel() or future.exception()
-        self._parts.clear()
-        upload_id, self._upload_id = self._upload_id, None
-        if upload_id is None:
-            return
-        try:
-            self._store.client.abort_multipart_upload(
-                Bucket=self._store.bucket, Key=self._name, UploadId=upload_id
-            )
-        except (ClientError, BotoCoreError) as exc:
-            # Left for sweep_temp, like a crashed writer's upload.
-            log.warning("aborting the upload of blob %s: %s", self.key, exc)
-
-
-class _BodySource:
-    """One ranged GET's streaming body, for PayloadReader."""
-
-    def __init__(self, body: Any, key: str) -> None:
-        self._body, self._key = body, key
-
-    def read(self, n: int) -> bytes:
-        with s3_errors(f"reading blob {self._key}"):
-            data = self._body.read(n)
-        if len(data) < n:
-            raise IntegrityError(f"blob {self._key}: object ended early while being read")
-        return bytes(data)
-
-    def close(self) -> None:
-        self._body.close()
-
-
-def _read_body(body: Any) -> bytes:
-    try:
-        return bytes(body.read())
-    finally:
-        body.close()
-
-
-def _object_size(got: dict[str, Any], fallback: int) -> int:
-    """The whole object's size, from a ranged GET's Content-Range ("bytes 0-31/SIZE")."""
-    content_range = str(got.get("ContentRange") or "")
-    total = content_range.rpartition("/")[2]
-    return int(total) if total.isdigit() else fallback

@@ -28,16 +28,16 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from threading import Lock
-from types import TracebackType
 from typing import Protocol
 
 from openglacier.errors import IntegrityError
 from openglacier.keyring import Keyring
 from openglacier.ports import BlobInfo
+from openglacier.storage.blobs import ClosingReader
 from openglacier.storage.blobs.codecs import CodecConfig
 from openglacier.storage.blobs.codecs.frames import Buffer, FrameDecoder, FrameEncoder
 from openglacier.storage.blobs.codecs.index import ChunkIndex, crc32c, parse_index
@@ -222,7 +222,7 @@ def load_layout(
     return BlobLayout(key, header, parse_index(read_at(header.codec_field, blob_size), header, key))
 
 
-class PayloadReader(Iterator[bytes]):
+class PayloadReader(ClosingReader[FrameSource]):
     """Payload bytes [start, stop) of one blob, checked chunk by chunk (codecs 1+).
 
     `source` starts at `layout.file_span(start, stop)[0]`; None for an empty
@@ -237,19 +237,20 @@ class PayloadReader(Iterator[bytes]):
         stop: int,
         source: FrameSource | None,
     ) -> None:
-        self._layout, self._pos, self._stop, self._source = layout, start, stop, source
+        self._layout, self._pos, self._stop = layout, start, stop
         self._decoder = None
         if layout.index is not None:
             self._decoder = FrameDecoder(layout.header, layout.index, layout.key, keyring)
         self.checked = self._decoder is not None
         self._chunk = b""  # the decoded chunk holding self._pos (codecs 1+)
         self._chunk_start = 0
+        self._held = source  # last: a failed __init__ leaves the caller to close it
 
     def __next__(self) -> bytes:
         if self._pos >= self._stop:
             self.close()
             raise StopIteration
-        source = self._source
+        source = self._held
         if source is None:
             raise ValueError(f"reader of blob {self._layout.key} is closed")
         try:
@@ -274,23 +275,5 @@ class PayloadReader(Iterator[bytes]):
         end = min(len(self._chunk), limit - self._chunk_start, at + READ_CHUNK - pos % READ_CHUNK)
         return self._chunk if (at, end) == (0, len(self._chunk)) else self._chunk[at:end]
 
-    def close(self) -> None:
-        source, self._source = self._source, None
+    def _release(self) -> None:
         self._chunk = b""
-        if source is not None:
-            source.close()
-
-    def __del__(self) -> None:
-        if getattr(self, "_source", None) is not None:
-            self.close()
-
-    def __enter__(self) -> PayloadReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
