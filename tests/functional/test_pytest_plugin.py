@@ -31,10 +31,12 @@ def plugin_args() -> list[str]:
     return [] if installed else ["-p", PLUGIN]
 
 
-def run_example(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_example(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     temp = tmp_path / "tmp"
     temp.mkdir()
-    env = dict(os.environ, TMPDIR=str(temp))
+    env = dict(env or os.environ, TMPDIR=str(temp))
     config = ["-c", str(EXAMPLE / "pytest.ini"), "--rootdir", str(EXAMPLE)]
     where = ["--basetemp", str(tmp_path / "base"), str(EXAMPLE)]
     result = subprocess.run(
@@ -52,6 +54,23 @@ def run_example(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_example_project_passes_with_only_the_plugins_fixtures(tmp_path: Path) -> None:
     result = run_example(tmp_path, *plugin_args())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "9 passed" in result.stdout, result.stdout
+
+
+def test_entry_point_alone_loads_the_plugin(tmp_path: Path) -> None:
+    """What `pip install openglacier` gives: pytest finds the fixtures through the
+    pytest11 entry point of pyproject.toml, with no -p. The entry point is
+    installed here as a distribution on PYTHONPATH (this checkout's venv may not
+    have been reinstalled since it was added)."""
+    entry = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]["entry-points"]
+    dist = tmp_path / "site" / "openglacier_plugin_check-0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: openglacier-plugin-check\n")
+    lines = [f"{name} = {value}" for name, value in entry["pytest11"].items()]
+    (dist / "entry_points.txt").write_text("[pytest11]\n" + "\n".join(lines) + "\n")
+    path = os.pathsep.join(filter(None, [str(dist.parent), os.environ.get("PYTHONPATH")]))
+    result = run_example(tmp_path, env=dict(os.environ, PYTHONPATH=path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "9 passed" in result.stdout, result.stdout
 
