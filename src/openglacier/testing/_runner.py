@@ -6,6 +6,8 @@ only when a server starts.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -41,7 +43,7 @@ def start_in_thread(
     thread.start()
 
     def stop() -> None:
-        server.should_exit = True
+        server.exit_now()
         thread.join(timeout)
         runtime.close()
         sock.close()
@@ -65,9 +67,29 @@ class _SignallingServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
         self.ready = threading.Event()
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def startup(self, sockets: Any = None) -> None:
         try:
+            self._wake, self._loop = asyncio.Event(), asyncio.get_running_loop()
             await super().startup(sockets=sockets)
         finally:
             self.ready.set()
+
+    async def main_loop(self) -> None:
+        """uvicorn's loop (a tick every 0.1 s keeps the Date header current), but a
+        stop wakes it at once: a teardown per test is ~50 ms shorter."""
+        assert self._wake is not None
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864_000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 0.1)
+
+    def exit_now(self) -> None:
+        """From another thread: stop serving, without waiting for the next tick."""
+        self.should_exit = True
+        if self._loop is not None and self._wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has already closed
+                self._loop.call_soon_threadsafe(self._wake.set)
