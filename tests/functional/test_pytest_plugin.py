@@ -10,12 +10,14 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import tomllib
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
 
+from openglacier.config import ConfigError
 from openglacier.testing import AdminError, GlacierTestServer
 
 EXAMPLE = Path(__file__).parent.parent / "plugin_example"
@@ -124,3 +126,16 @@ def test_system_clock_server_refuses_to_advance() -> None:
         pytest.raises(AdminError, match="clock = manual"),
     ):
         server.advance(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [({"timng": "instant"}, "unknown setting"), ({"timing": "slow"}, "timing")],
+)
+def test_bad_settings_are_refused_and_leave_nothing(
+    settings: dict[str, str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(ConfigError, match=message):
+        GlacierTestServer(**settings).start()
+    assert list(tmp_path.iterdir()) == []

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any
 
 import httpx
@@ -18,7 +18,7 @@ import uvicorn
 
 from openglacier.cli.processes import uvicorn_config
 from openglacier.cli.startup import listen_socket
-from openglacier.config import load_settings
+from openglacier.config import ConfigError, Settings, load_settings
 from openglacier.server import build_runtime
 
 
@@ -26,6 +26,9 @@ def start_in_thread(
     overrides: dict[str, Any], timeout: float
 ) -> tuple[int, Callable[[], None], httpx.Client]:
     """(port, stop, admin client) of a server serving in a daemon thread."""
+    unknown = sorted(set(overrides) - {f.name for f in fields(Settings)})
+    if unknown:  # load_settings ignores unknown names: a typo would go unnoticed
+        raise ConfigError(f"unknown setting(s) {', '.join(unknown)}: see docs/settings.md")
     settings = load_settings(overrides)
     sock = listen_socket(settings.host, settings.port)  # port 0: the kernel picks a free one
     settings = replace(settings, port=int(sock.getsockname()[1]))
