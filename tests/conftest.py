@@ -14,6 +14,10 @@ from sqlalchemy.engine import URL
 from support.seaweed import seaweed_store  # noqa: F401 - one SeaweedFS per session
 from support.services import pg_admin_url, probe_pg
 
+# A user's project for the pytest plugin, run in its own pytest by
+# functional/test_pytest_plugin.py: not part of this suite's collection.
+collect_ignore = ["plugin_example"]
+
 SYSTEM_TMP = Path(tempfile.gettempdir())
 _tmp_before: set[str] = set()
 

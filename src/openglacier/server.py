@@ -240,8 +240,13 @@ def scrub_interval(settings: Settings) -> timedelta:
     return timedelta(seconds=parse_duration(settings.scrub_interval))
 
 
-def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
-    allocator.tune()  # before any worker thread: downloads' buffers (allocator.py)
+def build_runtime(
+    settings: Settings, clock: Clock | None = None, *, tune_allocator: bool = True
+) -> Runtime:
+    """`tune_allocator=False` for a server embedded in someone else's process (the
+    pytest plugin): glibc's arena settings are process-wide, not ours to change there."""
+    if tune_allocator:
+        allocator.tune()  # before any worker thread: downloads' buffers (allocator.py)
     deps = build_deps(settings, clock)
     services = Services.build(deps, job_setup(settings))
     root = load_or_create_root(
