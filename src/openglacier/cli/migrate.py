@@ -1,0 +1,290 @@
+"""`openglacier migrate`: copy a vault from one Glacier endpoint to another (docs/migration.md)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from openglacier.transfer.endpoint import Endpoint, EndpointError, glacier_client
+from openglacier.transfer.migrate import TIERS, Migration, MigrationError, Options, Report, Source
+from openglacier.transfer.migrate_dest import (
+    AdminImport,
+    GlacierUpload,
+    WriteRefused,
+    vault_account,
+)
+from openglacier.transfer.migrate_state import Entry, MigrationState, StateMismatch
+from openglacier.treehash import MIB
+
+
+def _env(name: str) -> str:
+    return "OPENGLACIER_MIGRATE_" + name
+
+
+def _endpoint_options(side: str, label: str) -> list[Any]:
+    up = side.upper()
+    return [
+        click.option(
+            f"--{side}-endpoint",
+            envvar=_env(f"{up}_ENDPOINT"),
+            help=f"{label} Glacier endpoint URL [AWS's]. Env: {_env(up + '_ENDPOINT')}.",
+        ),
+        click.option(
+            f"--{side}-vault",
+            envvar=_env(f"{up}_VAULT"),
+            required=True,
+            help=f"{label} vault name. Env: {_env(up + '_VAULT')}.",
+        ),
+        click.option(
+            f"--{side}-profile",
+            envvar=_env(f"{up}_PROFILE"),
+            help=f"AWS profile for the {label.lower()}'s credentials. "
+            f"Env: {_env(up + '_PROFILE')}.",
+        ),
+        click.option(
+            f"--{side}-region",
+            envvar=_env(f"{up}_REGION"),
+            help=f"{label} region [the profile's, else us-east-1]. Env: {_env(up + '_REGION')}.",
+        ),
+    ]
+
+
+def _options(func: Any) -> Any:
+    options = [
+        *_endpoint_options("from", "Source"),
+        *_endpoint_options("to", "Destination"),
+        click.option(
+            "--to-admin-token",
+            envvar="OPENGLACIER_ADMIN_TOKEN",
+            help="The destination OpenGlacier's admin token: archives are imported "
+            "keeping their ids. Without it they are uploaded anew and a mapping file "
+            "is written. Env: OPENGLACIER_ADMIN_TOKEN.",
+        ),
+        click.option(
+            "--tier",
+            type=click.Choice(TIERS),
+            default="Bulk",
+            show_default=True,
+            envvar=_env("TIER"),
+            help=f"Retrieval tier (price and speed; docs/migration.md). Env: {_env('TIER')}.",
+        ),
+        click.option(
+            "--max-bytes-per-day",
+            type=click.IntRange(min=1),
+            envvar=_env("MAX_BYTES_PER_DAY"),
+            help="Retrieve at most this many bytes in any 24 hours [no limit]. "
+            f"Env: {_env('MAX_BYTES_PER_DAY')}.",
+        ),
+        click.option(
+            "--parallel",
+            type=click.IntRange(1, 64),
+            default=4,
+            show_default=True,
+            envvar=_env("PARALLEL"),
+            help=f"Archives moved at once. Env: {_env('PARALLEL')}.",
+        ),
+        click.option(
+            "--max-jobs",
+            type=click.IntRange(min=1),
+            default=100,
+            show_default=True,
+            envvar=_env("MAX_JOBS"),
+            help="Retrieval jobs outstanding at once (an output "
+            f"not downloaded within 24 hours expires). Env: {_env('MAX_JOBS')}.",
+        ),
+        click.option(
+            "--poll-interval",
+            type=click.FloatRange(min=0),
+            default=60.0,
+            show_default=True,
+            envvar=_env("POLL_INTERVAL"),
+            help=f"Seconds between looks at the source's jobs. Env: {_env('POLL_INTERVAL')}.",
+        ),
+        click.option(
+            "--part-size-mib",
+            type=click.Choice(
+                ["1", "2", "4", "8", "16", "32", "64", "128", "256", "512", "1024", "2048", "4096"]
+            ),
+            default="64",
+            show_default=True,
+            envvar=_env("PART_SIZE_MIB"),
+            help=f"Part size for uploads without the admin token. Env: {_env('PART_SIZE_MIB')}.",
+        ),
+        click.option(
+            "--state",
+            "state_path",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=Path("openglacier-migrate.sqlite"),
+            show_default=True,
+            envvar=_env("STATE"),
+            help="The state file: rerun with the same one to resume. "
+            f"Downloads wait in STATE.d/. Env: {_env('STATE')}.",
+        ),
+        click.option(
+            "--mapping",
+            type=click.Path(dir_okay=False, path_type=Path),
+            envvar=_env("MAPPING"),
+            help="CSV of source id -> destination id, written "
+            "when ids cannot be kept [STATE without .sqlite + -mapping.csv]. "
+            f"Env: {_env('MAPPING')}.",
+        ),
+        click.option(
+            "--retry-failed",
+            is_flag=True,
+            envvar=_env("RETRY_FAILED"),
+            help="Try the archives that failed in an earlier run again. "
+            f"Env: {_env('RETRY_FAILED')}.",
+        ),
+        click.option(
+            "-v",
+            "--verbose",
+            is_flag=True,
+            envvar=_env("VERBOSE"),
+            help=f"One line per step on stderr. Env: {_env('VERBOSE')}.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+class ConsoleEvents:
+    """Rich progress on a terminal; plain step lines with --verbose."""
+
+    def __init__(self, console: Console, progress: Progress, total: TaskID, verbose: bool) -> None:
+        self.console = console
+        self.progress = progress
+        self.total = total
+        self.verbose = verbose
+
+    def step(self, kind: str, entry: Entry | None, detail: str = "") -> None:
+        if self.verbose or kind in ("failed", "expired", "budget", "inventory"):
+            who = entry.archive_id if entry is not None else "-"
+            # print, not the console: ids are 138 characters and must stay on one line.
+            print(f"migrate: {kind} {who} {detail}".rstrip(), file=sys.stderr, flush=True)
+
+    def transferred(self, count: int) -> None:
+        self.progress.advance(self.total, count)
+
+
+@click.command()
+@_options
+def migrate(**kw: Any) -> None:
+    """Copy a vault to another Glacier endpoint, keeping archive ids when it is OpenGlacier.
+
+    Takes the source's inventory, retrieves each archive (tier, daily byte budget),
+    downloads it with its tree hash checked and writes it to the destination. Kill it
+    at any time and run the same command again: it resumes from the state file.
+    """
+    try:
+        report = _run(kw)
+    except (MigrationError, StateMismatch, EndpointError, WriteRefused) as exc:
+        raise click.ClickException(str(exc)) from None
+    _print_report(report, Console(stderr=True))
+    if report.not_migrated:
+        sys.exit(1)
+
+
+def _run(kw: dict[str, Any]) -> Report:
+    console = Console(stderr=True)
+    source_ep = Endpoint(kw["from_endpoint"], kw["from_profile"], kw["from_region"])
+    dest_ep = Endpoint(kw["to_endpoint"], kw["to_profile"], kw["to_region"])
+    parallel = kw["parallel"]
+    source = Source(
+        glacier_client(source_ep, max_pool_connections=parallel * 2), "-", kw["from_vault"]
+    )
+    dest_client = glacier_client(dest_ep, max_pool_connections=parallel * 2)
+    state_path: Path = kw["state_path"]
+    state = MigrationState(state_path)
+    try:
+        state.bind(
+            {
+                side: f"{kw[side + '_endpoint'] or 'aws'}|{kw[side + '_region'] or ''}|"
+                f"{kw[side + '_vault']}"
+                for side in ("from", "to")
+            }
+        )
+        account = vault_account(dest_client, kw["to_vault"])
+        mapping: Path | None = None
+        existing: dict[str, str] | None = None
+        if kw["to_admin_token"]:
+            if not kw["to_endpoint"]:
+                raise MigrationError("--to-admin-token needs --to-endpoint (an OpenGlacier server)")
+            importer = AdminImport(kw["to_endpoint"], kw["to_admin_token"], account, kw["to_vault"])
+            destination: AdminImport | GlacierUpload = importer
+            existing = importer.existing()
+            console.print(
+                f"Importing into {kw['to_vault']} with the admin API: archive ids, "
+                "descriptions and creation dates are kept."
+            )
+        else:
+            part_size = int(kw["part_size_mib"]) * MIB
+            destination = GlacierUpload(dest_client, kw["to_vault"], part_size, parallel)
+            mapping = kw["mapping"] or state_path.with_name(
+                state_path.name.removesuffix(".sqlite") + "-mapping.csv"
+            )
+            console.print(
+                f"[bold]No --to-admin-token: the destination issues new archive ids.[/] "
+                f"Archives are uploaded anew; old id -> new id goes to {mapping}."
+            )
+        options = Options(
+            tier=kw["tier"],
+            max_bytes_per_day=kw["max_bytes_per_day"],
+            parallel=parallel,
+            max_jobs=kw["max_jobs"],
+            poll_interval=kw["poll_interval"],
+            part_size=int(kw["part_size_mib"]) * MIB,
+            retry_failed=kw["retry_failed"],
+        )
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
+            total = progress.add_task("migrating", total=None)
+            events = ConsoleEvents(console, progress, total, kw["verbose"])
+            work_dir = state_path.with_name(state_path.name + ".d")
+            migration = Migration(
+                source,
+                destination,
+                state,
+                work_dir,
+                options=options,
+                events=events,
+                mapping=mapping,
+            )
+            return migration.run(existing)
+    finally:
+        state.close()
+
+
+def _print_report(report: Report, console: Console) -> None:
+    console.print(
+        f"Archives in the source inventory: {report.archives}\n"
+        f"Migrated: {report.migrated} ({report.migrated_bytes} bytes)\n"
+        f"Skipped (already at the destination): {report.skipped} ({report.skipped_bytes} bytes)\n"
+        f"Failed: {len(report.failed)}\n"
+        f"Time: {report.seconds:.1f} s",
+        highlight=False,
+    )
+    if report.not_migrated:
+        console.print("Not migrated:", highlight=False)
+        for e in report.not_migrated:
+            # print: one line per archive, whatever the terminal's width.
+            print(f"  {e.archive_id} {e.size} {e.state}: {e.reason or ''}", file=sys.stderr)
