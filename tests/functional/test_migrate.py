@@ -168,7 +168,7 @@ def test_migration_keeps_ids_and_survives_kills(
     final = run_cli(args, env)
     assert final.returncode == 1, final.stderr  # the damaged archive is not migrated
     assert f"{damaged} " in final.stderr.split("Not migrated:")[1]
-    assert f"Failed: 1\n" in final.stderr
+    assert "Failed: 1\n" in final.stderr
 
     src, dst = live_archives(source, SRC), live_archives(destination, DST)
     assert set(dst) == set(bodies) - {damaged}
@@ -269,3 +269,48 @@ def test_to_moto_writes_the_mapping_file(source: LiveServer, moto_url: str, tmp_
     new_ids = {r["destination_archive_id"] for r in rows}
     assert len(new_ids) == len(bodies)
     assert not new_ids & set(bodies)
+
+
+def test_without_admin_token_uploads_multipart_and_maps_ids(
+    source: LiveServer, destination: LiveServer, tmp_path: Path
+) -> None:
+    glacier = source.client()
+    glacier.create_vault(vaultName=SRC)
+    big = random.Random(2).randbytes(3 * MIB + 17)
+    old_big = multipart_upload(glacier, SRC, big)["archiveId"]
+    small = b"small one"
+    old_small = glacier.upload_archive(
+        vaultName=SRC, body=small, checksum=tree_hash(small), archiveDescription="kept text"
+    )["archiveId"]
+    env = client_env(tmp_path)
+    mapping = tmp_path / "ids.csv"
+    args = migrate_args(
+        source, destination.endpoint, tmp_path / "s.sqlite", "--mapping", str(mapping)
+    )
+    done = run_cli([*args, "--part-size-mib", "1"], env)
+    assert done.returncode == 0, done.stderr
+    with mapping.open() as fh:
+        new_of = {r["source_archive_id"]: r["destination_archive_id"] for r in csv.DictReader(fh)}
+    assert set(new_of) == {old_big, old_small}
+    dst = live_archives(destination, DST)
+    assert dst[new_of[old_big]]["SHA256TreeHash"] == tree_hash(big)
+    assert dst[new_of[old_small]]["ArchiveDescription"] == "kept text"
+    assert new_of[old_big] != old_big
+
+
+def test_a_state_file_of_another_migration_is_refused(
+    source: LiveServer, destination: LiveServer, tmp_path: Path
+) -> None:
+    glacier = source.client()
+    glacier.create_vault(vaultName=SRC)
+    glacier.upload_archive(vaultName=SRC, body=b"one", checksum=tree_hash(b"one"))
+    env = client_env(tmp_path)
+    state = tmp_path / "s.sqlite"
+    token = ("--to-admin-token", ADMIN_TOKEN)
+    assert run_cli(migrate_args(source, destination.endpoint, state, *token), env).returncode == 0
+    args = migrate_args(source, destination.endpoint, state, *token)
+    args[args.index("--to-vault") + 1] = "elsewhere"
+    refused = run_cli(args, env)
+    assert refused.returncode == 1
+    assert "belongs to another migration" in refused.stderr
+    assert "Traceback" not in refused.stderr

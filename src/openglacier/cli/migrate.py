@@ -200,13 +200,10 @@ def migrate(**kw: Any) -> None:
 
 def _run(kw: dict[str, Any]) -> Report:
     console = Console(stderr=True)
-    source_ep = Endpoint(kw["from_endpoint"], kw["from_profile"], kw["from_region"])
-    dest_ep = Endpoint(kw["to_endpoint"], kw["to_profile"], kw["to_region"])
     parallel = kw["parallel"]
-    source = Source(
-        glacier_client(source_ep, max_pool_connections=parallel * 2), "-", kw["from_vault"]
-    )
-    dest_client = glacier_client(dest_ep, max_pool_connections=parallel * 2)
+    source_ep = Endpoint(kw["from_endpoint"], kw["from_profile"], kw["from_region"])
+    source_client = glacier_client(source_ep, max_pool_connections=parallel * 2)
+    source = Source(source_client, "-", kw["from_vault"])
     state_path: Path = kw["state_path"]
     state = MigrationState(state_path)
     try:
@@ -217,29 +214,7 @@ def _run(kw: dict[str, Any]) -> Report:
                 for side in ("from", "to")
             }
         )
-        account = vault_account(dest_client, kw["to_vault"])
-        mapping: Path | None = None
-        existing: dict[str, str] | None = None
-        if kw["to_admin_token"]:
-            if not kw["to_endpoint"]:
-                raise MigrationError("--to-admin-token needs --to-endpoint (an OpenGlacier server)")
-            importer = AdminImport(kw["to_endpoint"], kw["to_admin_token"], account, kw["to_vault"])
-            destination: AdminImport | GlacierUpload = importer
-            existing = importer.existing()
-            console.print(
-                f"Importing into {kw['to_vault']} with the admin API: archive ids, "
-                "descriptions and creation dates are kept."
-            )
-        else:
-            part_size = int(kw["part_size_mib"]) * MIB
-            destination = GlacierUpload(dest_client, kw["to_vault"], part_size, parallel)
-            mapping = kw["mapping"] or state_path.with_name(
-                state_path.name.removesuffix(".sqlite") + "-mapping.csv"
-            )
-            console.print(
-                f"[bold]No --to-admin-token: the destination issues new archive ids.[/] "
-                f"Archives are uploaded anew; old id -> new id goes to {mapping}."
-            )
+        destination, existing, mapping = _destination(kw, console)
         options = Options(
             tier=kw["tier"],
             max_bytes_per_day=kw["max_bytes_per_day"],
@@ -249,14 +224,7 @@ def _run(kw: dict[str, Any]) -> Report:
             part_size=int(kw["part_size_mib"]) * MIB,
             retry_failed=kw["retry_failed"],
         )
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
+        with Progress(*COLUMNS, console=console, disable=not console.is_terminal) as progress:
             total = progress.add_task("migrating", total=None)
             events = ConsoleEvents(console, progress, total, kw["verbose"])
             work_dir = state_path.with_name(state_path.name + ".d")
@@ -272,6 +240,46 @@ def _run(kw: dict[str, Any]) -> Report:
             return migration.run(existing)
     finally:
         state.close()
+
+
+COLUMNS = (
+    TextColumn("{task.description}"),
+    BarColumn(),
+    DownloadColumn(),
+    TransferSpeedColumn(),
+    TimeRemainingColumn(),
+)
+
+
+def _destination(
+    kw: dict[str, Any], console: Console
+) -> tuple[AdminImport | GlacierUpload, dict[str, str] | None, Path | None]:
+    """The destination writer, what it already holds (admin import), the mapping file
+    (plain uploads); says at the start which of the two it is."""
+    dest_ep = Endpoint(kw["to_endpoint"], kw["to_profile"], kw["to_region"])
+    dest_client = glacier_client(dest_ep, max_pool_connections=kw["parallel"] * 2)
+    account = vault_account(dest_client, kw["to_vault"])
+    if kw["to_admin_token"]:
+        if not kw["to_endpoint"]:
+            raise MigrationError("--to-admin-token needs --to-endpoint (an OpenGlacier server)")
+        importer = AdminImport(kw["to_endpoint"], kw["to_admin_token"], account, kw["to_vault"])
+        existing = importer.existing()
+        console.print(
+            f"Importing into {kw['to_vault']} with the admin API: archive ids, "
+            "descriptions and creation dates are kept."
+        )
+        return importer, existing, None
+    part_size = int(kw["part_size_mib"]) * MIB
+    state_path: Path = kw["state_path"]
+    mapping: Path = kw["mapping"] or state_path.with_name(
+        state_path.name.removesuffix(".sqlite") + "-mapping.csv"
+    )
+    console.print(
+        "[bold]No --to-admin-token: the destination issues new archive ids.[/] "
+        f"Archives are uploaded anew; old id -> new id goes to {mapping}.",
+        soft_wrap=True,
+    )
+    return GlacierUpload(dest_client, kw["to_vault"], part_size, kw["parallel"]), None, mapping
 
 
 def _print_report(report: Report, console: Console) -> None:
