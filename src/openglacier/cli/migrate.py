@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 from rich.console import Console
@@ -28,6 +28,32 @@ from openglacier.transfer.migrate_dest import (
 )
 from openglacier.transfer.migrate_state import Entry, MigrationState, StateMismatch
 from openglacier.treehash import MIB
+
+
+class ByteSize(click.ParamType[int]):
+    """`100G`, `1.5T`, `500000000`: binary units, as sizes on disk are shown."""
+
+    name = "SIZE"
+    UNITS: ClassVar[dict[str, int]] = {
+        "": 1,
+        "K": 1 << 10,
+        "M": 1 << 20,
+        "G": 1 << 30,
+        "T": 1 << 40,
+    }
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().upper().removesuffix("B").removesuffix("I")
+        unit = text[-1:] if text[-1:] in self.UNITS else ""
+        try:
+            size = int(float(text.removesuffix(unit)) * self.UNITS[unit])
+        except ValueError:
+            size = 0
+        if size < 1:
+            self.fail(f"{value!r} is not a size (e.g. 500000000, 100G, 1.5T)", param, ctx)
+        return size
 
 
 def _env(name: str) -> str:
@@ -83,10 +109,10 @@ def _options(func: Any) -> Any:
         ),
         click.option(
             "--max-bytes-per-day",
-            type=click.IntRange(min=1),
+            type=ByteSize(),
             envvar=_env("MAX_BYTES_PER_DAY"),
-            help="Retrieve at most this many bytes in any 24 hours [no limit]. "
-            f"Env: {_env('MAX_BYTES_PER_DAY')}.",
+            help="Retrieve at most this much in any 24 hours: bytes, or with K, M, G, T "
+            f"(powers of 1024), e.g. 100G [no limit]. Env: {_env('MAX_BYTES_PER_DAY')}.",
         ),
         click.option(
             "--parallel",
