@@ -19,6 +19,9 @@ from openglacier.transfer.migrate_state import (
 
 
 class Quiet:
+    def begin(self, archives: int, size: int) -> None:
+        pass
+
     def step(self, kind: str, entry: Entry | None, detail: str = "") -> None:
         pass
 

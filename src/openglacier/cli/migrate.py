@@ -196,6 +196,9 @@ class ConsoleEvents:
         self.total = total
         self.verbose = verbose
 
+    def begin(self, archives: int, size: int) -> None:
+        self.progress.update(self.total, total=size, description=f"{archives} archives")
+
     def step(self, kind: str, entry: Entry | None, detail: str = "") -> None:
         if self.verbose or kind in ("failed", "expired", "budget", "inventory"):
             who = entry.archive_id if entry is not None else "-"

@@ -51,6 +51,9 @@ class MigrationError(Exception):
 class Events(Protocol):
     """What the command line shows: one call per step, and bytes as they arrive."""
 
+    def begin(self, archives: int, size: int) -> None:
+        """What is left to move: archives and bytes."""
+
     def step(self, kind: str, entry: Entry | None, detail: str = "") -> None: ...
 
     def transferred(self, count: int) -> None: ...
@@ -119,6 +122,8 @@ class Migration:
             self.state.retry_failed()
         if existing:
             self._skip_existing(existing)
+        left = self.state.entries(PENDING, REQUESTED, DOWNLOADED)
+        self.events.begin(len(left), sum(e.size for e in left))
         while self._pass():
             pass
         self._write_mapping()
