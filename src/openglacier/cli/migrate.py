@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import click
+import httpx
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -222,6 +224,11 @@ def migrate(**kw: Any) -> None:
         report = _run(kw)
     except (MigrationError, StateMismatch, EndpointError, WriteRefused) as exc:
         raise click.ClickException(str(exc)) from None
+    except (httpx.HTTPError, BotoCoreError, ClientError, OSError) as exc:
+        # The network, an endpoint or the disk: what was done is in the state file.
+        raise click.ClickException(
+            f"{exc.__class__.__name__}: {exc} (run the same command again to resume)"
+        ) from None
     _print_report(report, Console(stderr=True))
     if report.not_migrated:
         sys.exit(1)

@@ -19,7 +19,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -304,6 +304,10 @@ class Migration:
 
     def _move(self, entry: Entry) -> None:
         path = self.work_dir / entry.archive_id
+        if entry.state == DOWNLOADED and not path.exists():
+            # The work directory was cleared: fetch it again while the job lasts.
+            self.state.set_state(entry.archive_id, REQUESTED, job_id=entry.job_id)
+            entry = replace(entry, state=REQUESTED)
         if entry.state == REQUESTED and not self._download(entry, path):
             return
         try:
