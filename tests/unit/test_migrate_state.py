@@ -95,3 +95,11 @@ def test_identity_is_bound_once(tmp_path: Path) -> None:
     with pytest.raises(StateMismatch, match="belongs to another migration"):
         s.bind({"from": "a", "to": "c"})
     s.close()
+
+
+def test_every_migrate_flag_has_help_and_an_env_var() -> None:
+    from openglacier.cli.migrate import migrate
+
+    for param in migrate.params:
+        assert str(param.envvar).startswith("OPENGLACIER_"), param.name
+        assert f"Env: {param.envvar}." in getattr(param, "help", ""), param.name

@@ -90,101 +90,102 @@ def _endpoint_options(side: str, label: str) -> list[Any]:
     ]
 
 
+OPTIONS = [
+    *_endpoint_options("from", "Source"),
+    *_endpoint_options("to", "Destination"),
+    click.option(
+        "--to-admin-token",
+        envvar="OPENGLACIER_ADMIN_TOKEN",
+        help="The destination OpenGlacier's admin token: archives are imported "
+        "keeping their ids. Without it they are uploaded anew and a mapping file "
+        "is written. Env: OPENGLACIER_ADMIN_TOKEN.",
+    ),
+    click.option(
+        "--tier",
+        type=click.Choice(TIERS),
+        default="Bulk",
+        show_default=True,
+        envvar=_env("TIER"),
+        help=f"Retrieval tier (price and speed; docs/migration.md). Env: {_env('TIER')}.",
+    ),
+    click.option(
+        "--max-bytes-per-day",
+        type=ByteSize(),
+        envvar=_env("MAX_BYTES_PER_DAY"),
+        help="Retrieve at most this much in any 24 hours: bytes, or with K, M, G, T "
+        f"(powers of 1024), e.g. 100G [no limit]. Env: {_env('MAX_BYTES_PER_DAY')}.",
+    ),
+    click.option(
+        "--parallel",
+        type=click.IntRange(1, 64),
+        default=4,
+        show_default=True,
+        envvar=_env("PARALLEL"),
+        help=f"Archives moved at once. Env: {_env('PARALLEL')}.",
+    ),
+    click.option(
+        "--max-jobs",
+        type=click.IntRange(min=1),
+        default=100,
+        show_default=True,
+        envvar=_env("MAX_JOBS"),
+        help="Retrieval jobs outstanding at once (an output "
+        f"not downloaded within 24 hours expires). Env: {_env('MAX_JOBS')}.",
+    ),
+    click.option(
+        "--poll-interval",
+        type=click.FloatRange(min=0),
+        default=60.0,
+        show_default=True,
+        envvar=_env("POLL_INTERVAL"),
+        help=f"Seconds between looks at the source's jobs. Env: {_env('POLL_INTERVAL')}.",
+    ),
+    click.option(
+        "--part-size-mib",
+        type=click.Choice(
+            ["1", "2", "4", "8", "16", "32", "64", "128", "256", "512", "1024", "2048", "4096"]
+        ),
+        default="64",
+        show_default=True,
+        envvar=_env("PART_SIZE_MIB"),
+        help=f"Part size for uploads without the admin token. Env: {_env('PART_SIZE_MIB')}.",
+    ),
+    click.option(
+        "--state",
+        "state_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=Path("openglacier-migrate.sqlite"),
+        show_default=True,
+        envvar=_env("STATE"),
+        help="The state file: rerun with the same one to resume. "
+        f"Downloads wait in STATE.d/. Env: {_env('STATE')}.",
+    ),
+    click.option(
+        "--mapping",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar=_env("MAPPING"),
+        help="CSV of source id -> destination id, written "
+        "when ids cannot be kept [STATE without .sqlite + -mapping.csv]. "
+        f"Env: {_env('MAPPING')}.",
+    ),
+    click.option(
+        "--retry-failed",
+        is_flag=True,
+        envvar=_env("RETRY_FAILED"),
+        help=f"Try the archives that failed in an earlier run again. Env: {_env('RETRY_FAILED')}.",
+    ),
+    click.option(
+        "-v",
+        "--verbose",
+        is_flag=True,
+        envvar=_env("VERBOSE"),
+        help=f"One line per step on stderr. Env: {_env('VERBOSE')}.",
+    ),
+]
+
+
 def _options(func: Any) -> Any:
-    options = [
-        *_endpoint_options("from", "Source"),
-        *_endpoint_options("to", "Destination"),
-        click.option(
-            "--to-admin-token",
-            envvar="OPENGLACIER_ADMIN_TOKEN",
-            help="The destination OpenGlacier's admin token: archives are imported "
-            "keeping their ids. Without it they are uploaded anew and a mapping file "
-            "is written. Env: OPENGLACIER_ADMIN_TOKEN.",
-        ),
-        click.option(
-            "--tier",
-            type=click.Choice(TIERS),
-            default="Bulk",
-            show_default=True,
-            envvar=_env("TIER"),
-            help=f"Retrieval tier (price and speed; docs/migration.md). Env: {_env('TIER')}.",
-        ),
-        click.option(
-            "--max-bytes-per-day",
-            type=ByteSize(),
-            envvar=_env("MAX_BYTES_PER_DAY"),
-            help="Retrieve at most this much in any 24 hours: bytes, or with K, M, G, T "
-            f"(powers of 1024), e.g. 100G [no limit]. Env: {_env('MAX_BYTES_PER_DAY')}.",
-        ),
-        click.option(
-            "--parallel",
-            type=click.IntRange(1, 64),
-            default=4,
-            show_default=True,
-            envvar=_env("PARALLEL"),
-            help=f"Archives moved at once. Env: {_env('PARALLEL')}.",
-        ),
-        click.option(
-            "--max-jobs",
-            type=click.IntRange(min=1),
-            default=100,
-            show_default=True,
-            envvar=_env("MAX_JOBS"),
-            help="Retrieval jobs outstanding at once (an output "
-            f"not downloaded within 24 hours expires). Env: {_env('MAX_JOBS')}.",
-        ),
-        click.option(
-            "--poll-interval",
-            type=click.FloatRange(min=0),
-            default=60.0,
-            show_default=True,
-            envvar=_env("POLL_INTERVAL"),
-            help=f"Seconds between looks at the source's jobs. Env: {_env('POLL_INTERVAL')}.",
-        ),
-        click.option(
-            "--part-size-mib",
-            type=click.Choice(
-                ["1", "2", "4", "8", "16", "32", "64", "128", "256", "512", "1024", "2048", "4096"]
-            ),
-            default="64",
-            show_default=True,
-            envvar=_env("PART_SIZE_MIB"),
-            help=f"Part size for uploads without the admin token. Env: {_env('PART_SIZE_MIB')}.",
-        ),
-        click.option(
-            "--state",
-            "state_path",
-            type=click.Path(dir_okay=False, path_type=Path),
-            default=Path("openglacier-migrate.sqlite"),
-            show_default=True,
-            envvar=_env("STATE"),
-            help="The state file: rerun with the same one to resume. "
-            f"Downloads wait in STATE.d/. Env: {_env('STATE')}.",
-        ),
-        click.option(
-            "--mapping",
-            type=click.Path(dir_okay=False, path_type=Path),
-            envvar=_env("MAPPING"),
-            help="CSV of source id -> destination id, written "
-            "when ids cannot be kept [STATE without .sqlite + -mapping.csv]. "
-            f"Env: {_env('MAPPING')}.",
-        ),
-        click.option(
-            "--retry-failed",
-            is_flag=True,
-            envvar=_env("RETRY_FAILED"),
-            help="Try the archives that failed in an earlier run again. "
-            f"Env: {_env('RETRY_FAILED')}.",
-        ),
-        click.option(
-            "-v",
-            "--verbose",
-            is_flag=True,
-            envvar=_env("VERBOSE"),
-            help=f"One line per step on stderr. Env: {_env('VERBOSE')}.",
-        ),
-    ]
-    for option in reversed(options):
+    for option in reversed(OPTIONS):
         func = option(func)
     return func
 

@@ -42,6 +42,10 @@ from openglacier.transfer.migrate_state import (
 from openglacier.treehash import MIB
 
 TIERS = ("Bulk", "Standard", "Expedited")
+# InitiateJob refusals that pass: the next pass asks again.
+WAIT_CODES = frozenset(
+    {"PolicyEnforcedException", "InsufficientCapacityException", "ThrottlingException"}
+)
 
 
 class MigrationError(Exception):
@@ -234,18 +238,31 @@ class Migration:
                 self.events.step("adopted", entry, f"job {adopted}")
                 outstanding += 1
                 continue
-            if not self._budget_allows(entry.size):
+            if not self._budget_allows(entry.size) or not self._request(entry):
                 return
-            job_id = self._initiate_job(
-                {
-                    "Type": "archive-retrieval",
-                    "ArchiveId": entry.archive_id,
-                    "Tier": self.options.tier,
-                }
-            )
-            self.state.requested(entry.archive_id, job_id, entry.size, self.clock())
-            self.events.step("requested", entry, f"job {job_id}")
             outstanding += 1
+
+    def _request(self, entry: Entry) -> bool:
+        """Initiate the archive's retrieval; False: the source wants no more for now."""
+        params = {"Type": "archive-retrieval", "ArchiveId": entry.archive_id}
+        try:
+            job_id = self.source.client.initiate_job(
+                accountId=self.source.account_id,
+                vaultName=self.source.vault,
+                jobParameters={**params, "Tier": self.options.tier},
+            )["jobId"]
+        except ClientError as exc:
+            code = _code(exc)
+            if code in WAIT_CODES:  # a retrieval policy, Expedited capacity, throttling
+                self.events.step("waiting", entry, f"the source refuses more jobs now: {code}")
+                return False
+            if code == "ResourceNotFoundException":  # deleted since the inventory
+                self._fail(entry, f"not in the source vault any more: {exc}")
+                return True
+            raise MigrationError(f"source: {exc}") from exc
+        self.state.requested(entry.archive_id, job_id, entry.size, self.clock())
+        self.events.step("requested", entry, f"job {job_id}")
+        return True
 
     def _budget_allows(self, size: int) -> bool:
         budget = self.options.max_bytes_per_day
