@@ -4,22 +4,44 @@ archive like any other (inventory, retrieval, DeleteArchive)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 import pytest
 from starlette.testclient import TestClient
 
+from api.conftest import make_settings
+from openglacier.clock import ManualClock
 from openglacier.ids import ARCHIVE_ID_LEN
+from openglacier.server import Runtime, build_runtime
 from openglacier.treehash import tree_hash
 from support.asserts import assert_error
 from support.inprocess import ACCOUNT_ID, ADMIN_TOKEN, Api
-from support.jobs import describe, run_jobs, start_job
+from support.jobs import describe, run_jobs, start_job, upload
+from support.services import fresh_pg_database
 
 V = "v"
 DATE = "2019-05-01T10:00:00Z"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def runtime(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock, timing: str
+) -> Iterator[Runtime]:
+    """Both metadata stores: ids and dates reach the database as given."""
+    with contextlib.ExitStack() as stack:
+        url = None
+        if request.param == "postgres":
+            url = stack.enter_context(fresh_pg_database(request.getfixturevalue("pg_admin")))
+        settings = make_settings(tmp_path, timing=timing, clock="manual", metadata_url=url)
+        rt = build_runtime(settings, clock=clock)
+        stack.callback(rt.close)
+        yield rt
 
 
 @pytest.fixture(autouse=True)
@@ -172,3 +194,18 @@ def test_empty_description_is_kept_apart_from_none(client: TestClient, api: Api)
 def test_token_is_required(client: TestClient, api: Api, token: str | None, code: str) -> None:
     assert_error(send(client, foreign_id(), b"x", token=token), 401, code)
     assert live(api) == []
+
+
+def test_an_older_import_joins_an_existing_inventory(client: TestClient, api: Api) -> None:
+    uploaded = upload(api, V, b"uploaded today")
+    api.admin("POST", "/inventory", {"account_id": ACCOUNT_ID, "vault": V})
+    imported = foreign_id()
+    assert send(client, imported, b"from 2019").status_code == 201
+    resp = api.admin("POST", "/inventory", {"account_id": ACCOUNT_ID, "vault": V})
+    assert resp.json()["NumberOfArchives"] == 2
+    job = start_job(api, V, {"Type": "inventory-retrieval"})
+    run_jobs(api)
+    inventory = json.loads(api("GET", f"/-/vaults/{V}/jobs/{job}/output").content)
+    assert [a["ArchiveId"] for a in inventory["ArchiveList"]] == [imported, uploaded]
+    described = api("GET", f"/-/vaults/{V}").json()
+    assert described["NumberOfArchives"] == 2
