@@ -35,10 +35,11 @@ def runtime(
 ) -> Iterator[Runtime]:
     """Both metadata stores: ids and dates reach the database as given."""
     with contextlib.ExitStack() as stack:
-        url = None
+        store: dict[str, object] = {}
         if request.param == "postgres":
-            url = stack.enter_context(fresh_pg_database(request.getfixturevalue("pg_admin")))
-        settings = make_settings(tmp_path, timing=timing, clock="manual", metadata_url=url)
+            pg_admin = request.getfixturevalue("pg_admin")
+            store["metadata_url"] = stack.enter_context(fresh_pg_database(pg_admin))
+        settings = make_settings(tmp_path, timing=timing, clock="manual", **store)
         rt = build_runtime(settings, clock=clock)
         stack.callback(rt.close)
         yield rt
