@@ -1,4 +1,4 @@
-"""`openglacier migrate` between real servers (issue 15, docs/migration.md).
+"""`openglacier migrate` between real servers (docs/migration.md).
 
 OpenGlacier -> OpenGlacier with the admin token: a few hundred tiny archives,
 multipart ones, an empty description, one damaged on the source's disk; the CLI

@@ -1,4 +1,4 @@
-"""Importing an archive under the id it had elsewhere (issue 15, `openglacier migrate`).
+"""Importing an archive under the id it had elsewhere (`openglacier migrate`).
 
 People leaving AWS Glacier keep archive ids in their catalogues and scripts, so an
 operator may create an archive with a given id, description, creation date and tree

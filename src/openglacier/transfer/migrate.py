@@ -1,4 +1,4 @@
-"""`openglacier migrate`: copy a Glacier vault to another endpoint (issue 15, docs/migration.md).
+"""`openglacier migrate`: copy a Glacier vault to another endpoint (docs/migration.md).
 
 One pass of the loop: list the source's jobs; settle the archives whose
 retrieval job finished (failed -> reported; gone, i.e. expired before its output
