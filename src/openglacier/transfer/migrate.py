@@ -14,7 +14,6 @@ it is done. Between passes with nothing to do, it waits `poll_interval`.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from openglacier.transfer.download import download_job_output
+from openglacier.transfer.inventory_stream import InventoryFormatError, iter_archives
 from openglacier.transfer.migrate_dest import Destination, WriteRefused
 from openglacier.transfer.migrate_state import (
     DONE,
@@ -168,9 +168,12 @@ class Migration:
                 self._fetch(job_id, path)
             else:
                 time.sleep(self.options.poll_interval)
-        with path.open("rb") as fh:
-            document = json.load(fh)
-        count = self.state.load(_inventory_entries(document))
+        try:
+            with path.open(encoding="utf-8") as fh:
+                count = self.state.load(_inventory_entries(iter_archives(fh)))
+        except (InventoryFormatError, KeyError, ValueError) as exc:
+            path.unlink()  # fetched again next time
+            raise MigrationError(f"the source inventory cannot be read: {exc}") from exc
         self.events.step("inventory", None, f"{count} archives in the source inventory")
         path.unlink()
 
@@ -404,8 +407,8 @@ class Migration:
         return report
 
 
-def _inventory_entries(document: dict[str, Any]) -> Iterator[Entry]:
-    for item in document.get("ArchiveList", []):
+def _inventory_entries(items: Iterator[dict[str, Any]]) -> Iterator[Entry]:
+    for item in items:
         yield Entry(
             archive_id=item["ArchiveId"],
             size=int(item["Size"]),
