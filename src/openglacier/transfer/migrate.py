@@ -190,9 +190,12 @@ class Migration:
         part.rename(path)
 
     def _skip_existing(self, existing: dict[str, str]) -> None:
-        """Archives the destination already holds are neither retrieved nor sent."""
-        for entry in self.state.entries(PENDING, REQUESTED):
+        """Archives the destination already holds are neither retrieved nor sent (a
+        downloaded one too: a run killed after its import but before recording it)."""
+        for entry in self.state.entries(PENDING, REQUESTED, DOWNLOADED):
             there = existing.get(entry.archive_id)
+            if there is not None:
+                (self.work_dir / entry.archive_id).unlink(missing_ok=True)
             if there == entry.tree_hash:
                 self.state.set_state(entry.archive_id, SKIPPED, reason="already at the destination")
                 self.events.step("skipped", entry, "already at the destination")
