@@ -137,16 +137,12 @@ def expire_completed_jobs(server: LiveServer) -> None:
     server.start()
 
 
-def retrieval_jobs(server: LiveServer) -> list[tuple[str, str]]:
-    """(archive id, job id) of every retrieval job the source still lists."""
+def retrieval_jobs(server: LiveServer, action: str = "ArchiveRetrieval") -> list[tuple[str, str]]:
+    """(archive id, job id) of every such job the source still lists."""
     glacier, jobs, marker = server.client(), [], None
     while True:
         page = glacier.list_jobs(vaultName=SRC, **({"marker": marker} if marker else {}))
-        jobs += [
-            (j["ArchiveId"], j["JobId"])
-            for j in page["JobList"]
-            if j["Action"] == "ArchiveRetrieval"
-        ]
+        jobs += [(j.get("ArchiveId"), j["JobId"]) for j in page["JobList"] if j["Action"] == action]
         marker = page.get("Marker")
         if not marker:
             return jobs
@@ -162,10 +158,13 @@ def test_migration_keeps_ids_and_survives_kills(
     state = tmp_path / "state.sqlite"
     args = migrate_args(source, destination.endpoint, state, "--to-admin-token", ADMIN_TOKEN)
 
+    # Killed once the inventory job is asked for: the next run uses that job.
+    assert kill_after_lines(args, env, "migrate: inventory-requested", 1)
     # Killed right after InitiateJob calls, then the jobs' outputs expire unread.
     assert kill_after_lines(args, env, "migrate: requested", 30)
     first = dict(retrieval_jobs(source))
     assert len(first) >= 30
+    assert len(retrieval_jobs(source, "InventoryRetrieval")) == 1  # not asked twice
     expire_completed_jobs(source)
     # Killed after downloads, then after imports, at two later points.
     assert kill_after_lines(args, env, "migrate: downloaded", 40)
@@ -192,6 +191,7 @@ def test_migration_keeps_ids_and_survives_kills(
     # One retrieval job per archive; those whose output expired unread were asked again.
     jobs = retrieval_jobs(source)
     assert sorted(a for a, _ in jobs) == sorted(bodies)
+
     again_asked = dict(jobs)
     assert all(again_asked[a] != job for a, job in first.items())
 

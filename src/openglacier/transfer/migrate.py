@@ -124,6 +124,7 @@ class Migration:
             self._load_inventory()
         if self.options.retry_failed:
             self.state.retry_failed()
+        self._sweep_work_dir()
         if existing:
             self._skip_existing(existing)
         left = self.state.entries(PENDING, REQUESTED, DOWNLOADED)
@@ -176,6 +177,14 @@ class Migration:
             raise MigrationError(f"the source inventory cannot be read: {exc}") from exc
         self.events.step("inventory", None, f"{count} archives in the source inventory")
         path.unlink()
+
+    def _sweep_work_dir(self) -> None:
+        """Drop the files of archives that are finished: a kill between recording an
+        archive done and deleting its file leaves one."""
+        for path in self.work_dir.iterdir():
+            state = self.state.state_of(path.name.removesuffix(".part"))
+            if state in (DONE, SKIPPED, FAILED):
+                path.unlink(missing_ok=True)
 
     def _fetch(self, job_id: str, path: Path) -> None:
         part = path.with_name(path.name + ".part")

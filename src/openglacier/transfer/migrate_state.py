@@ -145,6 +145,10 @@ class MigrationState:
         rows = self._run(sql + " ORDER BY position", states)
         return [Entry(*row) for row in rows]
 
+    def state_of(self, archive_id: str) -> str | None:
+        rows = self._run("SELECT state FROM archives WHERE archive_id = ?", (archive_id,))
+        return str(rows[0][0]) if rows else None
+
     def counts(self) -> dict[str, tuple[int, int]]:
         rows = self._run(
             "SELECT state, COUNT(*), COALESCE(SUM(size), 0) FROM archives GROUP BY state"
