@@ -127,8 +127,7 @@ class Migration:
         self._sweep_work_dir()
         if existing:
             self._skip_existing(existing)
-        left = self.state.entries(PENDING, REQUESTED, DOWNLOADED)
-        self.events.begin(len(left), sum(e.size for e in left))
+        self.events.begin(*self.state.count(PENDING, REQUESTED, DOWNLOADED))
         while self._pass():
             pass
         self._write_mapping()
@@ -144,8 +143,7 @@ class Migration:
             self._transfer(ready)
             self._write_mapping()
             return True
-        waiting = self.state.entries(PENDING, REQUESTED)
-        if not waiting:
+        if self.state.count(PENDING, REQUESTED)[0] == 0:
             return False
         time.sleep(self._pause())
         return True
@@ -243,8 +241,10 @@ class Migration:
 
     def _initiate(self, jobs: dict[str, dict[str, Any]]) -> None:
         adoptable = _adoptable(jobs)
-        outstanding = len(self.state.entries(REQUESTED))
-        for entry in self.state.entries(PENDING):
+        outstanding = self.state.count(REQUESTED)[0]
+        room = self.options.max_jobs - outstanding
+        # Only as many as may be asked for: a vault may hold millions of archives.
+        for entry in self.state.entries(PENDING, limit=max(room, 0)):
             if outstanding >= self.options.max_jobs:
                 return
             adopted = adoptable.get((entry.archive_id, entry.size))
@@ -291,7 +291,8 @@ class Migration:
     def _pause(self) -> float:
         """Seconds to wait: the poll interval, or less if the budget frees sooner."""
         pause = self.options.poll_interval
-        if not self.state.entries(REQUESTED) and self.options.max_bytes_per_day is not None:
+        idle = self.state.count(REQUESTED)[0] == 0
+        if idle and self.options.max_bytes_per_day is not None:
             _, frees_at = self.state.window(self.clock())
             if frees_at is not None:
                 wait = max(frees_at - self.clock(), 0.0) + 1.0

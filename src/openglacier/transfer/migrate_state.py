@@ -135,15 +135,25 @@ class MigrationState:
         return count
 
     # --- archives ---------------------------------------------------------------------------
-    def entries(self, *states: str) -> list[Entry]:
+    def entries(self, *states: str, limit: int | None = None) -> list[Entry]:
+        """Archives in these states (all if none), in inventory order."""
         sql = (
             "SELECT archive_id, size, tree_hash, description, created, state, job_id, new_id,"
             " reason FROM archives"
         )
         if states:
             sql += f" WHERE state IN ({','.join('?' * len(states))})"
-        rows = self._run(sql + " ORDER BY position", states)
-        return [Entry(*row) for row in rows]
+        sql += " ORDER BY position" + (f" LIMIT {int(limit)}" if limit is not None else "")
+        return [Entry(*row) for row in self._run(sql, states)]
+
+    def count(self, *states: str) -> tuple[int, int]:
+        """How many archives are in these states, and their bytes."""
+        marks = ",".join("?" * len(states))
+        rows = self._run(
+            f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM archives WHERE state IN ({marks})",  # noqa: S608 (only '?' placeholders are formatted in)
+            states,
+        )
+        return int(rows[0][0]), int(rows[0][1])
 
     def state_of(self, archive_id: str) -> str | None:
         rows = self._run("SELECT state FROM archives WHERE archive_id = ?", (archive_id,))
