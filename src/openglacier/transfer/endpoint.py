@@ -44,5 +44,7 @@ def glacier_client(endpoint: Endpoint, *, max_pool_connections: int = 16) -> Any
         return session.client(
             "glacier", endpoint_url=endpoint.url, region_name=region, config=config
         )
-    except BotoCoreError as exc:  # ProfileNotFound, bad endpoint URL, ...
+    except BotoCoreError as exc:  # ProfileNotFound, ...
         raise EndpointError(str(exc)) from exc
+    except ValueError as exc:  # botocore's "Invalid endpoint: URL"
+        raise EndpointError(f"{exc} (an endpoint URL is like http://127.0.0.1:8080)") from exc
