@@ -180,7 +180,8 @@ class Migration:
         """Drop the files of archives that are finished: a kill between recording an
         archive done and deleting its file leaves one."""
         for path in self.work_dir.iterdir():
-            state = self.state.state_of(path.name.removesuffix(".part"))
+            # FILE, FILE.part and the download's FILE.part.state: ids hold no dot.
+            state = self.state.state_of(path.name.split(".", 1)[0])
             if state in (DONE, SKIPPED, FAILED):
                 path.unlink(missing_ok=True)
 
@@ -370,6 +371,7 @@ class Migration:
                 parallel=1,
                 part_size=self.options.part_size,
                 progress=self.events.transferred,
+                on_resume=self.events.transferred,  # bytes an earlier run already fetched
             )
         except ClientError as exc:
             if _code(exc) == "ResourceNotFoundException":
