@@ -148,7 +148,8 @@ OPTIONS = [
         default="64",
         show_default=True,
         envvar=_env("PART_SIZE_MIB"),
-        help=f"Part size for uploads without the admin token. Env: {_env('PART_SIZE_MIB')}.",
+        help="Download range size (each range's checksum verified), and part size of "
+        f"uploads without the admin token. Env: {_env('PART_SIZE_MIB')}.",
     ),
     click.option(
         "--state",
