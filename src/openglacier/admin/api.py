@@ -21,6 +21,8 @@ token never works on the Glacier API. Errors have the Glacier JSON shape
     POST /_admin/notifications/deliver         deliver every due notification now
     GET  /_admin/notifications?state=&limit=   the notification outbox
     GET  /_admin/vaults/{account}/{vault}/archives?after=&limit=   live archives
+    POST /_admin/vaults/{account}/{vault}/archives/{archiveId}/import   create an archive
+                                               with that id (body: its bytes, streamed)
     GET  /_admin/damage?state=&after=&limit=   damage records (open, repaired)
     GET  /_admin/scrub                         the scrubber's progress and schedule
     POST /_admin/scrub                         a full scrub pass now, unpaced
@@ -40,6 +42,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from openglacier.admin.audit import audit_archives
+from openglacier.admin.imports import import_archive
 from openglacier.api.app import read_bounded
 from openglacier.api.errors import error_response
 from openglacier.api.protocol import check_text, json_response, parse_json_object, parse_limit
@@ -104,6 +107,7 @@ class AdminRoute:
     pattern: tuple[str, ...]  # "{name}" segments bind a parameter
     handler: Handler
     auth: bool = True
+    stream: bool = False  # the body is archive bytes for the handler, not JSON
 
     @property
     def path(self) -> str:
@@ -152,7 +156,9 @@ class AdminApi:
             self._authorize(request)
         for name, value in request.query_params.multi_items():
             check_text(value, f"the {name} query parameter")
-        body = parse_json_object(await read_bounded(request, 1 << 20)) if route.auth else {}
+        body: dict[str, Any] = {}
+        if route.auth and not route.stream:
+            body = parse_json_object(await read_bounded(request, 1 << 20))
         return await route.handler(self, params, body, request)
 
     def _authorize(self, request: Request) -> None:
@@ -286,6 +292,10 @@ class AdminApi:
             }
         )
 
+    async def _import(self, p: dict[str, str], _b: dict[str, Any], r: Request) -> Response:
+        caller = self._caller(p["account"])
+        return await import_archive(self.services, caller, p["vault"], p["archiveId"], r)
+
     async def _damage(self, _p: dict[str, str], _b: dict[str, Any], r: Request) -> Response:
         state = r.query_params.get("state")
         if state is not None and state not in DAMAGE_STATES:
@@ -355,6 +365,12 @@ ROUTES: tuple[AdminRoute, ...] = (
     AdminRoute("POST", ("notifications", "deliver"), AdminApi._deliver),
     AdminRoute("GET", ("notifications",), AdminApi._notifications),
     AdminRoute("GET", ("vaults", "{account}", "{vault}", "archives"), AdminApi._archives),
+    AdminRoute(
+        "POST",
+        ("vaults", "{account}", "{vault}", "archives", "{archiveId}", "import"),
+        AdminApi._import,
+        stream=True,
+    ),
     AdminRoute("GET", ("damage",), AdminApi._damage),
     AdminRoute("GET", ("scrub",), AdminApi._scrub_status),
     AdminRoute("POST", ("scrub",), AdminApi._scrub_now),

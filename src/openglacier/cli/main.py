@@ -26,6 +26,7 @@ from openglacier.cli.encryption import encryption_key
 from openglacier.cli.governance import accounts, policies
 from openglacier.cli.job import job
 from openglacier.cli.keys import create_key, delete_key, list_keys
+from openglacier.cli.migrate import migrate
 from openglacier.cli.options import (
     server_options,
     settings_from,
@@ -268,6 +269,7 @@ main.add_command(blobs)
 main.add_command(config)
 main.add_command(encryption_key)
 main.add_command(job)
+main.add_command(migrate)
 main.add_command(policies)
 main.add_command(scrub)
 main.add_command(vault)
