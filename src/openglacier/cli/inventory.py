@@ -92,7 +92,9 @@ def inventory(
     where = retrieve.Where(glacier, endpoint_key(glacier, endpoint), endpoint.account_id, vault)
     display = Display("Inventory")
     fmt = fmt.upper()
-    with retrieval_errors(f"vault {vault}"):
+    # The endpoint's own message says what is missing: the vault, or (for a
+    # vault never inventoried) the inventory.
+    with retrieval_errors():
         job_id = job_id or _inventory_job(where, fmt, new_job, display)
         if no_wait:
             click.echo(job_id)

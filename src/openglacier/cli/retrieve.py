@@ -84,6 +84,11 @@ class Display:
             self.note(line)
         self._last_status = code
 
+    def waiting_ended(self) -> None:
+        if self._spinner is not None:  # an error or Ctrl-C while the job ran
+            self._spinner.stop()
+            self._spinner = None
+
     def download_started(self, total: int) -> None:
         if not self.live:
             return
@@ -278,7 +283,6 @@ def archive_get(
             output,
             transfer,
             events=display,
-            initiated=lambda job_id: display.note(f"job {job_id} ({tier})"),
         )
     display.note(f"retrieved {archive_id} into {output} (tree hash {tree_hash} verified)")
 

@@ -11,7 +11,6 @@ that failed is replaced by a new one, and the caller is told.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,6 +23,7 @@ from openglacier.transfer.sidecar import Sidecar
 class Events(Protocol):
     def note(self, line: str) -> None: ...
     def status(self, job: dict[str, Any], elapsed: float) -> None: ...
+    def waiting_ended(self) -> None: ...
     def download_started(self, total: int) -> None: ...
     def resumed(self, nbytes: int) -> None: ...
     def advance(self, nbytes: int) -> None: ...
@@ -67,7 +67,9 @@ def archive_job(where: Where, archive_id: str, tier: str, dest: Path, events: Ev
                 events.note(f"continuing job {recorded} ({job.get('StatusCode')})")
                 return str(recorded)
             events.note(f"job {recorded} failed ({job.get('StatusMessage')}); initiating a new one")
-    return new_archive_job(where, archive_id, tier, sidecar)
+    job_id = new_archive_job(where, archive_id, tier, sidecar)
+    events.note(f"initiated retrieval job {job_id} ({tier})")
+    return job_id
 
 
 def new_archive_job(where: Where, archive_id: str, tier: str, sidecar: Sidecar) -> str:
@@ -87,14 +89,17 @@ def new_archive_job(where: Where, archive_id: str, tier: str, sidecar: Sidecar) 
 
 def wait(where: Where, job_id: str, transfer: Transfer, events: Events) -> dict[str, Any]:
     started = time.monotonic()
-    return jobs.wait_for_job(
-        where.client,
-        where.account_id,
-        where.vault,
-        job_id,
-        poll_seconds=transfer.poll_seconds,
-        on_status=lambda job: events.status(job, time.monotonic() - started),
-    )
+    try:
+        return jobs.wait_for_job(
+            where.client,
+            where.account_id,
+            where.vault,
+            job_id,
+            poll_seconds=transfer.poll_seconds,
+            on_status=lambda job: events.status(job, time.monotonic() - started),
+        )
+    finally:
+        events.waiting_ended()
 
 
 def download(
@@ -132,14 +137,11 @@ def get_archive(
     transfer: Transfer,
     *,
     events: Events,
-    initiated: Callable[[str], None] | None = None,
 ) -> str:
     """Retrieve `archive_id` into `dest`; its tree hash. A job that expires while
     its output is downloaded is asked for again once; ranges already on disk are
     kept (they are of the same archive)."""
     job_id = archive_job(where, archive_id, tier, dest, events)
-    if initiated is not None:
-        initiated(job_id)
     for attempt in (1, 2):
         job = wait(where, job_id, transfer, events)
         try:
