@@ -67,9 +67,11 @@ class Display:
         tier = job.get("Tier") or self.tier
         kind = "Inventory" if job.get("Action") == "InventoryRetrieval" else tier
         code = str(job.get("StatusCode"))
+        # The id's start is enough to tell jobs apart: the whole 92 characters
+        # would wrap the line that updates in place (the full id was printed).
         line = (
-            f"job {job.get('JobId')} ({kind}; AWS completes in {jobs.expected_completion(kind)}):"
-            f" {code}, {_clock(elapsed)} elapsed"
+            f"job {str(job.get('JobId'))[:12]}… ({kind}; AWS completes in"
+            f" {jobs.expected_completion(kind)}): {code}, {_clock(elapsed)} elapsed"
         )
         if self.live:
             if self._spinner is None:
