@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from openglacier.transfer import jobs
+from openglacier.transfer.download import download_job_output
 from openglacier.treehash import MIB, tree_hash
 from support.inventory import parse_csv_inventory, parse_json_inventory
 from support.output_proxy import OutputProxy
@@ -117,6 +120,43 @@ def test_range_that_never_matches_fails_with_nothing_kept(
     assert lines[-1].startswith("error: checksum mismatch: range 3145728-4194303")
     assert "Traceback" not in result.stderr
     assert not out.exists()
+
+
+def test_download_functions_as_a_library(
+    glacier: Any, archive: Any, vault: str, tmp_path: Path
+) -> None:
+    """What `migrate` calls: no thread is left behind, progress adds up to the size."""
+    archive_id, data = archive
+    job_id = jobs.initiate_archive_retrieval(glacier, "-", vault, archive_id, "Expedited")
+    seen: list[str] = []
+    job = jobs.wait_for_job(
+        glacier,
+        "-",
+        vault,
+        job_id,
+        poll_seconds=0.05,
+        on_status=lambda j: seen.append(j["StatusCode"]),
+    )
+    assert seen[-1] == "Succeeded"
+    assert job["SHA256TreeHash"] == tree_hash(data)
+    threads, got = threading.active_count(), []
+    digest = download_job_output(
+        glacier,
+        "-",
+        vault,
+        job_id,
+        tmp_path / "lib.bin",
+        size=jobs.output_size(job),
+        tree_hash=job["SHA256TreeHash"],
+        parallel=3,
+        part_size=MIB,
+        progress=got.append,
+    )
+    assert digest == tree_hash(data)
+    assert (tmp_path / "lib.bin").read_bytes() == data
+    assert sum(got) == SIZE
+    assert threading.active_count() == threads
+    assert leftovers(tmp_path) == []
 
 
 def kill_mid_download(
