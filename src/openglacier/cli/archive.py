@@ -233,3 +233,9 @@ def archive_rm(
 
 def _looks_like_id(text: str) -> bool:
     return len(text) == ARCHIVE_ID_LEN and "/" not in text
+
+
+# `archive get` lives with the other retrieval commands (cli/retrieve.py).
+from openglacier.cli.retrieve import archive_get  # noqa: E402
+
+archive.add_command(archive_get)

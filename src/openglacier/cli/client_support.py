@@ -24,7 +24,8 @@ EXIT_CODES = (
     "Exit codes: 0 ok; 1 some files or archives failed (each has its line on stderr);"
     " 2 usage; 3 not found (vault, archive, upload, catalogue entry); 4 credentials"
     " missing or rejected, or access denied; 5 endpoint unreachable; 6 refused by the"
-    " endpoint (its error code is named); 7 local problem (catalogue, file); 130 interrupted."
+    " endpoint (its error code is named); 7 local problem (catalogue, file); 8 job failed;"
+    " 9 checksum mismatch (nothing kept); 130 interrupted."
 )
 
 

@@ -24,6 +24,7 @@ from openglacier.cli.blobs import blobs
 from openglacier.cli.config_cmd import config
 from openglacier.cli.encryption import encryption_key
 from openglacier.cli.governance import accounts, policies
+from openglacier.cli.inventory import inventory
 from openglacier.cli.job import job
 from openglacier.cli.keys import create_key, delete_key, list_keys
 from openglacier.cli.migrate import migrate
@@ -268,6 +269,7 @@ main.add_command(archive)
 main.add_command(blobs)
 main.add_command(config)
 main.add_command(encryption_key)
+main.add_command(inventory)
 main.add_command(job)
 main.add_command(migrate)
 main.add_command(policies)

@@ -25,7 +25,6 @@ from typing import Any
 from botocore.exceptions import ClientError, HTTPClientError, IncompleteReadError
 
 from openglacier.transfer.sidecar import Range, Sidecar, part_path
-from openglacier.transfer.workers import Workers
 from openglacier.treehash import MIB, TreeHasher, root_of_leaves
 
 DEFAULT_RANGE_SIZE = 16 * MIB
@@ -158,31 +157,42 @@ class _Fetcher:
         self._errors: list[BaseException] = []
 
     def run(self, ranges: list[Range], parallel: int, sidecar: Sidecar) -> None:
+        """Threads of this call only, ended when the ranges are: a migration
+        downloads thousands of outputs in one process. They are daemons, so
+        Ctrl-C exits at once instead of waiting for ranges in flight."""
         if not ranges:
             return
+        todo = iter(ranges)
         fd = os.open(self.part, os.O_RDWR)
+        threads = [
+            threading.Thread(target=self._worker, args=(fd, todo, sidecar), daemon=True)
+            for _ in range(min(parallel, len(ranges)))
+        ]
         try:
-            workers = Workers(min(parallel, len(ranges)))
-            for r in ranges:
-                if self._errors:
-                    break
-                workers.submit(lambda r=r: self._task(fd, r, sidecar))  # type: ignore[misc]
-            workers.wait()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
         finally:
-            os.close(fd)
+            if not any(thread.is_alive() for thread in threads):  # else: exiting anyway
+                os.close(fd)
         if self._errors:
             raise self._errors[0]
 
-    def _task(self, fd: int, r: Range, sidecar: Sidecar) -> None:
-        if self._errors:
-            return
-        try:
-            digest = self._fetch(fd, r)
+    def _worker(self, fd: int, todo: Iterator[Range], sidecar: Sidecar) -> None:
+        while True:
             with self._lock:
-                sidecar.add_range(r[0], r[1], digest)
-        except BaseException as exc:  # handed to the submitting thread
-            with self._lock:
-                self._errors.append(exc)
+                r = None if self._errors else next(todo, None)
+            if r is None:
+                return
+            try:
+                digest = self._fetch(fd, r)
+                with self._lock:
+                    sidecar.add_range(r[0], r[1], digest)
+            except BaseException as exc:  # handed to the calling thread
+                with self._lock:
+                    self._errors.append(exc)
+                return
 
     def _fetch(self, fd: int, r: Range) -> str:
         """One range, retried on a mismatch or a dropped stream; its tree hash."""

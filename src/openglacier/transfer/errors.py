@@ -10,6 +10,8 @@ Exit codes of the client commands (vault, archive, job, inventory):
   5  endpoint unreachable (connection refused, DNS, timeout)
   6  the endpoint refused the request for another reason (its error code is named)
   7  local problem: the catalogue or a local file cannot be used
+  8  a retrieval or inventory job failed (its StatusMessage is shown)
+  9  checksum mismatch: downloaded bytes do not match their tree hash (nothing kept)
   130 interrupted (Ctrl-C); an interrupted upload resumes when the command is run again
 """
 
@@ -35,6 +37,8 @@ AUTH = 4
 UNREACHABLE = 5
 REFUSED = 6
 LOCAL = 7
+JOB_FAILED = 8
+CHECKSUM = 9
 INTERRUPTED = 130
 
 AUTH_CODES = frozenset(
