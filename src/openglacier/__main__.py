@@ -1,3 +1,3 @@
-from openglacier.cli.main import main
+from openglacier.cli.entry import cli
 
-main()
+cli()
