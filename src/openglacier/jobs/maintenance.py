@@ -27,6 +27,7 @@ from openglacier.domain.context import Deps
 from openglacier.domain.inventory import InventoryService
 from openglacier.domain.models import UploadState
 from openglacier.domain.orphans import collect_orphans
+from openglacier.metrics.stats import publish as publish_stats
 from openglacier.ports import MetadataTx
 
 log = logging.getLogger("openglacier.maintenance")
@@ -70,7 +71,14 @@ class Maintenance:
         locks = await self.deps.in_tx(lambda tx: tx.purge_expired_locks(now))
         blobs = await self.deps.collect_garbage()
         orphans = await self._collect_orphans()
+        await self._refresh_stats()
         return MaintenanceReport(inventories, expired, purged, jobs, locks, blobs, orphans)
+
+    async def _refresh_stats(self) -> None:
+        """The stored, upload and job gauges (metrics/stats.py): read here, once a
+        pass, so a scrape never queries the metadata store."""
+        stats = await self.deps.in_tx(lambda tx: tx.store_stats())
+        publish_stats(stats, self.deps.clock.now())
 
     async def _collect_orphans(self) -> int:
         """The orphan sweep, if due. One sweep at a time in a process: a pass

@@ -57,6 +57,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from openglacier.errors import IntegrityError, StorageError
+from openglacier.metrics import metered_blob_call
 from openglacier.ports import BlobEntry, BlobInfo
 from openglacier.storage.blobs import (
     BlobNotFoundError,
@@ -160,6 +161,7 @@ class S3BlobStore:
 
         return read_at
 
+    @metered_blob_call("s3", "get")
     def open(self, key: str, start: int = 0, end: int | None = None) -> PayloadReader:
         check_key(key)
         if start < 0 or (end is not None and end < start):
@@ -183,6 +185,7 @@ class S3BlobStore:
                 source.close()
             raise
 
+    @metered_blob_call("s3", "stat")
     def stat(self, key: str) -> BlobInfo | None:
         layout = self._layout(check_key(key))
         return None if layout is None else layout.info
@@ -194,6 +197,7 @@ class S3BlobStore:
             yield from (entry.key for entry in page)
             after = page[-1].key
 
+    @metered_blob_call("s3", "scan")
     def scan(self, after: str | None, limit: int) -> list[BlobEntry]:
         if limit < 1:
             raise ValueError(f"scan limit must be positive, not {limit}")
@@ -220,6 +224,7 @@ class S3BlobStore:
         return found
 
     # --- deleting -----------------------------------------------------------
+    @metered_blob_call("s3", "delete")
     def delete(self, key: str) -> None:
         with s3_errors(f"deleting blob {key}"):
             self.client.delete_object(Bucket=self.bucket, Key=self.object_key(key))
@@ -361,6 +366,7 @@ class S3BlobWriter:
             )
         return str(sent["ETag"])
 
+    @metered_blob_call("s3", "put")
     def commit(self) -> BlobInfo:
         self._check_open()
         self._open = False
