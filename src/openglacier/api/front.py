@@ -21,7 +21,7 @@ from starlette.responses import Response
 from openglacier.metrics import exposition
 
 METRICS, LIVE, READY = "/metrics", "/health/live", "/health/ready"
-CHECK_TIMEOUT = 5.0  # seconds: an unreachable store must not hang a probe
+CHECK_TIMEOUT = 2.0  # seconds: an unreachable store must not hang a probe (nor outlast its timeout)
 ReadinessCheck = tuple[str, Callable[[], None]]  # name, a blocking call raising when not ready
 
 

@@ -22,7 +22,7 @@ from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
 # No `_created` series: a creation time per label set doubles a scrape's size
 # and no alert or dashboard here uses it.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 P = ParamSpec("P")
 R = TypeVar("R")
