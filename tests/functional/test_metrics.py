@@ -10,6 +10,8 @@ Readiness turns 503 naming the blob store when it stops answering.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +30,7 @@ from support.seaweed import Seaweed
 from support.server import ACCOUNT_ID, LiveServer, free_port
 from support.stall import StallingProxy
 from support.uploads import multipart_upload
+from support.workers import poll
 
 pytestmark = pytest.mark.functional
 
@@ -293,3 +296,43 @@ def test_ready_is_503_while_the_blob_store_does_not_answer(
     assert httpx.get(server.endpoint + "/health/live").status_code == 200  # still alive
     proxy.resume()
     assert httpx.get(url, timeout=30).status_code == 200
+
+
+def test_worker_serves_its_metrics_on_its_port(tmp_path: Path) -> None:
+    """A worker has no API: with --metrics-port it serves /metrics there, and the
+    jobs it runs show in its blob store counters, not the API node's."""
+    data = tmp_path / "data"
+    server = LiveServer(data, extra_env={"OPENGLACIER_JOB_WORKERS": "0"}).start()
+    port = free_port()
+    env = {**server.env(), "OPENGLACIER_METRICS_PORT": str(port), "OPENGLACIER_JOB_WORKERS": "1"}
+    log_path = tmp_path / "worker.log"
+    with log_path.open("wb") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "openglacier", "worker"], env=env, stdout=log, stderr=log
+        )
+    try:
+        glacier = server.client()
+        glacier.create_vault(vaultName="by-worker")
+        archive_id = glacier.upload_archive(vaultName="by-worker", body=ARCHIVE)["archiveId"]
+        job = glacier.initiate_job(
+            vaultName="by-worker",
+            jobParameters={"Type": "archive-retrieval", "ArchiveId": archive_id},
+        )
+
+        def done() -> bool:
+            described = glacier.describe_job(vaultName="by-worker", jobId=job["jobId"])
+            return bool(described["Completed"])
+
+        poll(done, "the worker to complete the job")
+        samples = scrape(f"http://127.0.0.1:{port}/metrics")
+        assert value(samples, "openglacier_blob_operations_total", store="file", op="get") >= 1
+        assert not value(
+            samples, "openglacier_requests_total", operation="InitiateJob", status="202"
+        )
+        api = scrape(server.endpoint + "/metrics")
+        assert value(api, "openglacier_requests_total", operation="InitiateJob", status="202") == 1
+    finally:
+        worker.terminate()
+        worker.wait(15)
+        server.stop()
+    assert "Traceback" not in log_path.read_text()
