@@ -471,6 +471,7 @@ class StoreStats:
     uploads_in_progress: int
     jobs: dict[tuple[str, str, str], int]  # (action, tier or "", status) -> jobs
     oldest_in_progress: dict[tuple[str, str], datetime]  # (action, tier or "") -> created
+    scrub_last_finished: datetime | None = None  # the persisted last finished scrub pass
 
 
 @dataclass(frozen=True)

@@ -133,8 +133,11 @@ def check_gauges(server: LiveServer, metrics_url: str) -> None:
     assert succeeded == len(listed) - 1
     assert value(samples, "openglacier_stats_refreshed_timestamp_seconds") > 0
     glacier.abort_multipart_upload(vaultName=vault, uploadId=open_upload["uploadId"])
+    assert server.admin("POST", "/scrub").status_code == 200  # a finished pass, persisted
     assert server.admin("POST", "/maintenance").status_code == 200
-    assert value(scrape(metrics_url), "openglacier_multipart_uploads_in_progress") == 0
+    samples = scrape(metrics_url)
+    assert value(samples, "openglacier_multipart_uploads_in_progress") == 0
+    assert value(samples, "openglacier_scrub_last_pass_finished_timestamp_seconds") > 0
 
 
 def check_scrapes_sum_processes(server: LiveServer, url: str) -> None:

@@ -11,6 +11,7 @@ from datetime import datetime
 from openglacier.metrics import (
     JOB_QUEUE_AGE,
     JOBS,
+    SCRUB_LAST_PASS_FINISHED,
     STATS_REFRESHED,
     STORED_ARCHIVES,
     STORED_BYTES,
@@ -42,4 +43,7 @@ def publish(stats: StoreStats, now: datetime) -> None:
     for queue, created in stats.oldest_in_progress.items():
         JOB_QUEUE_AGE.labels(*queue).set(max(0.0, (now - created).total_seconds()))
     _seen_queues.update(stats.oldest_in_progress)
+    if stats.scrub_last_finished is not None:
+        # The persisted pass, whichever process ran it and across restarts.
+        SCRUB_LAST_PASS_FINISHED.set(stats.scrub_last_finished.timestamp())
     STATS_REFRESHED.set(now.timestamp())

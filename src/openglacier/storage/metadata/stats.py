@@ -39,10 +39,12 @@ class StatsOps(TxBase):
             .where(jobs.c.status == IN_PROGRESS)
             .group_by(jobs.c.action, jobs.c.tier)
         )
+        scrub = self.scrub_state()  # type: ignore[attr-defined]  # DamageOps, same tx
         return StoreStats(
             archives={r[0]: int(r[1] or 0) for r in stored},
             bytes={r[0]: int(r[2] or 0) for r in stored},
             uploads_in_progress=int(open_uploads or 0),
             jobs={(r[0], r[1] or "", r[2]): int(r[3]) for r in counts},
             oldest_in_progress={(r[0], r[1] or ""): r[2] for r in oldest},
+            scrub_last_finished=scrub.last_finished_at if scrub is not None else None,
         )
