@@ -218,16 +218,22 @@ def test_health_and_metrics_need_no_auth_while_glacier_paths_do(tmp_path: Path) 
         server.stop()
 
 
-def test_metrics_port(tmp_path: Path) -> None:
-    """--metrics-port: /metrics there, and the API port's /metrics is a Glacier path."""
+@pytest.mark.parametrize("processes", [1, 2])
+def test_metrics_port(tmp_path: Path, processes: int) -> None:
+    """--metrics-port: /metrics there (served by the supervisor under --processes,
+    merging its processes), and the API port's /metrics is a Glacier path."""
     port = free_port()
-    server = LiveServer(tmp_path / "data", extra_env={"OPENGLACIER_METRICS_PORT": str(port)})
+    env = {"OPENGLACIER_METRICS_PORT": str(port), "OPENGLACIER_PROCESSES": str(processes)}
+    server = LiveServer(tmp_path / "data", extra_env=env)
     server.start()
     try:
         with pytest.raises(ClientError):
             server.client().describe_vault(vaultName="none")
         samples = scrape(f"http://127.0.0.1:{port}/metrics")
-        assert value(samples, "openglacier_requests_total", operation="DescribeVault", status="404")
+        moved = value(
+            samples, "openglacier_requests_total", operation="DescribeVault", status="404"
+        )
+        assert moved == 1
         api = httpx.get(server.endpoint + "/metrics")
         assert api.status_code != 200
         assert "x-amzn-ErrorType" in api.headers

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from openglacier.domain.models import UploadState
+from openglacier.domain.models import JobStatus, UploadState
 from openglacier.ports import StoreStats
 from openglacier.storage.metadata.base import TxBase
 from openglacier.storage.metadata.schema import jobs, uploads, vaults
-
-IN_PROGRESS = "InProgress"
 
 
 class StatsOps(TxBase):
@@ -36,7 +34,7 @@ class StatsOps(TxBase):
         # MIN keeps the column's type, so the times come back aware, as stored.
         oldest = self._rows(
             select(jobs.c.action, jobs.c.tier, func.min(jobs.c.created_at))
-            .where(jobs.c.status == IN_PROGRESS)
+            .where(jobs.c.status == JobStatus.IN_PROGRESS.value)
             .group_by(jobs.c.action, jobs.c.tier)
         )
         scrub = self.scrub_state()  # type: ignore[attr-defined]  # DamageOps, same tx
