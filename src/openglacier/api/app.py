@@ -4,7 +4,9 @@ Request pipeline, in the validation order of spec 1.8 [R]:
 route lookup (its error deferred) -> body intake for the signature -> SigV4 ->
 `x-amz-glacier-version` -> routing error -> account id -> vault policies (for
 vault-scoped operations, `domain/access.py`) -> handler.
-Every failure, wherever raised, is rendered by `api.errors`.
+Every failure, wherever raised, is rendered by `api.errors`. Before all of it,
+`/metrics` and `/health/*` are answered without auth (`api/front.py`); every
+other request is metered (`api/metering.py`).
 """
 
 from __future__ import annotations
