@@ -29,7 +29,7 @@ from openglacier.domain.inventory import InventoryService
 from openglacier.domain.models import UploadState
 from openglacier.domain.orphans import collect_orphans
 from openglacier.metrics.stats import publish as publish_stats
-from openglacier.ports import MetadataTx
+from openglacier.ports import MetadataTx, StoreStats
 
 log = logging.getLogger("openglacier.maintenance")
 BATCH = 200
@@ -84,8 +84,14 @@ class Maintenance:
     async def _refresh_stats(self) -> None:
         """The stored, upload and job gauges (metrics/stats.py): read here, once a
         pass, so a scrape never queries the metadata store."""
-        stats = await self.deps.in_tx(lambda tx: tx.store_stats())
+        stats = await self.deps.blocking(self._read_stats)
         publish_stats(stats, self.deps.clock.now())
+
+    def _read_stats(self) -> StoreStats:
+        # A snapshot on a worker thread: no writer lock (SQLite), and a group-by
+        # over the jobs is not a read to run on the event loop.
+        with self.deps.store.transaction(readonly=True) as tx:
+            return tx.store_stats()
 
     async def _collect_orphans(self) -> int:
         """The orphan sweep, if due. One sweep at a time in a process: a pass

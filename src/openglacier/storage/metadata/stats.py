@@ -1,9 +1,9 @@
 """What the metrics' stored, upload and job gauges show (`ports.StoreStats`).
 
-Read by maintenance every few seconds (jobs/maintenance.py), never per scrape. Vaults keep live archive
-counts and sizes on the write path, so the per-account sums read the vaults
-table, not the archives; uploads are counted through their (state, activity)
-index; jobs are bounded by their expiry.
+Read by maintenance every few seconds (jobs/maintenance.py), never per
+scrape. Vaults keep live archive counts and sizes on the write path, so the
+per-account sums read the vaults table, not the archives; uploads are counted
+through their (state, activity) index; jobs are bounded by their expiry.
 """
 
 from __future__ import annotations
