@@ -61,6 +61,12 @@ class Settings:
         "replaced. A manual clock needs 1 process (the clock lives in one process).",
         flag="--processes",
     )
+    metrics_port: int = setting(
+        -1,
+        "Serve GET /metrics on this port of --host instead of the API port (0: any free "
+        "port; -1: on the API port). A worker serves its metrics only there.",
+        flag="--metrics-port",
+    )
     data_dir: Path = setting(  # noqa: RUF009 - setting() is a dataclasses.field
         DEFAULT_DATA_DIR,
         "Where metadata, blobs, generated keys and the admin token live (made mode 0700).",

@@ -52,12 +52,18 @@ def _validate_blob_url(url: str, name: str = "blob_url", flag: str = "--blob-url
         )
 
 
+def _check_ports(settings: Settings) -> None:
+    if not 0 <= settings.port <= 65535:
+        raise ConfigError("setting 'port' must be between 0 and 65535")
+    if not -1 <= settings.metrics_port <= 65535:
+        raise ConfigError("setting 'metrics_port' must be -1 (the API port) or 0 to 65535")
+
+
 def check_settings(settings: Settings) -> None:
     for name, allowed in CHOICES.items():
         if getattr(settings, name) not in allowed:
             raise ConfigError(f"setting {name!r} must be one of {', '.join(allowed)}")
-    if not 0 <= settings.port <= 65535:
-        raise ConfigError("setting 'port' must be between 0 and 65535")
+    _check_ports(settings)
     account = settings.account_id
     if account and not (account.isdigit() and len(account) == 12):
         raise ConfigError("setting 'account_id' must be 12 digits")

@@ -307,6 +307,12 @@ class MetadataTx(Protocol):
 
     def purge_expired_locks(self, now: datetime) -> int: ...
 
+    # --- metrics (storage/metadata/stats.py) ----------------------------------
+    def store_stats(self) -> StoreStats:
+        """Stored archives and bytes per account, open uploads, jobs: cheap reads
+        (vault counters, indexes), for the gauges maintenance refreshes."""
+        ...
+
     def list_governed_vaults(self) -> list[GovernedVault]: ...
 
     # --- blob deletion queue ------------------------------------------------
@@ -459,6 +465,16 @@ class MetadataTx(Protocol):
 
 
 @dataclass(frozen=True)
+class StoreStats:
+    archives: dict[str, int]  # account id -> live archives
+    bytes: dict[str, int]  # account id -> live archive bytes
+    uploads_in_progress: int
+    jobs: dict[tuple[str, str, str], int]  # (action, tier or "", status) -> jobs
+    oldest_in_progress: dict[tuple[str, str], datetime]  # (action, tier or "") -> created
+    scrub_last_finished: datetime | None = None  # the persisted last finished scrub pass
+
+
+@dataclass(frozen=True)
 class BlobRef:
     """A blob some row names, with what proves its bytes. `leaf_hashes` are the
     1 MiB SHA-256 leaf digests (segments, parts); None for a job's output
@@ -551,6 +567,10 @@ class MetadataStore(Protocol):
     def transaction(self, *, readonly: bool = False) -> AbstractContextManager[MetadataTx]:
         """`readonly`: a consistent snapshot that never blocks writers (long reads,
         such as generating an inventory document); writing in it is an error."""
+        ...
+
+    def schema_revision(self) -> str | None:
+        """The schema migration the database is at (readiness: is it current?)."""
         ...
 
     def close(self) -> None: ...

@@ -14,6 +14,7 @@ from typing import Any
 from openglacier import allocator
 from openglacier.admin.api import AdminApi
 from openglacier.api.app import GlacierApp
+from openglacier.api.front import Front
 from openglacier.auth.credentials import (
     Authenticator,
     RootKeys,
@@ -37,6 +38,7 @@ from openglacier.storage.encryption_keys import check_keys, record_keys
 from openglacier.storage.factory import codec_config, open_blobs, open_metadata
 from openglacier.storage.metadata.engine import sqlite_files
 from openglacier.storage.private_files import make_private_dir, tighten
+from openglacier.storage.readiness import readiness_checks
 from openglacier.treehash import MIB
 
 STALE_TEMP_SECONDS = 3600.0
@@ -273,5 +275,9 @@ def build_runtime(
         admin,
         max_json_body=settings.max_json_body_bytes,
         background=background_loops(settings, services),
+        front=Front(
+            readiness_checks(deps.store, deps.blobs),
+            metrics=settings.metrics_port < 0,  # else on its own port (cli/main.py)
+        ),
     )
     return Runtime(settings, services, app, root, token)

@@ -112,6 +112,7 @@ def test_the_worker_offers_only_what_a_worker_uses() -> None:
         "job_poll_seconds",
         "select_output_url",
         "notify_targets",
+        "metrics_port",
         "log_level",
     }
     help_text = CliRunner().invoke(main, ["worker", "--help"], terminal_width=200).output

@@ -4,7 +4,9 @@ Request pipeline, in the validation order of spec 1.8 [R]:
 route lookup (its error deferred) -> body intake for the signature -> SigV4 ->
 `x-amz-glacier-version` -> routing error -> account id -> vault policies (for
 vault-scoped operations, `domain/access.py`) -> handler.
-Every failure, wherever raised, is rendered by `api.errors`.
+Every failure, wherever raised, is rendered by `api.errors`. Before all of it,
+`/metrics` and `/health/*` are answered without auth (`api/front.py`); every
+other request is metered (`api/metering.py`).
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from starlette.responses import Response
 from openglacier import API_VERSION
 from openglacier.api.context import RequestContext
 from openglacier.api.errors import error_response, internal_error, storage_error
+from openglacier.api.front import Front
 from openglacier.api.handlers import HANDLERS
 from openglacier.api.http_protocol import check_head
+from openglacier.api.metering import ADMIN, OPERATION_KEY, RequestMeter
 from openglacier.api.protocol import check_text, parse_json_object
 from openglacier.api.routes import Body, Match, match
 from openglacier.auth import sigv4
@@ -60,6 +64,7 @@ class GlacierApp:
         *,
         max_json_body: int = 1 << 20,
         background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
+        front: Front | None = None,
     ) -> None:
         self.services = services
         self.auth = authenticator
@@ -67,6 +72,7 @@ class GlacierApp:
         self.max_json_body = max_json_body
         self.background = background  # loops run for the app's lifetime
         self._tasks: list[asyncio.Task[None]] = []
+        self.front = front or Front()  # /metrics, /health/*: before routing and auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -90,6 +96,17 @@ class GlacierApp:
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.front.handles(scope["path"]):
+            response = await self.front.answer(scope["method"], scope["path"])
+            await response(scope, receive, send)
+            return
+        meter = RequestMeter(receive, send)
+        try:
+            await self._answer(scope, meter.receive, meter.send)
+        finally:
+            meter.record(scope)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         request_id = new_request_id()
         try:
@@ -98,6 +115,7 @@ class GlacierApp:
             check_head(len(raw_path) + (len(query) + 1 if query else 0), scope["headers"])
             path = raw_path.decode("latin-1")
             if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
+                scope[OPERATION_KEY] = ADMIN
                 response = await self.admin(request, request_id)
             else:
                 response = await self._glacier(request, path, request_id)
@@ -116,6 +134,7 @@ class GlacierApp:
         routed: Match | GlacierError
         try:
             routed = match(request.method, path, dict(request.query_params))
+            request.scope[OPERATION_KEY] = routed.route.operation  # for the metrics
         except GlacierError as error:
             routed = error  # reported after authentication (spec 1.8 order)
         kind = routed.route.body if isinstance(routed, Match) else Body.NONE

@@ -6,6 +6,8 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
@@ -48,6 +50,7 @@ from openglacier.clock import SystemClock
 from openglacier.config import Settings, mask_secrets
 from openglacier.domain.models import Credential
 from openglacier.domain.services import Services
+from openglacier.metrics.exposition import MetricsServer, multiprocess_dir
 from openglacier.server import build_deps, build_runtime, job_setup
 
 console = Console(highlight=False)
@@ -86,8 +89,9 @@ def serve(config_file: Path | None, **options: Any) -> None:
         with one_line_errors(settings):
             runtime = build_runtime(settings)
         try:
-            banner = partial(print_banner, settings, runtime.root, runtime.admin_token)
-            AnnouncingServer(uvicorn_config(settings, runtime.app), banner).run(sockets=[sock])
+            with metrics_server(settings):
+                banner = partial(print_banner, settings, runtime.root, runtime.admin_token)
+                AnnouncingServer(uvicorn_config(settings, runtime.app), banner).run(sockets=[sock])
         finally:
             runtime.close()
 
@@ -116,7 +120,9 @@ def serve_processes(settings: Settings) -> int:
         keeper.close()
         raise
     banner = partial(print_banner, settings, runtime.root, runtime.admin_token)
-    return Supervisor(settings, keeper, banner).run()
+    # Every process's metrics in one directory, merged by whichever answers a scrape.
+    with multiprocess_dir(), metrics_server(settings):
+        return Supervisor(settings, keeper, banner).run()
 
 
 def _serve_shared_socket(settings: Settings) -> int:
@@ -129,8 +135,28 @@ def _serve_shared_socket(settings: Settings) -> int:
         config = uvicorn_config(
             settings, partial(process_app, settings), factory=True, workers=settings.processes
         )
-        Multiprocess(config, sockets=[sock]).run()
+        with multiprocess_dir(), metrics_server(settings):
+            Multiprocess(config, sockets=[sock]).run()
     return 0
+
+
+@contextmanager
+def metrics_server(settings: Settings) -> Iterator[None]:
+    """GET /metrics on --metrics-port, if one is set, for as long as the block runs."""
+    if settings.metrics_port < 0:
+        yield
+        return
+    try:
+        server = MetricsServer(settings.host, settings.metrics_port)
+    except OSError as exc:
+        where = f"{settings.host}:{settings.metrics_port}"
+        raise click.ClickException(
+            f"cannot serve metrics on {where}: {exc.strerror or exc}; choose another --metrics-port"
+        ) from None
+    try:
+        yield
+    finally:
+        server.close()
 
 
 def print_banner(settings: Settings, root: RootKeys, admin: str) -> None:
@@ -150,6 +176,10 @@ def print_banner(settings: Settings, root: RootKeys, admin: str) -> None:
     console.print(f"  access key {key}")
     console.print(f"  secret key {secret}")
     console.print(f"  admin token (for /_admin) {admin}")
+    if settings.metrics_port >= 0:
+        console.print(f"  metrics    http://{settings.host}:{settings.metrics_port}/metrics")
+    else:
+        console.print(f"  metrics    {endpoint}/metrics   health {endpoint}/health/ready")
     console.print(f"  metadata   {mask_secrets(settings.resolved_metadata_url)}")
     console.print(f"  blobs      {mask_secrets(settings.resolved_blob_url)}")
     console.print("Try it:")
@@ -181,7 +211,8 @@ def worker(config_file: Path | None, **options: Any) -> None:
         f"runner(s) on {mask_secrets(settings.resolved_metadata_url)}"
     )
     try:
-        asyncio.run(run_worker(services, settings.job_poll_seconds))
+        with metrics_server(settings):
+            asyncio.run(run_worker(services, settings.job_poll_seconds))
     except KeyboardInterrupt:
         pass
     finally:

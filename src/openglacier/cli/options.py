@@ -103,6 +103,7 @@ SERVE_SETTINGS = (
     "host",
     "port",
     "processes",
+    "metrics_port",
     "region",
     "timing",
     "clock",
@@ -141,6 +142,7 @@ def worker_options(func: F) -> F:
             setting_option("job_poll_seconds"),
             setting_option("select_output_url"),
             setting_option("notify_targets"),
+            setting_option("metrics_port", "Serve GET /metrics on this port (-1: none)."),
             setting_option("log_level"),
         ],
     )

@@ -39,6 +39,7 @@ import uvicorn
 
 from openglacier.cli.startup import AnnouncingServer, port_problem
 from openglacier.config import Settings
+from openglacier.metrics.exposition import process_exited
 from openglacier.server import build_runtime
 
 log = logging.getLogger("openglacier.processes")
@@ -202,6 +203,8 @@ class Supervisor:
                 if self.stopping or slot.process.is_alive():
                     continue
                 pid, code = slot.process.pid, slot.process.exitcode
+                if pid is not None:
+                    process_exited(pid)  # its live gauges go; its counters stay
                 if time.monotonic() - slot.started < MIN_UPTIME:
                     log.error("API process %s exited with %s during start-up", pid, code)
                     return 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -27,12 +28,16 @@ from openglacier.domain.context import Deps
 from openglacier.domain.inventory import InventoryService
 from openglacier.domain.models import UploadState
 from openglacier.domain.orphans import collect_orphans
-from openglacier.ports import MetadataTx
+from openglacier.metrics.stats import publish as publish_stats
+from openglacier.ports import MetadataTx, StoreStats
 
 log = logging.getLogger("openglacier.maintenance")
 BATCH = 200
 # An orphan lives at most the minimum age plus this; a sweep lists every blob.
 ORPHAN_SWEEP_INTERVAL = timedelta(hours=1)
+# Passes run every second by default; the gauges' reads (a group-by over the
+# vaults and the jobs) need not: a scrape every 15 s or more is usual.
+STATS_INTERVAL = 10.0
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,9 @@ class Maintenance:
         self._orphans_swept_at: datetime | None = None
         self._orphan_lock = asyncio.Lock()
 
-    async def run_once(self) -> MaintenanceReport:
+    async def run_once(self, *, stats: bool = True) -> MaintenanceReport:
+        """One pass; `stats`: refresh the metrics' stored, upload and job gauges
+        too (the loop does so every STATS_INTERVAL, an admin pass always)."""
         inventories = await self.inventory.run_due()
         expired = await self._expire_uploads()
         purged = await self._purge_ended_uploads()
@@ -70,7 +77,21 @@ class Maintenance:
         locks = await self.deps.in_tx(lambda tx: tx.purge_expired_locks(now))
         blobs = await self.deps.collect_garbage()
         orphans = await self._collect_orphans()
+        if stats:
+            await self._refresh_stats()
         return MaintenanceReport(inventories, expired, purged, jobs, locks, blobs, orphans)
+
+    async def _refresh_stats(self) -> None:
+        """The stored, upload and job gauges (metrics/stats.py): read here, once a
+        pass, so a scrape never queries the metadata store."""
+        stats = await self.deps.blocking(self._read_stats)
+        publish_stats(stats, self.deps.clock.now())
+
+    def _read_stats(self) -> StoreStats:
+        # A snapshot on a worker thread: no writer lock (SQLite), and a group-by
+        # over the jobs is not a read to run on the event loop.
+        with self.deps.store.transaction(readonly=True) as tx:
+            return tx.store_stats()
 
     async def _collect_orphans(self) -> int:
         """The orphan sweep, if due. One sweep at a time in a process: a pass
@@ -137,9 +158,14 @@ class Maintenance:
         return await self.deps.in_tx(lambda tx: tx.purge_ended_uploads(cutoff))
 
     async def loop(self, interval: float) -> None:
+        stats_due = 0.0
         while True:
             try:
-                report = await self.run_once()
+                # Monotonic: the gauges age in real time whatever the service clock does.
+                stats = time.monotonic() >= stats_due
+                report = await self.run_once(stats=stats)
+                if stats:
+                    stats_due = time.monotonic() + STATS_INTERVAL
                 if any(report.as_dict().values()):
                     log.info("maintenance: %s", report.as_dict())
             except Exception:

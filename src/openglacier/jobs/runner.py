@@ -23,6 +23,7 @@ from functools import partial
 from openglacier.domain.context import Deps
 from openglacier.domain.models import Job
 from openglacier.jobs.executors import JobExecutor, LeaseLost
+from openglacier.metrics import JOB_LEASES_LOST
 from openglacier.ports import MetadataTx
 
 log = logging.getLogger("openglacier.jobs")
@@ -65,6 +66,7 @@ class JobRunner:
             await self.executor.execute(job, self.owner)
             return True
         except LeaseLost:
+            JOB_LEASES_LOST.inc()
             log.warning("job %s: lease lost, another runner finished it", job.job_id)
             return False
         except Exception:

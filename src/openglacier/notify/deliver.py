@@ -28,6 +28,7 @@ import anyio
 from openglacier.config import Settings
 from openglacier.domain.context import Deps
 from openglacier.domain.models import Notification
+from openglacier.metrics import NOTIFICATIONS
 from openglacier.notify.base import DeliveryError
 from openglacier.notify.targets import Targets, parse_targets
 from openglacier.ports import MetadataTx
@@ -146,6 +147,7 @@ class Deliverer:
 
     def _log(self, s: _Settlement) -> None:
         n = s.notification
+        NOTIFICATIONS.labels("retry" if s.state == PENDING else s.state).inc()
         if s.state == DELIVERED:
             log.debug("notification %d for topic %s delivered", n.id, n.topic_arn)
         elif s.state == FAILED:

@@ -63,6 +63,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from openglacier.errors import IntegrityError, StorageError
+from openglacier.metrics import metered_blob_call
 from openglacier.ports import BlobEntry, BlobInfo
 from openglacier.storage.blobs import (
     BlobAlreadyExistsError,
@@ -296,6 +297,7 @@ class FilesystemBlobStore:
         os.rename(tmp, final)
 
     # --- reading ------------------------------------------------------------
+    @metered_blob_call("file", "get")
     def open(self, key: str, start: int = 0, end: int | None = None) -> PayloadReader:
         path = self._path_of(key)
         if start < 0 or (end is not None and end < start):
@@ -326,6 +328,7 @@ class FilesystemBlobStore:
                 source.close()
             raise
 
+    @metered_blob_call("file", "stat")
     def stat(self, key: str) -> BlobInfo | None:
         path = self._path_of(key)
         with _os_errors(f"reading blob {key}"):
@@ -345,6 +348,7 @@ class FilesystemBlobStore:
             yield from (entry.key for entry in page)
             after = page[-1].key
 
+    @metered_blob_call("file", "scan")
     def scan(self, after: str | None, limit: int) -> list[BlobEntry]:
         """Committed blobs after `after` in key order, with their mtimes (fanout.py)."""
         if limit < 1:
@@ -354,6 +358,7 @@ class FilesystemBlobStore:
             return scan_fanout(self._objects, start, limit)
 
     # --- deleting -----------------------------------------------------------
+    @metered_blob_call("file", "delete")
     def delete(self, key: str) -> None:
         final_dir = self._dir_of(key)
         with _os_errors(f"deleting blob {key}"):
@@ -444,6 +449,7 @@ class FilesystemBlobWriter:
             _write_all(self._fd, memoryview(self._gathered))
             self._gathered.clear()
 
+    @metered_blob_call("file", "put")
     def commit(self) -> BlobInfo:
         self._check_open()
         self._open = False

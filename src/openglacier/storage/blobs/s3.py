@@ -63,6 +63,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from openglacier.errors import IntegrityError
+from openglacier.metrics import metered_blob_call
 from openglacier.ports import BlobEntry, BlobInfo
 from openglacier.storage.blobs import (
     BlobNotFoundError,
@@ -178,6 +179,7 @@ class S3BlobStore:
         self._layouts.put(key, etag, layout)
         return layout, etag
 
+    @metered_blob_call("s3", "get")
     def open(self, key: str, start: int = 0, end: int | None = None) -> PayloadReader:
         check_key(key)
         if start < 0 or (end is not None and end < start):
@@ -219,6 +221,7 @@ class S3BlobStore:
                 source.close()
             raise
 
+    @metered_blob_call("s3", "stat")
     def stat(self, key: str) -> BlobInfo | None:
         found = self._layout(check_key(key))
         return None if found is None else found[0].info
@@ -230,6 +233,7 @@ class S3BlobStore:
             yield from (entry.key for entry in page)
             after = page[-1].key
 
+    @metered_blob_call("s3", "scan")
     def scan(self, after: str | None, limit: int) -> list[BlobEntry]:
         if limit < 1:
             raise ValueError(f"scan limit must be positive, not {limit}")
@@ -256,6 +260,7 @@ class S3BlobStore:
         return found
 
     # --- deleting -----------------------------------------------------------
+    @metered_blob_call("s3", "delete")
     def delete(self, key: str) -> None:
         self._layouts.forget(key)
         with s3_errors(f"deleting blob {key}"):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from openglacier.errors import StorageError
+from openglacier.metrics import metered_blob_call
 from openglacier.ports import BlobInfo
 from openglacier.storage.blobs import BlobWriterClosedError
 from openglacier.storage.blobs.codecs.stream import PayloadEncoder
@@ -138,6 +139,7 @@ class S3BlobWriter:
             )
         return str(sent["ETag"])
 
+    @metered_blob_call("s3", "put")
     def commit(self) -> BlobInfo:
         self._check_open()
         self._open = False

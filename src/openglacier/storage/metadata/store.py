@@ -24,7 +24,7 @@ from openglacier.storage.metadata.engine import (
 )
 from openglacier.storage.metadata.tx import SqlMetadataTx
 from openglacier.storage.metadata.writer_lock import SqliteWriterLock
-from openglacier.storage.migrations import upgrade_to_head
+from openglacier.storage.migrations import schema_revision, upgrade_to_head
 
 if TYPE_CHECKING:
     from openglacier.ports import MetadataStore
@@ -92,6 +92,13 @@ class SqlMetadataStore:
                 driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         except DB_ERRORS as exc:
             raise StorageError(f"metadata checkpoint failed ({type(exc).__name__})") from exc
+
+    def schema_revision(self) -> str | None:
+        try:
+            with self._engine.connect() as conn:
+                return schema_revision(conn)
+        except DB_ERRORS as exc:
+            raise StorageError(f"metadata store unreachable ({type(exc).__name__})") from exc
 
     def close(self) -> None:
         self._engine.dispose()

@@ -13,6 +13,7 @@ from openglacier.storage.metadata.governance import GovernanceOps
 from openglacier.storage.metadata.jobs import JobOps
 from openglacier.storage.metadata.notifications import NotificationOps
 from openglacier.storage.metadata.repoint import RepointOps
+from openglacier.storage.metadata.stats import StatsOps
 from openglacier.storage.metadata.uploads import UploadOps
 from openglacier.storage.metadata.vaults import VaultOps
 
@@ -31,5 +32,6 @@ class SqlMetadataTx(
     EncryptionKeyOps,
     RepointOps,
     DamageOps,
+    StatsOps,
 ):
     """Valid only inside the `SqlMetadataStore.transaction()` block that made it."""

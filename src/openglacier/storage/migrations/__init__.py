@@ -11,6 +11,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, text
 
@@ -57,3 +59,13 @@ def _upgrade(engine: Engine) -> None:
             command.upgrade(alembic_config(conn), "head")
     except _FAILURES as exc:
         raise StorageError(f"metadata schema migration failed: {exc}") from exc
+
+
+def head_revision() -> str | None:
+    """The newest migration this code has."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def schema_revision(conn: Connection) -> str | None:
+    """The migration a database is at (None: never migrated)."""
+    return MigrationContext.configure(conn).get_current_revision()
