@@ -16,12 +16,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.progress import (
-    BarColumn,
-    DownloadColumn,
     Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
 )
 
 from openglacier.cli.options import setting_option, settings_from, storage_options
@@ -29,6 +24,7 @@ from openglacier.cli.startup import SettingsError, one_line_errors
 from openglacier.config import ConfigError, Settings, mask_secrets, validate
 from openglacier.config_checks import parse_duration
 from openglacier.ports import BlobStore, MetadataStore
+from openglacier.progress import byte_progress
 from openglacier.server import open_deployment_blobs
 from openglacier.storage.blob_migration import Migration, MigrationError, Summary
 from openglacier.storage.blob_rewrite import Rewrite, RewriteError, RewriteSummary, writer_codecs
@@ -233,12 +229,4 @@ def _copy_and_switch(
 
 
 def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
+    return byte_progress(console, transient=False)

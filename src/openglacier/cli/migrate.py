@@ -11,15 +11,11 @@ import httpx
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.progress import (
-    BarColumn,
-    DownloadColumn,
     Progress,
     TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
 )
 
+from openglacier.progress import byte_progress
 from openglacier.transfer.endpoint import Endpoint, EndpointError, glacier_client
 from openglacier.transfer.migrate import TIERS, Migration, MigrationError, Options, Report, Source
 from openglacier.transfer.migrate_dest import (
@@ -262,7 +258,9 @@ def _run(kw: dict[str, Any]) -> Report:
             part_size=int(kw["part_size_mib"]) * MIB,
             retry_failed=kw["retry_failed"],
         )
-        with Progress(*COLUMNS, console=console, disable=not console.is_terminal) as progress:
+        with byte_progress(
+            console, "{task.description}", disable=not console.is_terminal
+        ) as progress:
             total = progress.add_task("migrating", total=None)
             events = ConsoleEvents(console, progress, total, kw["verbose"])
             work_dir = state_path.with_name(state_path.name + ".d")
@@ -278,15 +276,6 @@ def _run(kw: dict[str, Any]) -> Report:
             return migration.run(existing)
     finally:
         state.close()
-
-
-COLUMNS = (
-    TextColumn("{task.description}"),
-    BarColumn(),
-    DownloadColumn(),
-    TransferSpeedColumn(),
-    TimeRemainingColumn(),
-)
 
 
 def _destination(

@@ -15,13 +15,8 @@ import click
 from rich.console import Console
 from rich.filesize import decimal
 from rich.progress import (
-    BarColumn,
-    DownloadColumn,
     Progress,
     TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
 )
 
 from openglacier.cli.client_options import endpoint_from, endpoint_options
@@ -35,6 +30,7 @@ from openglacier.cli.client_support import (
     open_catalogue,
     vault_name,
 )
+from openglacier.progress import byte_progress
 from openglacier.transfer import errors, jobs, retrieve
 from openglacier.transfer.catalogue import endpoint_key
 from openglacier.transfer.download import DEFAULT_RANGE_SIZE, ChecksumMismatch, check_range_size
@@ -94,14 +90,7 @@ class Display:
     def download_started(self, total: int) -> None:
         if not self.live:
             return
-        self._progress = Progress(
-            TextColumn("download"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=self.console,
-        )
+        self._progress = byte_progress(self.console, "download")
         self._progress.start()
         self._task = self._progress.add_task("download", total=total)
 

@@ -19,14 +19,6 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
 from openglacier.cli.keys import metadata_tx
 from openglacier.cli.options import setting_option, settings_from, storage_options
@@ -37,6 +29,7 @@ from openglacier.domain.context import Deps
 from openglacier.domain.scrub import PassReport, Scrubber, ScrubBusy, damage_dict, status
 from openglacier.errors import StorageError
 from openglacier.ports import DamageRecord
+from openglacier.progress import byte_progress
 from openglacier.server import build_deps
 
 console = Console(highlight=False, soft_wrap=True)
@@ -147,15 +140,7 @@ def scrub_now(config_file: Path | None, **options: Any) -> None:
 def _run(deps: Deps) -> PassReport:
     with deps.store.transaction(readonly=True) as tx:
         _, total = tx.scrub_census()
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
+    progress = byte_progress(console, transient=False)
     try:
         with progress:
             task = progress.add_task("verifying", total=total)

@@ -16,15 +16,10 @@ from typing import Protocol
 from rich.console import Console
 from rich.filesize import decimal
 from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
     TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
 )
 
+from openglacier.progress import byte_progress
 from openglacier.transfer.files import LocalFile
 
 
@@ -103,13 +98,10 @@ class RichReporter:
     """An overall bar and a bar per file in flight; finished files become lines."""
 
     def __init__(self, console: Console) -> None:
-        self._progress = Progress(
-            TextColumn("{task.description}", markup=False),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=console,
+        self._progress = byte_progress(
+            console,
+            "{task.description}",
+            markup=False,
             redirect_stdout=False,
             redirect_stderr=False,
         )
