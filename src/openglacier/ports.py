@@ -387,10 +387,10 @@ class MetadataTx(Protocol):
         first)."""
         ...
 
-    def seal_secrets(self) -> int:
-        """Seal every stored secret not yet sealed with the store's keyring's
-        current key (plaintext ones, and those of older keys); how many changed.
-        Idempotent; needs `MetadataStore.keyring`."""
+    def seal_secrets(self, *, reseal: bool = False) -> int:
+        """Seal every stored plaintext secret with the store's keyring's current
+        key and, with `reseal`, also those sealed with older keys; how many
+        changed. Idempotent; needs `MetadataStore.keyring`."""
         ...
 
     def repoint_blob(self, old_key: str, new_key: str, delete_at: datetime) -> int:

@@ -149,7 +149,12 @@ def test_seal_secrets_seals_plaintext_once_and_follows_the_current_key(
     assert all(v.startswith("og1:k-one:") for v in sealed.values())
     assert not set(sealed.values()) & set(SECRETS.values())
     rotated = replace(RING, current="k-two")
-    assert record_keys(metadata_store, rotated, NOW) == 2
+    # A start with the rotated file leaves them on k-one: nodes not yet
+    # restarted with the new file must still check signatures.
+    assert record_keys(metadata_store, rotated, NOW) == 0
+    assert stored_secrets(metadata_store) == sealed
+    # Rotation's rewrite re-seals them with the current key.
+    assert record_keys(metadata_store, rotated, NOW, reseal=True) == 2
     assert all(v.startswith("og1:k-two:") for v in stored_secrets(metadata_store).values())
     with metadata_store.transaction(readonly=True) as tx:
         found = tx.get_credential("OGAKBBBBBBBBBBBBBBBB")

@@ -155,7 +155,8 @@ def _rewrite_all(
     # With --replica-blob-url, the copies go to both stores, as every write does.
     blob_store = open_deployment_blobs(settings, codecs, url)
     try:
-        record_keys(store, codecs.keyring, datetime.now(UTC))  # secrets sealed with ID too
+        # Secrets re-sealed with the new key too: every node holds it by now.
+        record_keys(store, codecs.keyring, datetime.now(UTC), reseal=True)
         console.print(f"re-encrypting the blobs of {mask_secrets(url)} with key id {key_id}")
         with _progress() as progress:
             task = progress.add_task("blobs", total=census.size)

@@ -71,9 +71,12 @@ def check_keys(store: MetadataStore, keyring: Keyring | None) -> None:
         raise KeyCheckError(problem)
 
 
-def record_keys(store: MetadataStore, keyring: Keyring | None, now: datetime) -> int:
+def record_keys(
+    store: MetadataStore, keyring: Keyring | None, now: datetime, *, reseal: bool = False
+) -> int:
     """Let `store` seal secrets with `keyring`, record its key ids and seal the
-    secrets not yet sealed with its current key; how many were sealed."""
+    plaintext secrets with its current key (with `reseal`, also those of older
+    keys: rotation); how many were sealed."""
     store.keyring = keyring
     if keyring is None:
         return 0
@@ -83,7 +86,7 @@ def record_keys(store: MetadataStore, keyring: Keyring | None, now: datetime) ->
         problem = key_problem(tx.recorded_key_checks(), keyring)
         if problem is not None:
             raise KeyCheckError(problem)  # rolls the recording back
-        sealed = tx.seal_secrets()
+        sealed = tx.seal_secrets(reseal=reseal)
     checkpoint = getattr(store, "checkpoint", None)  # SQLite: old row images out of the file
     if sealed and checkpoint is not None:
         checkpoint()

@@ -50,15 +50,19 @@ class CredentialOps(TxBase):
         stmt = delete(credentials).where(credentials.c.access_key_id == access_key_id)
         return self._run(stmt) > 0
 
-    def seal_secrets(self) -> int:
+    def seal_secrets(self, *, reseal: bool = False) -> int:
         keyring = self._keyring
         if keyring is None:
             raise ValueError("seal_secrets needs the store's keyring")
-        current = f"{SEALED_PREFIX}{keyring.current}:"
+        # Without `reseal` only plaintext rows: a start must not re-seal secrets
+        # of an older key, or in a rolling restart the nodes still on the old
+        # key file could no longer check any signature. Rotation re-seals them
+        # (`blobs rewrite`), once every node holds the new key.
+        done = f"{SEALED_PREFIX}{keyring.current}:" if reseal else SEALED_PREFIX
         c = credentials.c
         # A prefix test without LIKE: key ids may hold "_", a LIKE wildcard.
-        prefix = func.substr(c.secret_access_key, 1, len(current))
-        stmt = select(c.access_key_id, c.secret_access_key).where(prefix != current)
+        prefix = func.substr(c.secret_access_key, 1, len(done))
+        stmt = select(c.access_key_id, c.secret_access_key).where(prefix != done)
         # Only the rows that need it: a restart with every secret sealed under
         # the current key reads nothing but this query's empty answer.
         rows = self._rows(stmt.with_for_update())
