@@ -10,6 +10,7 @@ the period's totals); `--json`: one object per account, vault and day. With
 from __future__ import annotations
 
 import json
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,8 @@ from openglacier.domain.usage_report import (
     prices_in_file,
 )
 
-console = Console(highlight=False, soft_wrap=True)
+# Piped or redirected, rich would fold the table to 80 columns: give it room.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 def _day(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
