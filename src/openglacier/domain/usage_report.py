@@ -147,9 +147,11 @@ def cost_of(usage: DayUsage, prices: Prices) -> dict[str, Any]:
     day = date.fromisoformat(usage.day)
     month_days = calendar.monthrange(day.year, day.month)[1]
     storage = (usage.stored_bytes or 0) / GB * prices.storage_gb_month / month_days
-    retrieval = sum(
-        b / GB * prices.retrieval(t)[0] + c / 1000 * prices.retrieval(t)[1]
-        for t, (c, b) in usage.retrievals.items()
+    retrieval = float(
+        sum(
+            b / GB * prices.retrieval(t)[0] + c / 1000 * prices.retrieval(t)[1]
+            for t, (c, b) in usage.retrievals.items()
+        )
     )
     uploads = usage.uploads / 1000 * prices.upload_per_1000
     others = sum(usage.requests.values()) - usage.uploads
