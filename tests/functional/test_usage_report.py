@@ -270,3 +270,22 @@ def test_processes_add_up(tmp_path: Path) -> None:
     assert row["uploads"] == {"count": 10, "bytes": sum(range(1, 11))}
     assert (row["archives"], row["stored_bytes"]) == (10, sum(range(1, 11)))
     assert "Traceback" not in server.log()
+
+
+def test_a_stop_flushes_what_was_counted(tmp_path: Path) -> None:
+    """Maintenance every hour: after its first pass at start, only the flush
+    at shutdown (SIGTERM) can write these counts."""
+    server = LiveServer(
+        tmp_path / "data", extra_env={"OPENGLACIER_MAINTENANCE_INTERVAL_SECONDS": "3600"}
+    ).start()
+    try:
+        day = today(server)
+        glacier = server.client()
+        glacier.create_vault(vaultName="stopping")
+        glacier.upload_archive(vaultName="stopping", body=SMALL)
+    finally:
+        server.stop()
+    row = usage(server)[(ACCOUNT_ID, "stopping", day)]
+    assert row["requests"] == {"CreateVault": 1, "UploadArchive": 1}
+    assert row["uploads"] == {"count": 1, "bytes": len(SMALL)}
+    assert "Traceback" not in server.log()

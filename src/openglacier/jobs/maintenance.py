@@ -15,6 +15,7 @@ lists every blob, which a pass every second must not do.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -180,6 +181,16 @@ class Maintenance:
         return await self.deps.in_tx(lambda tx: tx.purge_ended_uploads(cutoff))
 
     async def loop(self, interval: float) -> None:
+        try:
+            await self._passes(interval)
+        except asyncio.CancelledError:
+            # A stop (SIGTERM, lifespan shutdown) flushes the usage counts once
+            # more, so only a crash loses what was counted since the last pass.
+            with contextlib.suppress(Exception):
+                await self._flush_usage(snapshot=False)
+            raise
+
+    async def _passes(self, interval: float) -> None:
         stats_due = 0.0
         while True:
             try:
