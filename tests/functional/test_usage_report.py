@@ -92,6 +92,8 @@ def first_day_traffic(glacier: Any) -> dict[str, str]:
         glacier.upload_archive(vaultName="photos", body=SMALL, checksum="0" * 64)
     with pytest.raises(ClientError):
         glacier.describe_vault(vaultName="missing")
+    with pytest.raises(ClientError):  # no such name: counted under "(invalid)"
+        glacier.describe_vault(vaultName="n" * 300)
     for tier, archive, byte_range in (
         ("Expedited", small, None),
         ("Standard", big, None),
@@ -138,6 +140,8 @@ def test_usage_per_account_vault_and_day(server: LiveServer, tmp_path: Path) -> 
     missing = report[(ACCOUNT_ID, "missing", day1)]
     assert missing["requests"] == {"DescribeVault": 1}
     assert missing["archives"] is None  # no such vault: no stored snapshot
+    assert report[(ACCOUNT_ID, "(invalid)", day1)]["requests"] == {"DescribeVault": 1}
+    assert len(report) == 3
     maintenance(server)  # a second pass adds nothing new
     assert usage(server) == report
 

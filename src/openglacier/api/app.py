@@ -148,7 +148,7 @@ class GlacierApp:
         request.scope[usage.WHERE_KEY] = (  # for the usage report (metrics/usage.py)
             self.services.deps.clock.now().date().isoformat(),
             owner,
-            matched.params.get("vaultName", ""),
+            usage.vault_label(matched.params.get("vaultName", "")),
         )
         check_parameters(matched, request)  # before the policy check reads any of them
         checked_vault = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import MutableMapping, Sequence
 from typing import Any
 
+from openglacier.domain.validation import is_valid_vault_name
 from openglacier.ports import UsageRow
 
 # Put in the request scope by the app once the account is known: (day, account, vault).
@@ -20,6 +21,9 @@ WHERE_KEY = "openglacier.usage.where"
 # Put in the scope by InitiateJob's handler: (tier, bytes) of a retrieval or select.
 RETRIEVAL_KEY = "openglacier.usage.retrieval"
 REQUEST, UPLOAD, RETRIEVAL, STORED = "request", "upload", "retrieval", "stored"
+# Requests naming an invalid vault (refused later): counted under a name no
+# vault can have, so an over-long or binary path segment never reaches the table.
+INVALID_VAULT = "(invalid)"
 
 Key = tuple[str, str, str, str, str]
 
@@ -50,6 +54,11 @@ class UsageCounts:
 
 
 USAGE = UsageCounts()  # the process's counts, like its Prometheus counters
+
+
+def vault_label(name: str) -> str:
+    """The vault a request is counted under: "" for account-level operations."""
+    return name if not name or is_valid_vault_name(name) else INVALID_VAULT
 
 
 def count_request(

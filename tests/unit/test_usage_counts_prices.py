@@ -16,7 +16,13 @@ from openglacier.domain.usage_report import (
     prices_from,
     prices_in_file,
 )
-from openglacier.metrics.usage import USAGE, WHERE_KEY, UsageCounts, count_request
+from openglacier.metrics.usage import (
+    USAGE,
+    WHERE_KEY,
+    UsageCounts,
+    count_request,
+    vault_label,
+)
 from openglacier.ports import UsageRow
 
 A = "123456789012"
@@ -81,3 +87,10 @@ def test_storage_is_a_month_spread_over_its_days() -> None:
 def test_an_unknown_tier_costs_nothing() -> None:
     (day,) = by_day([UsageRow("2026-12-01", A, "v", "retrieval", "Glacial", 1000, GB)])
     assert cost_of(day, Prices())["retrieval"] == 0
+
+
+def test_vault_labels() -> None:
+    assert vault_label("") == ""  # account-level operations
+    assert vault_label("photos-2026.v_1") == "photos-2026.v_1"
+    assert vault_label("n" * 256) == "(invalid)"
+    assert vault_label("a\x00b") == "(invalid)"
