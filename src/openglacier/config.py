@@ -299,6 +299,9 @@ CHOICES = {
 
 # Settings whose file form may be a TOML table; flags and variables give "k=v,k=v".
 TABLES = ("tier_delays", "notify_targets")
+# Tables of the config file that are not settings: `[prices]`, the usage
+# report's price table (domain/usage_report.py reads it).
+NOT_SETTINGS = ("prices",)
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -354,6 +357,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
     known, aliases = {f.name for f in fields(Settings)}, file_aliases()
     values: dict[str, Any] = {}
     for key, value in data.get("openglacier", data).items():
+        if key in NOT_SETTINGS:
+            continue
         word = str(key).replace("-", "_")
         name = word if word in known else aliases.get(word)
         if name is None:

@@ -313,6 +313,23 @@ class MetadataTx(Protocol):
         (vault counters, indexes), for the gauges maintenance refreshes."""
         ...
 
+    # --- usage report (storage/metadata/usage.py) -----------------------------
+    def add_usage(self, rows: Sequence[UsageRow]) -> None:
+        """Add each row's number and bytes to its (day, account, vault, kind,
+        name) row, creating it at zero first: several processes' flushes add up."""
+        ...
+
+    def snapshot_usage(self, day: str) -> int:
+        """Set `day`'s "stored" row of every vault to its live archives and bytes
+        (the vault counters, not a scan); returns the vaults written."""
+        ...
+
+    def usage_rows(
+        self, account_id: str | None, since: str | None, until: str | None
+    ) -> list[UsageRow]:
+        """Rollup rows, `since` and `until` ("YYYY-MM-DD") inclusive, in key order."""
+        ...
+
     def list_governed_vaults(self) -> list[GovernedVault]: ...
 
     # --- blob deletion queue ------------------------------------------------
@@ -472,6 +489,20 @@ class StoreStats:
     jobs: dict[tuple[str, str, str], int]  # (action, tier or "", status) -> jobs
     oldest_in_progress: dict[tuple[str, str], datetime]  # (action, tier or "") -> created
     scrub_last_finished: datetime | None = None  # the persisted last finished scrub pass
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """One cell of the usage rollup: kind "stored" (name "", number = archives),
+    "upload" (name ""), "retrieval" (name = tier) or "request" (name = operation)."""
+
+    day: str  # YYYY-MM-DD, UTC
+    account_id: str
+    vault: str
+    kind: str
+    name: str
+    number: int
+    bytes: int
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ TABLES = {
     "encryption_keys",
     "damage_records",
     "scrub_state",
+    "usage_daily",
 }
 
 
@@ -74,7 +75,7 @@ def test_migrated_schema_matches_schema_py(metadata_store: SqlMetadataStore) -> 
     assert set(metadata.tables) == TABLES
     assert schema_differences(metadata_store.engine) == []
     assert column_type_differences(metadata_store.engine) == []
-    assert current_revision(metadata_store.engine) == head_revision() == "0009"
+    assert current_revision(metadata_store.engine) == head_revision() == "0010"
 
 
 def test_vault_names_are_binary_collated_on_postgres(metadata_store: SqlMetadataStore) -> None:

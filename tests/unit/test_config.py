@@ -234,3 +234,14 @@ def test_orphan_blob_age_reaches_the_collector(tmp_path: Path) -> None:
     finally:
         deps.store.close()
         deps.blobs.close()
+
+
+def test_a_prices_table_is_not_a_setting(tmp_path: Path) -> None:
+    """`[prices]` is the usage report's (docs/operations.md): every command
+    reading the file passes over it, top level or under [openglacier]."""
+    top = tmp_path / "top.toml"
+    top.write_text("port = 9100\n[prices]\nstorage_gb_month = 0.01\n")
+    nested = tmp_path / "nested.toml"
+    nested.write_text("[openglacier]\nport = 9101\n[openglacier.prices]\nupload_per_1000 = 1\n")
+    assert load_settings({}, top).port == 9100
+    assert load_settings({}, nested).port == 9101

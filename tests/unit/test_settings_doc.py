@@ -38,6 +38,8 @@ NOT_SETTINGS = {
 }
 
 CLIENT_COMMANDS = {"migrate", "archive", "vault", "job", "inventory"}  # Glacier clients
+# `openglacier usage`'s report options: not settings, each its OPENGLACIER_USAGE_* variable.
+USAGE_OPTIONS = {"account", "since", "until", "as_json", "cost", "prices_file"}
 
 
 def test_docs_settings_md_is_generated_from_settings() -> None:
@@ -80,6 +82,9 @@ def test_every_option_has_help_and_a_variable() -> None:
             if not isinstance(param, click.Option) or param.name in ("help", "version"):
                 continue
             assert param.help, f"{path} {param.opts[0]} has no help"
+            if path == "usage" and param.name in USAGE_OPTIONS:
+                assert str(param.envvar).startswith("OPENGLACIER_USAGE_"), param.opts[0]
+                continue
             if param.name in NOT_SETTINGS:
                 continue
             if path.split()[0] in CLIENT_COMMANDS:

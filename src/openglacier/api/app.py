@@ -46,6 +46,7 @@ from openglacier.errors import (
     StorageError,
 )
 from openglacier.ids import new_request_id
+from openglacier.metrics import usage
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -144,6 +145,11 @@ class GlacierApp:
             raise routed
         matched = routed
         owner = resolve_account(caller, matched.params["accountId"])
+        request.scope[usage.WHERE_KEY] = (  # for the usage report (metrics/usage.py)
+            self.services.deps.clock.now().date().isoformat(),
+            owner,
+            usage.vault_label(matched.params.get("vaultName", "")),
+        )
         check_parameters(matched, request)  # before the policy check reads any of them
         checked_vault = None
         if is_account_level(matched):

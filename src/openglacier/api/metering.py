@@ -4,7 +4,9 @@ The meter wraps the ASGI `receive` and `send` of one request, so it counts
 what actually crossed the socket (streamed uploads and downloads included)
 at the cost of a length and an addition per message. The operation is put in
 the scope by the router (`OPERATION_KEY`); requests that never got that far
-are `_unrouted`, admin calls `_admin`.
+are `_unrouted`, admin calls `_admin`. The same record feeds the usage
+report's counts (metrics/usage.py) once the app has put the account in the
+scope.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from time import perf_counter
 from typing import Any
 
 from openglacier.metrics import observe_request
+from openglacier.metrics.usage import count_request
 
 Message = MutableMapping[str, Any]
 OPERATION_KEY = "openglacier.operation"
@@ -55,3 +58,4 @@ class RequestMeter:
         operation = scope.get(OPERATION_KEY, UNROUTED)
         seconds = perf_counter() - self.start
         observe_request(operation, self.status, seconds, self.received, self.sent)
+        count_request(scope, operation, self.status, self.received)  # the usage report

@@ -45,6 +45,7 @@ from openglacier.cli.processes import (
 )
 from openglacier.cli.scrub import scrub
 from openglacier.cli.startup import AnnouncingServer, listen_socket, one_line_errors
+from openglacier.cli.usage import usage
 from openglacier.cli.vault import vault
 from openglacier.clock import SystemClock
 from openglacier.config import Settings, mask_secrets
@@ -305,4 +306,5 @@ main.add_command(job)
 main.add_command(migrate)
 main.add_command(policies)
 main.add_command(scrub)
+main.add_command(usage)
 main.add_command(vault)

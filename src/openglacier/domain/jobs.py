@@ -51,6 +51,8 @@ class InitiatedJob:
     job_id: str
     location: str
     output_path: str | None
+    # Archive retrievals and selects, for the usage report: (tier, bytes the job reads).
+    retrieval: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,7 @@ class JobService:
                 job.job_id,
                 f"/{caller.account_id}/vaults/{vault.name}/jobs/{job.job_id}",
                 job.output_path,
+                _retrieval(job),
             )
 
         initiated = await self.deps.in_tx(run)
@@ -309,3 +312,14 @@ class JobService:
 
     def _arn(self, vault: Vault) -> str:
         return self.deps.vault_arn(vault.region, vault.account_id, vault.name)
+
+
+def _retrieval(job: Job) -> tuple[str, int] | None:
+    """A retrieval or select job's tier (Standard when not given, spec 4.1) and
+    the bytes it reads: its range, else its archive."""
+    if job.action is JobAction.INVENTORY:
+        return None
+    tier = job.tier or "Standard"
+    if job.range_start is not None and job.range_end is not None:
+        return tier, job.range_end - job.range_start + 1
+    return tier, job.archive_size or 0

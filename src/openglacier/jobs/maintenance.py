@@ -1,5 +1,5 @@
 """Periodic housekeeping: inventories, expiry of idle uploads, jobs and vault lock ids,
-blob collection.
+blob collection, the usage report's daily rollup.
 
 Runs in every server process (each step is idempotent and transactional, so
 several API nodes may run it at once). Time comes from the injected clock, so
@@ -15,6 +15,7 @@ lists every blob, which a pass every second must not do.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -29,6 +30,7 @@ from openglacier.domain.inventory import InventoryService
 from openglacier.domain.models import UploadState
 from openglacier.domain.orphans import collect_orphans
 from openglacier.metrics.stats import publish as publish_stats
+from openglacier.metrics.usage import USAGE
 from openglacier.ports import MetadataTx, StoreStats
 
 log = logging.getLogger("openglacier.maintenance")
@@ -77,9 +79,30 @@ class Maintenance:
         locks = await self.deps.in_tx(lambda tx: tx.purge_expired_locks(now))
         blobs = await self.deps.collect_garbage()
         orphans = await self._collect_orphans()
+        await self._flush_usage(snapshot=stats)
         if stats:
             await self._refresh_stats()
         return MaintenanceReport(inventories, expired, purged, jobs, locks, blobs, orphans)
+
+    async def _flush_usage(self, *, snapshot: bool) -> None:
+        """Add this process's usage counts to the daily rollup (additive, so every
+        process's flushes add up) and, with `snapshot`, set today's stored archives
+        and bytes per vault from the vault counters. A failed flush keeps its counts."""
+        rows = USAGE.drain()
+        if not rows and not snapshot:
+            return
+        day = self.deps.clock.now().date().isoformat()
+
+        def write(tx: MetadataTx) -> None:
+            tx.add_usage(rows)
+            if snapshot:
+                tx.snapshot_usage(day)
+
+        try:
+            await self.deps.in_tx(write)
+        except BaseException:
+            USAGE.restore(rows)
+            raise
 
     async def _refresh_stats(self) -> None:
         """The stored, upload and job gauges (metrics/stats.py): read here, once a
@@ -158,6 +181,16 @@ class Maintenance:
         return await self.deps.in_tx(lambda tx: tx.purge_ended_uploads(cutoff))
 
     async def loop(self, interval: float) -> None:
+        try:
+            await self._passes(interval)
+        except asyncio.CancelledError:
+            # A stop (SIGTERM, lifespan shutdown) flushes the usage counts once
+            # more, so only a crash loses what was counted since the last pass.
+            with contextlib.suppress(Exception):
+                await self._flush_usage(snapshot=False)
+            raise
+
+    async def _passes(self, interval: float) -> None:
         stats_due = 0.0
         while True:
             try:

@@ -9,10 +9,13 @@ from openglacier.api.protocol import empty_response, json_response, parse_limit
 from openglacier.api.streaming import WindowedResponse
 from openglacier.domain.job_description import job_description
 from openglacier.domain.jobs import JOBS_LIMIT, parse_completed_filter, parse_status_filter
+from openglacier.metrics.usage import RETRIEVAL_KEY
 
 
 async def initiate_job(ctx: RequestContext) -> Response:
     job = await ctx.services.jobs.initiate(ctx.caller, ctx.vault_name, ctx.json())
+    if job.retrieval is not None:  # counted by the usage report (metrics/usage.py)
+        ctx.request.scope[RETRIEVAL_KEY] = job.retrieval
     headers = {"Location": job.location, "x-amz-job-id": job.job_id}
     if job.output_path is not None:
         headers["x-amz-job-output-path"] = job.output_path

@@ -442,3 +442,23 @@ scrub_state = Table(
     Column("lease_holder", String(128), nullable=True),
     Column("lease_until", UTCDateTime(), nullable=True),
 )
+
+# The usage report's daily rollup (storage/metadata/usage.py, docs/operations.md):
+# one row per (day, account, vault, kind, name). kind "stored" (name ""): the
+# vault's archives and bytes at the day's last maintenance pass; "upload" (name
+# ""), "retrieval" (name: the tier), "request" (name: the operation): counts and
+# bytes added by every process's maintenance pass. A narrow, long table: new
+# operations or tiers need no migration, and a page pivots what it shows.
+usage_daily = Table(
+    "usage_daily",
+    metadata,
+    Column("day", String(10), nullable=False),  # YYYY-MM-DD, UTC: sorts as text
+    Column("account_id", String(ACCOUNT), nullable=False),
+    Column("vault", binary_string(255), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("number", BigInteger, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    PrimaryKeyConstraint("day", "account_id", "vault", "kind", "name"),
+    Index("ix_usage_daily_account_id", "account_id", "day"),
+)

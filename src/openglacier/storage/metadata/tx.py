@@ -15,6 +15,7 @@ from openglacier.storage.metadata.notifications import NotificationOps
 from openglacier.storage.metadata.repoint import RepointOps
 from openglacier.storage.metadata.stats import StatsOps
 from openglacier.storage.metadata.uploads import UploadOps
+from openglacier.storage.metadata.usage import UsageOps
 from openglacier.storage.metadata.vaults import VaultOps
 
 
@@ -33,5 +34,6 @@ class SqlMetadataTx(
     RepointOps,
     DamageOps,
     StatsOps,
+    UsageOps,
 ):
     """Valid only inside the `SqlMetadataStore.transaction()` block that made it."""
