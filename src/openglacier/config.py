@@ -191,6 +191,18 @@ class Settings:
     log_level: str = setting(
         "info", "Log level: critical, error, warning, info or debug.", flag="--log-level"
     )
+    log_format: str = setting(
+        "text",
+        "Log line format on stderr: text (TIME LEVEL LOGGER MESSAGE) or json (one object "
+        "per line); see docs/operations.md, Logs.",
+        flag="--log-format",
+    )
+    access_log: str = setting(
+        "on",
+        "One log line per API request at info (method, path, operation, account, status, "
+        "bytes, duration, request id): on or off.",
+        flag="--access-log",
+    )
     # jobs
     tier_delays: str = setting(
         "",
@@ -293,6 +305,8 @@ CHOICES = {
     "auth": ("sigv4", "none"),
     "partition": ("aws", "aws-cn", "aws-us-gov"),
     "log_level": ("critical", "error", "warning", "info", "debug"),
+    "log_format": ("text", "json"),
+    "access_log": ("on", "off"),
     "inventory_before_first": ("error", "empty"),
     "expedited_capacity": ("unlimited", "strict"),
 }

@@ -279,5 +279,6 @@ def build_runtime(
             readiness_checks(deps.store, deps.blobs),
             metrics=settings.metrics_port < 0,  # else on its own port (cli/main.py)
         ),
+        access_log=settings.access_log == "on",
     )
     return Runtime(settings, services, app, root, token)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -36,6 +37,9 @@ class LiveServer:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    # stderr (the log lines) to a file of its own, stdout (the banner) to log_path.
+    separate_stderr: bool = False
+    err_path: Path | None = None
 
     @property
     def endpoint(self) -> str:
@@ -60,12 +64,16 @@ class LiveServer:
     def start(self, timeout: float = 30.0) -> LiveServer:
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.log_path = self.data_dir.parent / f"server-{self.port}.log"
-        with self.log_path.open("ab") as log:  # the child keeps its own descriptor
+        if self.separate_stderr:
+            self.err_path = self.data_dir.parent / f"server-{self.port}.err"
+        with contextlib.ExitStack() as files:  # the child keeps its own descriptors
+            log = files.enter_context(self.log_path.open("ab"))
+            err = files.enter_context(self.err_path.open("ab")) if self.err_path else None
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "openglacier", "serve"],
                 env=self.env(),
                 stdout=log,
-                stderr=subprocess.STDOUT,
+                stderr=err or subprocess.STDOUT,
             )
         self._wait_ready(timeout)
         return self
@@ -84,7 +92,13 @@ class LiveServer:
         raise RuntimeError(f"server not ready after {timeout}s:\n{self.log()}")
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path else ""
+        """stdout and stderr (stderr after stdout when they go to separate files)."""
+        out = self.log_path.read_text(errors="replace") if self.log_path else ""
+        return out + self.stderr()
+
+    def stderr(self) -> str:
+        """stderr, when `separate_stderr` (else it is in log())."""
+        return self.err_path.read_text(errors="replace") if self.err_path else ""
 
     def kill(self) -> None:
         """SIGKILL: no shutdown handlers, no flushing — a crash."""

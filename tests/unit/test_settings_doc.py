@@ -119,6 +119,7 @@ def test_the_worker_offers_only_what_a_worker_uses() -> None:
         "notify_targets",
         "metrics_port",
         "log_level",
+        "log_format",
     }
     help_text = CliRunner().invoke(main, ["worker", "--help"], terminal_width=200).output
     assert "inside the server process" not in help_text

@@ -6,7 +6,8 @@ route lookup (its error deferred) -> body intake for the signature -> SigV4 ->
 vault-scoped operations, `domain/access.py`) -> handler.
 Every failure, wherever raised, is rendered by `api.errors`. Before all of it,
 `/metrics` and `/health/*` are answered without auth (`api/front.py`); every
-other request is metered (`api/metering.py`).
+other request is metered and access-logged (`api/metering.py`), its request id
+set for every log line made while it is served (`logs.REQUEST_ID`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from openglacier.api.errors import error_response, internal_error, storage_error
 from openglacier.api.front import Front
 from openglacier.api.handlers import HANDLERS
 from openglacier.api.http_protocol import check_head
-from openglacier.api.metering import ADMIN, OPERATION_KEY, RequestMeter
+from openglacier.api.metering import ACCOUNT_KEY, ADMIN, OPERATION_KEY, RequestMeter
 from openglacier.api.protocol import check_text, parse_json_object
 from openglacier.api.routes import Body, Match, match
 from openglacier.auth import sigv4
@@ -46,6 +47,7 @@ from openglacier.errors import (
     StorageError,
 )
 from openglacier.ids import new_request_id
+from openglacier.logs import REQUEST_ID
 from openglacier.metrics import usage
 
 Scope = MutableMapping[str, Any]
@@ -66,6 +68,7 @@ class GlacierApp:
         max_json_body: int = 1 << 20,
         background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
         front: Front | None = None,
+        access_log: bool = True,
     ) -> None:
         self.services = services
         self.auth = authenticator
@@ -74,6 +77,7 @@ class GlacierApp:
         self.background = background  # loops run for the app's lifetime
         self._tasks: list[asyncio.Task[None]] = []
         self.front = front or Front()  # /metrics, /health/*: before routing and auth
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -102,14 +106,17 @@ class GlacierApp:
             await response(scope, receive, send)
             return
         meter = RequestMeter(receive, send)
-        try:
-            await self._answer(scope, meter.receive, meter.send)
-        finally:
-            meter.record(scope)
-
-    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
         request_id = new_request_id()
+        # uvicorn runs each request in a task of its own: the id is this request's.
+        token = REQUEST_ID.set(request_id)
+        try:
+            await self._answer(scope, meter.receive, meter.send, request_id)
+        finally:
+            meter.record(scope, request_id, self.access_log)
+            REQUEST_ID.reset(token)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+        request = Request(scope, receive)
         try:
             raw_path = scope.get("raw_path") or scope["path"].encode()
             query = scope.get("query_string", b"")
@@ -140,6 +147,7 @@ class GlacierApp:
             routed = error  # reported after authentication (spec 1.8 order)
         kind = routed.route.body if isinstance(routed, Match) else Body.NONE
         caller, body, declared = await self._authenticate(request, path, kind)
+        request.scope[ACCOUNT_KEY] = caller.account_id  # the signer's, for the access log
         check_version(request.headers.get("x-amz-glacier-version"))
         if isinstance(routed, GlacierError):
             raise routed

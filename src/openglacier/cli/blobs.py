@@ -5,7 +5,6 @@ store (storage/blob_migration.py) and switch the recorded blob URL.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -19,6 +18,7 @@ from rich.progress import (
     Progress,
 )
 
+from openglacier import logs
 from openglacier.cli.options import setting_option, settings_from, storage_options
 from openglacier.cli.startup import SettingsError, one_line_errors
 from openglacier.config import ConfigError, Settings, mask_secrets, validate
@@ -52,6 +52,7 @@ def blobs() -> None:
     "(its keys: OPENGLACIER_BLOB_ACCESS_KEY_ID / _SECRET_ACCESS_KEY).",
 )
 @setting_option("log_level", "debug names each blob copied or skipped.")
+@setting_option("log_format")
 def migrate(config_file: Path | None, to_url: str, **options: Any) -> None:
     """Copy every blob the metadata names to the store at URL, verify each
     against its stored hashes, then make URL the deployment's blob store.
@@ -86,8 +87,7 @@ def migrate(config_file: Path | None, to_url: str, **options: Any) -> None:
 def _quiet_logging(settings: Settings) -> None:
     # Only our own records at the chosen level: the libraries' INFO lines (the
     # schema check's, boto's) would only crowd the progress bar.
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
-    logging.getLogger("openglacier").setLevel(settings.log_level.upper())
+    logs.configure(settings.log_level, settings.log_format, only_ours=True)
 
 
 @blobs.command("rewrite")
@@ -107,6 +107,7 @@ def _quiet_logging(settings: Settings) -> None:
     "the switch (e.g. 30m, 2h; 0: at the next blob collection).",
 )
 @setting_option("log_level", "debug names each blob rewritten or skipped.")
+@setting_option("log_format")
 def rewrite(config_file: Path | None, key_id: str, delete_after: str, **options: Any) -> None:
     """Re-encrypt every blob not yet encrypted with key ID (after `encryption-key
     create --add`, or blobs written before encryption was on), and seal the

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from uvicorn.supervisors import Multiprocess
 
-from openglacier import __version__
+from openglacier import __version__, logs
 from openglacier.auth.credentials import RootKeys
 from openglacier.cli.archive import archive
 from openglacier.cli.blobs import blobs
@@ -64,14 +63,6 @@ def main() -> None:
     """OpenGlacier: an Amazon Glacier compatible archive server."""
 
 
-def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
-    # Alembic's INFO lines at every start ("Context impl ...") would come before
-    # a refused start's one line (a mismatched blob store is found after the
-    # schema check); its warnings and errors still show.
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.root.level))
-
-
 @main.command()
 @storage_options
 @server_options
@@ -82,7 +73,7 @@ def serve(config_file: Path | None, **options: Any) -> None:
     the banner is printed once the server serves.
     """
     settings = settings_from(config_file, **options)
-    _configure_logging(settings)
+    logs.configure(settings.log_level, settings.log_format)
     if settings.processes > 1:
         sys.exit(serve_processes(settings))
     with listen_socket(settings.host, settings.port) as sock:
@@ -204,7 +195,7 @@ def worker(config_file: Path | None, **options: Any) -> None:
     with --job-workers 0 to leave all jobs to workers.
     """
     settings = settings_from(config_file, **options)
-    _configure_logging(settings)
+    logs.configure(settings.log_level, settings.log_format)
     with one_line_errors(settings):
         services = Services.build(build_deps(settings, SystemClock()), job_setup(settings))
     console.print(

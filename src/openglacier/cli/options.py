@@ -122,6 +122,8 @@ SERVE_SETTINGS = (
     "scrub_rate",
     "scrub_interval",
     "log_level",
+    "log_format",
+    "access_log",
 )
 
 
@@ -144,6 +146,7 @@ def worker_options(func: F) -> F:
             setting_option("notify_targets"),
             setting_option("metrics_port", "Serve GET /metrics on this port (-1: none)."),
             setting_option("log_level"),
+            setting_option("log_format"),
         ],
     )
 

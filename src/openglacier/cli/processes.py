@@ -37,6 +37,7 @@ from typing import Any
 import click
 import uvicorn
 
+from openglacier import logs
 from openglacier.cli.startup import AnnouncingServer, port_problem
 from openglacier.config import Settings
 from openglacier.metrics.exposition import process_exited
@@ -82,9 +83,13 @@ def uvicorn_config(settings: Settings, app: Any, **extra: Any) -> uvicorn.Config
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        # The process's logging is openglacier.logs's (configured before this):
+        # uvicorn's lines go through its formatter, and the access log is ours
+        # (api/metering.py), so uvicorn's own is off.
+        log_config=None,
+        access_log=False,
         lifespan="on",
         server_header=False,
-        access_log=settings.log_level == "debug",
         **extra,
     )
 
@@ -93,7 +98,7 @@ def process_app(settings: Settings) -> Any:
     """The app each API process builds for itself (runtimes hold connection pools
     and threads, which must not cross a process start). Module-level, so a
     spawned process can find it."""
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    logs.configure(settings.log_level, settings.log_format)
     return build_runtime(settings).app
 
 
@@ -101,6 +106,7 @@ def run_api_process(settings: Settings, supervisor: int, ready: Connection) -> N
     """One API process (the spawned child): its own socket, then uvicorn; tells the
     supervisor its pid once it serves."""
     _exit_with(supervisor)
+    logs.configure(settings.log_level, settings.log_format)  # a spawned process starts bare
     sock = reuse_port_socket(settings.host, settings.port, listen=True)
     config = uvicorn_config(settings, partial(process_app, settings), factory=True)
     AnnouncingServer(config, partial(ready.send, os.getpid())).run(sockets=[sock])

@@ -20,6 +20,7 @@ from typing import Any
 import click
 from rich.console import Console
 
+from openglacier import logs
 from openglacier.cli.keys import metadata_tx
 from openglacier.cli.options import setting_option, settings_from, storage_options
 from openglacier.cli.startup import one_line_errors
@@ -109,6 +110,7 @@ def _mib(size: int) -> str:
 
 @scrub.command("now")
 @storage_options
+@setting_option("log_format")
 def scrub_now(config_file: Path | None, **options: Any) -> None:
     """Run a full scrub pass now, at full speed, from the first blob.
 
@@ -116,9 +118,9 @@ def scrub_now(config_file: Path | None, **options: Any) -> None:
     (repaired or not), 0 if everything verified.
     """
     settings = settings_from(config_file, **options)
+    logs.configure("warning", settings.log_format)  # the progress bar says the rest
     # The command prints each finding itself; the damage log's ERROR lines
     # (a server's record of them) would say everything twice.
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     logging.getLogger("openglacier.damage").setLevel(logging.CRITICAL)
     with one_line_errors(settings):
         deps = build_deps(settings, SystemClock())

@@ -34,12 +34,12 @@ def start_in_thread(
     settings = replace(settings, port=int(sock.getsockname()[1]))
     try:
         # The test process is not ours: leave its allocator and logging set-up alone
-        # (uvicorn's default log_config would reconfigure the root's handlers).
+        # (uvicorn_config passes no log_config, which would reconfigure the root).
         runtime = build_runtime(settings, tune_allocator=False)
     except BaseException:
         sock.close()
         raise
-    server = _SignallingServer(uvicorn_config(settings, runtime.app, log_config=None))
+    server = _SignallingServer(uvicorn_config(settings, runtime.app))
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="openglacier-test-server", daemon=True
     )
