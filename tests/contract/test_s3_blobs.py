@@ -27,6 +27,7 @@ from openglacier.storage.blobs.opening import BlobStoreOpenError
 from openglacier.storage.blobs.s3 import MAX_PARTS_IN_FLIGHT, S3BlobStore
 from openglacier.storage.blobs.s3_checksum import _c_extend, crc32c_of, part_checksum
 from openglacier.storage.blobs.s3_client import S3Credentials, S3Location, make_client
+from openglacier.storage.blobs.s3_writer import FIRST_PART_SIZE
 from support.seaweed import REGION, Seaweed
 from support.server import free_port
 
@@ -113,6 +114,22 @@ def test_small_blob_is_one_put(s3: S3Case) -> None:
     assert s3.objects() == [s3.name(key)]
     head = s3.client.head_object(Bucket=BUCKET, Key=s3.name(key))
     assert head["ContentLength"] == _codec1_object_size(PART - HEADER_LEN) > PART
+
+
+def test_part_one_is_only_as_large_as_s3_requires(s3: S3Case) -> None:
+    """Part 1 waits in memory for commit: 5 MiB (FIRST_PART_SIZE), not a full part."""
+    store = s3.seaweed.blob_store(BUCKET, s3.prefix, part_size=8 * MIB)
+    try:
+        data = _payload(12 * MIB)
+        writer = store.create(new_blob_key())
+        writer.write(data[: FIRST_PART_SIZE - HEADER_LEN])
+        assert s3.uploads() == []
+        writer.write(data[FIRST_PART_SIZE - HEADER_LEN :])
+        assert len(s3.uploads()) == 1  # past 5 MiB: part 1 is full, the upload started
+        info = writer.commit()
+        assert b"".join(store.open(info.key)) == data
+    finally:
+        store.close()
 
 
 def test_abort_leaves_no_multipart_upload(s3: S3Case) -> None:

@@ -32,6 +32,10 @@ __all__ = ["MAX_PARTS", "MAX_PARTS_IN_FLIGHT", "PART_SIZE", "S3BlobWriter"]
 log = logging.getLogger("openglacier.storage.blobs.s3")
 
 PART_SIZE = 8 << 20  # S3's minimum is 5 MiB; 8 MiB parts reach 78 GiB in 10000 parts
+# Part 1 is held in memory until commit (it carries the header), so it is only
+# as large as S3 requires (parts may differ in size): 3 MiB less per writer
+# than a full part, which is peak RSS in a large upload (bench scenario 8).
+FIRST_PART_SIZE = 5 << 20
 MAX_PARTS = 10_000
 MAX_PARTS_IN_FLIGHT = 2
 
@@ -86,7 +90,7 @@ class S3BlobWriter:
         part = self._store.part_size
         while view:
             if self._upload_id is None:
-                room = part - len(self._first)
+                room = min(part, FIRST_PART_SIZE) - len(self._first)
                 self._first += view[:room]
                 view = view[room:]
                 if view:
