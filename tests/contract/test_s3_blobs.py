@@ -5,13 +5,16 @@ session's real SeaweedFS S3 gateway."""
 
 from __future__ import annotations
 
+import base64
 import tracemalloc
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+import google_crc32c
 import pytest
 
 from openglacier.errors import IntegrityError, StorageError
@@ -22,7 +25,9 @@ from openglacier.storage.blobs.codecs.index import index_length
 from openglacier.storage.blobs.format import CODEC_CHECKED, HEADER_LEN, BlobHeader
 from openglacier.storage.blobs.opening import BlobStoreOpenError
 from openglacier.storage.blobs.s3 import MAX_PARTS_IN_FLIGHT, S3BlobStore
+from openglacier.storage.blobs.s3_checksum import _c_extend, crc32c_of, part_checksum
 from openglacier.storage.blobs.s3_client import S3Credentials, S3Location, make_client
+from openglacier.storage.blobs.s3_writer import FIRST_PART_SIZE
 from support.seaweed import REGION, Seaweed
 from support.server import free_port
 
@@ -111,6 +116,22 @@ def test_small_blob_is_one_put(s3: S3Case) -> None:
     assert head["ContentLength"] == _codec1_object_size(PART - HEADER_LEN) > PART
 
 
+def test_part_one_is_only_as_large_as_s3_requires(s3: S3Case) -> None:
+    """Part 1 waits in memory for commit: 5 MiB (FIRST_PART_SIZE), not a full part."""
+    store = s3.seaweed.blob_store(BUCKET, s3.prefix, part_size=8 * MIB)
+    try:
+        data = _payload(12 * MIB)
+        writer = store.create(new_blob_key())
+        writer.write(data[: FIRST_PART_SIZE - HEADER_LEN])
+        assert s3.uploads() == []
+        writer.write(data[FIRST_PART_SIZE - HEADER_LEN :])
+        assert len(s3.uploads()) == 1  # past 5 MiB: part 1 is full, the upload started
+        info = writer.commit()
+        assert b"".join(store.open(info.key)) == data
+    finally:
+        store.close()
+
+
 def test_abort_leaves_no_multipart_upload(s3: S3Case) -> None:
     key = new_blob_key()
     writer = s3.store.create(key)
@@ -131,6 +152,64 @@ def test_multipart_commit_never_replaces_a_blob(s3: S3Case) -> None:
         writer.commit()
     assert b"".join(s3.store.open(key)) == b"first"
     assert s3.uploads() == []  # the failed commit aborted its upload
+
+
+# --- transit checks ---------------------------------------------------------------
+
+
+def _crc32c_b64(data: bytes) -> str:
+    return base64.b64encode(google_crc32c.value(data).to_bytes(4, "big")).decode()
+
+
+def test_every_part_and_put_carries_its_crc32c(s3: S3Case) -> None:
+    """Each body goes out with its CRC32C, and the store took it."""
+    sent: dict[int, str] = {}
+
+    def record(request: Any, **_: Any) -> None:
+        number = int(parse_qs(urlsplit(request.url).query).get("partNumber", ["0"])[0])
+        sent[number] = request.headers["x-amz-checksum-crc32c"].decode()
+
+    s3.client.meta.events.register("before-send.s3.UploadPart", record)
+    s3.client.meta.events.register("before-send.s3.PutObject", record)
+    key = new_blob_key()
+    put_blob(s3.store, key, [_payload(2 * PART + 999)])
+    stored = s3.client.get_object(Bucket=BUCKET, Key=s3.name(key))["Body"].read()
+    parts = [stored[i : i + PART] for i in range(0, len(stored), PART)]
+    assert sent == {n: _crc32c_b64(part) for n, part in enumerate(parts, 1)}
+    small = new_blob_key()
+    put_blob(s3.store, small, [b"small blob"])
+    body = s3.client.get_object(Bucket=BUCKET, Key=s3.name(small))["Body"].read()
+    assert sent[0] == _crc32c_b64(body)
+    head = s3.client.head_object(Bucket=BUCKET, Key=s3.name(small), ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32C"] == sent[0]
+
+
+@pytest.mark.parametrize("size", [100, 2 * PART])
+def test_body_damaged_in_transit_is_refused(s3: S3Case, size: int) -> None:
+    """A body changed after its checksum was taken (as a bad link would) fails
+    the write: nothing damaged is committed."""
+
+    def damage(request: Any, **_: Any) -> None:
+        if request.body:
+            body = bytearray(request.body)
+            body[len(body) // 2] ^= 0x01
+            request.body = bytes(body)
+
+    s3.client.meta.events.register("before-send.s3.UploadPart", damage)
+    s3.client.meta.events.register("before-send.s3.PutObject", damage)
+    key = new_blob_key()
+    with pytest.raises(StorageError, match="BadDigest"):
+        put_blob(s3.store, key, [_payload(size)])
+    assert s3.objects() == []
+    assert s3.uploads() == []
+
+
+def test_part_checksum_reads_a_bytearray_in_place() -> None:
+    for size in (0, 1, 4095, 5 * MIB + 3):
+        body = bytearray(_payload(size))
+        assert crc32c_of(body) == google_crc32c.value(bytes(body))
+        assert part_checksum(body) == _crc32c_b64(bytes(body))
+    assert _c_extend() is not None  # the in-place path, not the copying fallback
 
 
 # --- the sweep of dead writers' uploads -----------------------------------------

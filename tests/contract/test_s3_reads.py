@@ -4,6 +4,7 @@ short by the network being an outage (StorageError), not damage."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -169,3 +170,26 @@ def test_the_layout_cache_is_bounded_by_entries_and_by_index_bytes() -> None:
     assert cache.get("no-etag") is None
     cache.forget("bigger")
     assert cache.get("bigger") is None
+
+
+def _pumps() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "og-s3-read"]
+
+
+def test_a_reader_reads_ahead_and_closing_it_early_stops_its_pump(store: S3BlobStore) -> None:
+    """The body is read ahead on a thread of its own (s3_reader.BodySource),
+    which ends with the reader: read to the end, or closed part-way."""
+    data = _payload(24 * MIB)
+    key = new_blob_key()
+    put_blob(store, key, [data])
+    assert b"".join(store.open(key)) == data
+    for pump in _pumps():
+        pump.join(10)
+    assert _pumps() == []
+    reader = store.open(key)
+    assert next(reader) == data[:MIB]
+    (pump,) = _pumps()
+    reader.close()  # 23 MiB unread: the pump stops after at most one more read
+    pump.join(10)
+    assert not pump.is_alive()
+    assert b"".join(store.open(key, 5 * MIB, 6 * MIB + 7)) == data[5 * MIB : 6 * MIB + 7]

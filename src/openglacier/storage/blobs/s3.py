@@ -11,8 +11,9 @@ Contract (on top of `openglacier.ports.BlobStore` and the shared rules in
 `openglacier.storage.blobs`):
 
 - Write path, in constant memory: a blob that ends within the first
-  `PART_SIZE` bytes is one PutObject at commit. A larger one becomes a
-  multipart upload: parts 2, 3... are sent as they fill, at most
+  `FIRST_PART_SIZE` (5 MiB, S3's minimum part) bytes is one PutObject at
+  commit. A larger one becomes a multipart upload: parts 2, 3... (`PART_SIZE`)
+  are sent as they fill, at most
   `MAX_PARTS_IN_FLIGHT` at a time on the store's thread pool, while part 1
   (header + first body bytes) is held back until commit, because the header
   records the payload length and the index offset (format.py). Commit appends

@@ -11,9 +11,8 @@ One GET per read, not a chain of smaller GETs issued ahead: botocore spends
 about 2-3 ms of CPU on every request, so 8 MiB GETs kept one ahead on the
 store's pool cost 0.5-0.8 CPU-seconds per GiB read against 0.15-0.2 for one
 streaming GET, and read slower on this machine's two cores (measured with
-SeaweedFS, 512 MiB, issue 13). The stream is read ahead anyway, by the
-kernel: the socket buffer keeps filling while the reader's caller is busy
-sending the previous window.
+SeaweedFS, 512 MiB, issue 13). That one stream is read ahead instead, on a
+thread per reader, up to `READ_AHEAD` bytes (`BodySource`).
 
 `LayoutCache` keeps the checked layouts (header and chunk index) of recently
 opened blobs with the ETag they were read from, so an open with a cached
@@ -27,6 +26,7 @@ precondition (412) and the open reads the layout again.
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -44,6 +44,8 @@ __all__ = [
     "read_body",
 ]
 
+READ_AHEAD = 8 << 20  # body bytes a reader's pump may hold ahead of it
+PIECE = 1 << 20  # one read of the body (a codec-1 frame: handed on as it is)
 CACHE_BYTES = 4 << 20  # index bytes the layout cache keeps, over all its entries
 CACHE_ENTRIES = 256
 
@@ -54,27 +56,80 @@ class BlobReplacedError(StorageError):
 
 
 class BodySource:
-    """One ranged GET's streaming body, for PayloadReader."""
+    """One ranged GET's streaming body, for PayloadReader, read ahead on a
+    thread of its own.
 
-    def __init__(self, body: Any, key: str) -> None:
-        self._body, self._key = body, key
+    The pump thread reads the body in `PIECE` reads into a queue of at most
+    `READ_AHEAD` bytes, so the store keeps sending while the download's reader
+    waits for the loop to send the previous window. Without it the store's
+    stream stopped whenever the socket buffer was full, and a stopped SeaweedFS
+    stream restarts slowly (gateway, filer and volume server in turn). The
+    pump closes the body when it ends, fails, or the source is closed.
+    """
+
+    def __init__(self, body: Any, key: str, read_ahead: int = READ_AHEAD) -> None:
+        self._key = key
+        self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(
+            max(1, read_ahead // PIECE)
+        )
+        self._stop = threading.Event()
+        self._head = b""  # the unread rest of the piece being consumed
+        self._pump_thread = threading.Thread(
+            target=self._pump, args=(body,), name="og-s3-read", daemon=True
+        )
+        self._pump_thread.start()
+
+    def _pump(self, body: Any) -> None:
+        try:
+            while not self._stop.is_set():
+                with s3_errors(f"reading blob {self._key}"):
+                    data = body.read(PIECE)
+                self._queue.put(bytes(data) if data else None)
+                if not data:
+                    return
+        except BaseException as exc:  # handed to the reader, raised there
+            self._queue.put(exc)
+        finally:
+            body.close()
 
     def read(self, n: int) -> bytes:
-        with s3_errors(f"reading blob {self._key}"):
-            data = self._body.read(n)
-            while len(data) < n:  # a short read: more may follow, or the end
-                more = self._body.read(n - len(data))
-                if not more:
-                    # The Content-Length was checked at open (ended_early): the
-                    # connection dropped, the object did not shrink.
-                    raise StorageError(
-                        f"blob {self._key}: the connection to the store ended the response early"
-                    )
-                data += more
-        return bytes(data)
+        if len(self._head) == n:  # the usual case: a 1 MiB frame, no copy
+            data, self._head = self._head, b""
+            return data
+        pieces: list[bytes] = []
+        wanted = n
+        while wanted:
+            if not self._head:
+                self._head = self._next()
+            take = self._head[:wanted]
+            self._head = self._head[len(take) :]
+            pieces.append(take)
+            wanted -= len(take)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def _next(self) -> bytes:
+        item = self._queue.get()  # bounded: the pump's reads time out (READ_TIMEOUT)
+        if isinstance(item, BaseException):
+            self._queue.put(item)  # every later read fails the same way
+            raise item
+        if item is None:
+            self._queue.put(None)
+            # The Content-Length was checked at open (ended_early): the
+            # connection dropped, the object did not shrink.
+            raise StorageError(
+                f"blob {self._key}: the connection to the store ended the response early"
+            )
+        return item
 
     def close(self) -> None:
-        self._body.close()
+        """Stop the pump: it closes the body after its current read."""
+        self._stop.set()
+        self._head = b""
+        while True:  # room for a pump blocked on a full queue
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                return
 
 
 def read_body(body: Any) -> bytes:

@@ -21,6 +21,7 @@ from openglacier.ports import BlobInfo
 from openglacier.storage.blobs import BlobWriterClosedError
 from openglacier.storage.blobs.codecs.stream import PayloadEncoder
 from openglacier.storage.blobs.format import HEADER_LEN
+from openglacier.storage.blobs.s3_checksum import CHECKSUM_ALGORITHM, part_checksum
 from openglacier.storage.blobs.s3_client import s3_errors
 
 if TYPE_CHECKING:
@@ -31,8 +32,14 @@ __all__ = ["MAX_PARTS", "MAX_PARTS_IN_FLIGHT", "PART_SIZE", "S3BlobWriter"]
 log = logging.getLogger("openglacier.storage.blobs.s3")
 
 PART_SIZE = 8 << 20  # S3's minimum is 5 MiB; 8 MiB parts reach 78 GiB in 10000 parts
+# Part 1 is held in memory until commit (it carries the header), so it is only
+# as large as S3 requires (parts may differ in size): 3 MiB less per writer
+# than a full part, which is peak RSS in a large upload (bench scenario 8).
+FIRST_PART_SIZE = 5 << 20
 MAX_PARTS = 10_000
 MAX_PARTS_IN_FLIGHT = 2
+
+_Sent = tuple[str, str]  # a part's ETag and base64 CRC32C
 
 
 class S3BlobWriter:
@@ -43,6 +50,10 @@ class S3BlobWriter:
     without copying it, and without the Expect: 100-continue round trip it adds
     for file-like bodies); a buffer is reused once its part is acknowledged.
     A writer holds at most part 1 plus ``1 + MAX_PARTS_IN_FLIGHT`` buffers.
+
+    Every part and PutObject carries its CRC32C (s3_checksum.py), which the
+    store checks before it answers: the transit check, in place of botocore
+    hashing each body with SHA-256 for the signature (s3_client.py says why).
     """
 
     def __init__(self, store: S3BlobStore, key: str) -> None:
@@ -54,10 +65,10 @@ class S3BlobWriter:
         self._fill: bytearray | None = None  # the part being filled (parts 2+)
         self._filled = 0
         self._spare: list[bytearray] = []  # acknowledged part buffers, for reuse
-        self._sending: deque[tuple[Future[str], bytearray]] = deque()
+        self._sending: deque[tuple[Future[_Sent], bytearray]] = deque()
         self._encoder = PayloadEncoder(store.codecs, key, self._put)
         self._upload_id: str | None = None
-        self._parts: list[tuple[int, Future[str]]] = []
+        self._parts: list[tuple[int, Future[_Sent]]] = []
         self._open = True
         self._committed = False
 
@@ -79,7 +90,7 @@ class S3BlobWriter:
         part = self._store.part_size
         while view:
             if self._upload_id is None:
-                room = part - len(self._first)
+                room = min(part, FIRST_PART_SIZE) - len(self._first)
                 self._first += view[:room]
                 view = view[room:]
                 if view:
@@ -97,7 +108,7 @@ class S3BlobWriter:
     def _start_upload(self) -> None:
         with s3_errors(f"writing blob {self.key}"):
             started = self._store.client.create_multipart_upload(
-                Bucket=self._store.bucket, Key=self._name
+                Bucket=self._store.bucket, Key=self._name, ChecksumAlgorithm=CHECKSUM_ALGORITHM
             )
         self._upload_id = str(started["UploadId"])
 
@@ -128,7 +139,9 @@ class S3BlobWriter:
         self._parts.append((number, future))
         self._sending.append((future, body))
 
-    def _upload_part(self, number: int, body: bytearray) -> str:
+    def _upload_part(self, number: int, body: bytearray) -> _Sent:
+        """The part's ETag and CRC32C (CompleteMultipartUpload names both)."""
+        checksum = part_checksum(body)
         with s3_errors(f"writing blob {self.key}"):
             sent = self._store.client.upload_part(
                 Bucket=self._store.bucket,
@@ -136,8 +149,9 @@ class S3BlobWriter:
                 UploadId=self._upload_id,
                 PartNumber=number,
                 Body=body,
+                ChecksumCRC32C=checksum,
             )
-        return str(sent["ETag"])
+        return str(sent["ETag"]), checksum
 
     @metered_blob_call("s3", "put")
     def commit(self) -> BlobInfo:
@@ -154,6 +168,7 @@ class S3BlobWriter:
                         Bucket=self._store.bucket,
                         Key=self._name,
                         Body=self._first,
+                        ChecksumCRC32C=part_checksum(self._first),
                         IfNoneMatch="*",
                     )
             else:
@@ -169,14 +184,15 @@ class S3BlobWriter:
     def _complete(self) -> None:
         if self._fill is not None:
             self._send_fill()
-        etags = [(1, self._upload_part(1, self._first))]
-        etags += [(number, future.result()) for number, future in self._parts]
+        sent = [(1, self._upload_part(1, self._first))]
+        sent += [(number, future.result()) for number, future in self._parts]
+        parts = [{"PartNumber": n, "ETag": e, "ChecksumCRC32C": c} for n, (e, c) in sent]
         with s3_errors(f"committing blob {self.key}", self.key):
             self._store.client.complete_multipart_upload(
                 Bucket=self._store.bucket,
                 Key=self._name,
                 UploadId=self._upload_id,
-                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in etags]},
+                MultipartUpload={"Parts": parts},
                 IfNoneMatch="*",
             )
         self._upload_id = None  # completed: nothing left to abort
