@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 
 from api.conftest import make_settings
 from openglacier.clock import ManualClock
-from openglacier.domain.retrieval import READ_WINDOW
+from openglacier.domain.retrieval import FIRST_WINDOW, READ_WINDOW
 from openglacier.keyring import create_key_file
 from openglacier.server import Runtime, build_runtime
 from openglacier.treehash import MIB
@@ -87,7 +87,7 @@ def test_damage_in_the_first_window_is_an_error_response(
 ) -> None:
     body = os.urandom(9 * MIB)
     archive_id, job_id, key = _retrieved(api, runtime, codec, body)
-    _damage(runtime, key, MIB + 5)
+    _damage(runtime, key, FIRST_WINDOW - MIB + 5)  # in the first window
     caplog.clear()
     with caplog.at_level(logging.INFO):
         resp = output(api, V, job_id)

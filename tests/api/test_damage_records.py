@@ -135,12 +135,12 @@ def test_a_download_that_finds_damage_records_it_and_quarantines_the_archive(
     archive_id, key = upload_one(api, runtime, body)
     job_id = retrieve(api, archive_id)
     assert output(api, V, job_id).content == body
-    flip_bit(blob_path(runtime, key), MIB + 1)
+    flip_bit(blob_path(runtime, key), MIB // 2)  # in the first window (FIRST_WINDOW)
     before = found("read")
     with caplog.at_level(logging.INFO):
         resp = output(api, V, job_id)
     assert_error(resp, 500, "ServiceUnavailableException")
-    assert "leaf 1 " in resp.json()["message"]
+    assert "leaf 0 " in resp.json()["message"]
     assert found("read") - before == 1
     (record,) = damage_list(api)
     assert (record["ArchiveId"], record["VaultARN"], record["blob"]) == (archive_id, ARN, key)

@@ -9,7 +9,7 @@ import os
 import pytest
 from starlette.testclient import TestClient
 
-from openglacier.domain.retrieval import READ_WINDOW
+from openglacier.domain.retrieval import FIRST_WINDOW, READ_WINDOW
 from openglacier.server import Runtime
 from openglacier.storage.blobs.format import HEADER_LEN
 from openglacier.treehash import MIB, tree_hash
@@ -584,10 +584,10 @@ def _completed_retrieval(api: Api, body: bytes) -> str:
 def test_output_damaged_at_the_start_is_an_error_response(api: Api, runtime: Runtime) -> None:
     body = os.urandom(9 * MIB)
     job_id = _completed_retrieval(api, body)
-    _flip_archive_byte(runtime, len(body), MIB + 5)
+    _flip_archive_byte(runtime, len(body), FIRST_WINDOW - MIB + 5)  # in the first window
     resp = output(api, V, job_id)
     assert_error(resp, 500, "ServiceUnavailableException")
-    assert "leaf 1 " in resp.json()["message"]
+    assert f"leaf {FIRST_WINDOW // MIB - 1} " in resp.json()["message"]
     # The read recorded the damage and the archive is quarantined (domain/damage.py):
     # even a range that avoids the damaged leaf's window is no longer served.
     resp = output(api, V, job_id, f"bytes={READ_WINDOW}-")

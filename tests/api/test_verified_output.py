@@ -191,10 +191,10 @@ def test_codec0_blobs_are_still_verified_on_the_way_out(
     assert output(api, V, job_id).content == body
     assert hashed == [MIB] * 9
     # Damage after completion: SHA-256 still stops it before it is sent.
-    _flip_payload_byte(runtime, key, MIB + 5)
+    _flip_payload_byte(runtime, key, retrieval.FIRST_WINDOW - MIB + 5)  # in the first window
     resp = output(api, V, job_id)
     assert_error(resp, 500, "ServiceUnavailableException")
-    assert "leaf 1 " in resp.json()["message"]
+    assert f"leaf {retrieval.FIRST_WINDOW // MIB - 1} " in resp.json()["message"]
     assert "SHA-256" in resp.json()["message"]
 
 

@@ -24,7 +24,9 @@ from hypothesis import strategies as st
 from openglacier.domain import retrieval
 from openglacier.domain.models import Segment
 from openglacier.domain.retrieval import (
+    FIRST_WINDOW,
     IDLE_REOPEN,
+    READ_WINDOW,
     OutputWindow,
     WindowCursor,
     archive_leaves,
@@ -907,6 +909,21 @@ def test_window_cursor_opens_each_blob_once(chunk: int) -> None:
     assert store.closed == len(store.opened) - 1  # the third segment's reader is open
     cursor.close()  # a download abandoned midway closes its reader
     assert store.closed == len(store.opened)
+
+
+def test_window_cursor_started_small_grows_its_windows() -> None:
+    """A download's first window (read before its status line) is FIRST_WINDOW,
+    the next ones double up to READ_WINDOW; the bytes are the same."""
+    store, segments, data = _memory_archive(MIB, [16 * MIB])
+    cursor = archive_read(cast(BlobStore, store), segments, 0, len(data) - 1).open()
+    cursor.start_small()
+    windows = []
+    while window := cursor.next():
+        windows.append(b"".join(window))
+    assert b"".join(windows) == data
+    assert [len(w) for w in windows] == [MIB, 2 * MIB, 4 * MIB, 4 * MIB, 4 * MIB, MIB]
+    assert FIRST_WINDOW == MIB  # the sizes above assume these
+    assert READ_WINDOW == 4 * MIB
 
 
 def test_window_cursor_reopens_a_stream_left_idle() -> None:

@@ -6,8 +6,9 @@ and sending overlap; reads are sequential, through one cursor per download, so
 each blob is opened once (domain/retrieval.py). Starlette's StreamingResponse
 would read one chunk, then send it, then read the next.
 
-The first window is read before the status line goes out, so a damaged chunk
-or leaf at the start of a response is an ordinary error response. A damaged
+The first window (`FIRST_WINDOW`, 1 MiB; later ones grow to `READ_WINDOW`) is
+read before the status line goes out, so a damaged chunk or leaf at the start
+of a response is an ordinary error response. A damaged
 one later on can only abort the connection: the client sees fewer bytes than
 Content-Length, never damaged ones.
 """
@@ -49,6 +50,7 @@ class WindowedResponse(Response):
     ) -> WindowedResponse:
         """Read the first window now, so its errors get a proper response."""
         cursor = body.open()
+        cursor.start_small()  # the status line waits for it: see FIRST_WINDOW
         try:
             first = await read(cursor)
         except BaseException:

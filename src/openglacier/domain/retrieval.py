@@ -263,6 +263,12 @@ def _check_leaves(leaves: bytes, size: int) -> None:
 # About this many bytes per worker-thread call: large enough that a thread hop
 # per window costs nothing, small enough that a download holds little memory.
 READ_WINDOW = 4 * MIB
+# A download's first window (`WindowCursor.start_small`) is smaller, and the
+# windows after it grow to READ_WINDOW: it is read before the status line goes
+# out and nothing is sent meanwhile, so its size is latency every request pays
+# (a client fetching an archive as 16 ranges pays it 16 times), while later
+# windows are read while the one before is being sent.
+FIRST_WINDOW = 1 * MIB
 # A download whose client kept its stream idle this long gets a fresh one: a
 # store's response stream (an S3 GET) may be dropped by the other end while
 # nobody reads it.
@@ -298,6 +304,7 @@ class WindowCursor:
         self._clock = clock
         self._pieces: Iterator[bytes] | None = None
         self._used = 0.0  # when the stream last gave a window
+        self._window = READ_WINDOW  # this call's size: doubles up to READ_WINDOW
 
     def next(self) -> list[bytes]:
         """The next window's pieces; [] once everything was read."""
@@ -310,7 +317,7 @@ class WindowCursor:
         window: list[bytes] = []
         size = 0
         try:
-            while size < READ_WINDOW and self._next + size <= self._last:
+            while size < self._window and self._next + size <= self._last:
                 piece = next(self._pieces)
                 window.append(piece)
                 size += len(piece)
@@ -321,10 +328,16 @@ class WindowCursor:
                 raise
             raise failure from exc
         self._next += size
+        self._window = min(2 * self._window, READ_WINDOW)
         self._used = self._clock()
         if self._next > self._last:
             self.close()  # everything read: release the blob now
         return window
+
+    def start_small(self, size: int = FIRST_WINDOW) -> None:
+        """Make the first window `size` bytes (about: whole store pieces), each
+        later one twice the one before, up to READ_WINDOW; before any `next()`."""
+        self._window = min(size, READ_WINDOW)
 
     def close(self) -> None:
         """Close the open blob reader, if any; not while `next()` runs."""
