@@ -52,6 +52,18 @@ def catalogue_option(func: F) -> F:
     )(func)
 
 
+# The first polls come sooner (transfer/jobs.py wait_for_job doubles from 0.25 s).
+poll_seconds_option = click.option(
+    "--poll-seconds",
+    type=click.FloatRange(0.01),
+    default=60.0,
+    show_default=True,
+    envvar="OPENGLACIER_POLL_SECONDS",
+    help="Longest wait between two DescribeJob calls while the job runs (the first"
+    " polls come sooner). Env: OPENGLACIER_POLL_SECONDS.",
+)
+
+
 def vault_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     """click callback: a vault name Glacier accepts (usage error otherwise)."""
     try:

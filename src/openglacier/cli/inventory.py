@@ -12,7 +12,13 @@ import click
 from rich.filesize import decimal
 
 from openglacier.cli.client_options import endpoint_from, endpoint_options
-from openglacier.cli.client_support import EXIT_CODES, connect, json_option, vault_name
+from openglacier.cli.client_support import (
+    EXIT_CODES,
+    connect,
+    json_option,
+    poll_seconds_option,
+    vault_name,
+)
 from openglacier.cli.retrieve import Display, retrieval_errors
 from openglacier.transfer import jobs, retrieve
 from openglacier.transfer.catalogue import endpoint_key
@@ -61,15 +67,7 @@ from openglacier.transfer.vaults import describe_vault
     help="Save the inventory document as Glacier returns it to FILE (parallel, resumable)"
     " instead of printing it. Env: OPENGLACIER_OUTPUT.",
 )
-@click.option(
-    "--poll-seconds",
-    type=click.FloatRange(0.01),
-    default=60.0,
-    show_default=True,
-    envvar="OPENGLACIER_POLL_SECONDS",
-    help="Longest wait between two DescribeJob calls while the job runs."
-    " Env: OPENGLACIER_POLL_SECONDS.",
-)
+@poll_seconds_option
 @json_option
 @endpoint_options
 def inventory(

@@ -28,6 +28,7 @@ from openglacier.cli.client_support import (
     fail,
     json_option,
     open_catalogue,
+    poll_seconds_option,
     vault_name,
 )
 from openglacier.progress import byte_progress
@@ -162,15 +163,7 @@ def download_options(func: F) -> F:
             help="Bytes per GetJobOutput request: 1 MiB times a power of two (so each range"
             " has a tree-hash checksum). Env: OPENGLACIER_RANGE_SIZE.",
         ),
-        click.option(
-            "--poll-seconds",
-            type=click.FloatRange(0.01),
-            default=60.0,
-            show_default=True,
-            envvar="OPENGLACIER_POLL_SECONDS",
-            help="Longest wait between two DescribeJob calls while the job runs (the first"
-            " polls come sooner). Env: OPENGLACIER_POLL_SECONDS.",
-        ),
+        poll_seconds_option,
         click.option(
             "--force",
             is_flag=True,
