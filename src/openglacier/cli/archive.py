@@ -21,7 +21,7 @@ from openglacier.cli.client_support import (
     fail,
     json_option,
     open_catalogue,
-    vault_name,
+    vault_option,
 )
 from openglacier.transfer import errors
 from openglacier.transfer.catalogue import endpoint_key
@@ -45,16 +45,6 @@ ARCHIVE_ID_LEN = 138  # Glacier's archive ids (and OpenGlacier's)
 @click.group()
 def archive() -> None:
     """archive commands against any Glacier endpoint (OpenGlacier or AWS)."""
-
-
-def vault_option(func: Any) -> Any:
-    return click.option(
-        "--vault",
-        required=True,
-        envvar="OPENGLACIER_VAULT",
-        callback=vault_name,
-        help="Vault name. Env: OPENGLACIER_VAULT.",
-    )(func)
 
 
 def _part_size(_ctx: click.Context, _param: click.Parameter, value: str) -> int:

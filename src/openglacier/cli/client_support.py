@@ -52,6 +52,16 @@ def catalogue_option(func: F) -> F:
     )(func)
 
 
+def vault_option(func: F) -> F:
+    return click.option(
+        "--vault",
+        required=True,
+        envvar="OPENGLACIER_VAULT",
+        callback=vault_name,
+        help="Vault name. Env: OPENGLACIER_VAULT.",
+    )(func)
+
+
 # The first polls come sooner (transfer/jobs.py wait_for_job doubles from 0.25 s).
 poll_seconds_option = click.option(
     "--poll-seconds",

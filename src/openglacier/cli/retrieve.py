@@ -29,7 +29,7 @@ from openglacier.cli.client_support import (
     json_option,
     open_catalogue,
     poll_seconds_option,
-    vault_name,
+    vault_option,
 )
 from openglacier.progress import byte_progress
 from openglacier.transfer import errors, jobs, retrieve
@@ -121,16 +121,6 @@ def _range_size(_ctx: click.Context, _param: click.Parameter, value: str) -> int
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     return size
-
-
-def vault_option(func: F) -> F:
-    return click.option(
-        "--vault",
-        required=True,
-        envvar="OPENGLACIER_VAULT",
-        callback=vault_name,
-        help="Vault name. Env: OPENGLACIER_VAULT.",
-    )(func)
 
 
 def download_options(func: F) -> F:

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, Executable, Row, Table, and_, literal, or_, select
+from sqlalchemy import Connection, Executable, Row, Select, Table, and_, literal, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
@@ -70,6 +70,24 @@ class TxBase:
     def _rows(self, stmt: Executable) -> Sequence[Row[Any]]:
         with translated():
             return self._conn.execute(stmt).all()
+
+    def _merged_pages(
+        self, selects: Sequence[Select[Any]], after: str | None, limit: int
+    ) -> tuple[list[Row[Any]], str | None]:
+        """Each select's next `limit` rows after key `after` (its first column), in
+        key order, together; and the cutoff: the smallest last key of a full page.
+        Past the cutoff another select may hold keys not fetched yet, so a caller
+        keeps only the rows up to it and starts its next page after it."""
+        rows: list[Row[Any]] = []
+        cutoff: str | None = None
+        for base in selects:
+            key = base.selected_columns[0]
+            stmt = base if after is None else base.where(key > after)
+            page = self._rows(stmt.order_by(key).limit(limit))
+            rows.extend(page)
+            if len(page) == limit and (cutoff is None or page[-1][0] < cutoff):
+                cutoff = page[-1][0]
+        return rows, cutoff
 
     def _dicts(self, stmt: Executable) -> list[dict[str, Any]]:
         """Rows as fresh dicts, the column names read once per result:

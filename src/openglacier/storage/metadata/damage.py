@@ -171,15 +171,7 @@ class DamageOps(TxBase):
         """Each kind's next `limit` rows in key order, merged; the page ends at
         the smallest last key of a full page (past it, the other kind may hold
         keys not fetched yet)."""
-        rows: list[Any] = []
-        cutoff: str | None = None
-        for base in _target_selects():
-            key = base.selected_columns[0]
-            stmt = base if after is None else base.where(key > after)
-            page = self._rows(stmt.order_by(key).limit(limit))
-            rows.extend(page)
-            if len(page) == limit and (cutoff is None or page[-1][0] < cutoff):
-                cutoff = page[-1][0]
+        rows, cutoff = self._merged_pages(_target_selects(), after, limit)
         targets: dict[str, ScrubTarget] = {}
         for key, size, leaves, vault, archive, upload in sorted(rows, key=lambda r: r[0]):
             if cutoff is not None and key > cutoff:

@@ -82,15 +82,7 @@ class DeploymentOps(TxBase):
         one key many times (two jobs pin one segment), so only keys up to the
         smallest last key of a full page are certainly complete: the page ends
         there, and the next one starts after it."""
-        rows: list[Any] = []
-        cutoff: str | None = None
-        for base in _ref_selects():
-            key = base.selected_columns[0]
-            stmt = base if after is None else base.where(key > after)
-            page = self._rows(stmt.order_by(key).limit(limit))
-            rows.extend(page)
-            if len(page) == limit and (cutoff is None or page[-1][0] < cutoff):
-                cutoff = page[-1][0]
+        rows, cutoff = self._merged_pages(_ref_selects(), after, limit)
         refs: dict[str, BlobRef] = {}
         for key, size, leaves, owner in sorted(rows, key=lambda r: str(r[0])):
             if cutoff is not None and key > cutoff:
