@@ -30,8 +30,15 @@ serve: $(VENV)/.stamp-run
 cluster: $(VENV)/.stamp-test
 	$(BIN)/python scripts/cluster.py $(ARGS)
 
-## test: lint, type-check and run the whole test suite
-test: $(VENV)/.stamp-test
+# The console's end-to-end tests drive Debian's chromium through Playwright
+# (executable_path): Playwright's own browser download cannot run everywhere.
+CHROMIUM ?= /usr/bin/chromium
+$(CHROMIUM):
+	@echo "installing Debian's chromium for the console tests: $(SUDO) apt-get install chromium"
+	$(SUDO) apt-get update && $(SUDO) apt-get install -y chromium
+
+## test: lint, type-check and run the whole test suite (installs chromium if missing)
+test: $(VENV)/.stamp-test | $(CHROMIUM)
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
