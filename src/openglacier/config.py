@@ -203,6 +203,11 @@ class Settings:
         "bytes, duration, request id): on or off.",
         flag="--access-log",
     )
+    console: str = setting(
+        "on",
+        "The web console at /console/ on the API port (docs/console.md): on or off.",
+        flag="--console",
+    )
     # jobs
     tier_delays: str = setting(
         "",
@@ -307,6 +312,7 @@ CHOICES = {
     "log_level": ("critical", "error", "warning", "info", "debug"),
     "log_format": ("text", "json"),
     "access_log": ("on", "off"),
+    "console": ("on", "off"),
     "inventory_before_first": ("error", "empty"),
     "expedited_capacity": ("unlimited", "strict"),
 }

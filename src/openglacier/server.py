@@ -24,6 +24,7 @@ from openglacier.auth.credentials import (
 from openglacier.clock import Clock, ManualClock, SystemClock
 from openglacier.config import Settings
 from openglacier.config_checks import parse_duration
+from openglacier.console import build_console
 from openglacier.domain.context import Deps
 from openglacier.domain.jobs import JobOptions
 from openglacier.domain.retrieval_limits import RetrievalLimits
@@ -281,4 +282,6 @@ def build_runtime(
         ),
         access_log=settings.access_log == "on",
     )
+    if settings.console == "on":
+        app.console = build_console(app, token, settings.region, root.account_id)
     return Runtime(settings, services, app, root, token)

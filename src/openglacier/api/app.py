@@ -8,6 +8,9 @@ Every failure, wherever raised, is rendered by `api.errors`. Before all of it,
 `/metrics` and `/health/*` are answered without auth (`api/front.py`); every
 other request is metered and access-logged (`api/metering.py`), its request id
 set for every log line made while it is served (`logs.REQUEST_ID`).
+`/console/` goes to the web console (console/app.py), which has sessions of
+its own and serves Glacier operations for its signed-in caller through
+`serve_as`: the same routing, policies and handlers, without a signature.
 """
 
 from __future__ import annotations
@@ -54,7 +57,9 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 AdminHandler = Callable[[Request, str], Awaitable[Response]]
+ConsoleApp = Callable[[Request, str], Awaitable[Response]]
 ADMIN_PREFIX = "/_admin"
+CONSOLE_PREFIX, CONSOLE = "/console", "Console"
 log = logging.getLogger("openglacier.api")
 
 
@@ -69,6 +74,7 @@ class GlacierApp:
         background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
         front: Front | None = None,
         access_log: bool = True,
+        console: ConsoleApp | None = None,
     ) -> None:
         self.services = services
         self.auth = authenticator
@@ -78,6 +84,7 @@ class GlacierApp:
         self._tasks: list[asyncio.Task[None]] = []
         self.front = front or Front()  # /metrics, /health/*: before routing and auth
         self.access_log = access_log
+        self.console = console  # /console/: its own sessions, then serve_as (console/app.py)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -125,6 +132,9 @@ class GlacierApp:
             if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
                 scope[OPERATION_KEY] = ADMIN
                 response = await self.admin(request, request_id)
+            elif self.console is not None and is_console_path(path):
+                scope[OPERATION_KEY] = CONSOLE
+                response = await self.console(request, request_id)
             else:
                 response = await self._glacier(request, path, request_id)
         except ClientDisconnect:
@@ -147,6 +157,47 @@ class GlacierApp:
             routed = error  # reported after authentication (spec 1.8 order)
         kind = routed.route.body if isinstance(routed, Match) else Body.NONE
         caller, body, declared = await self._authenticate(request, path, kind)
+        return await self._serve(
+            request, routed, caller=caller, body=body, declared=declared, request_id=request_id
+        )
+
+    async def serve_as(
+        self, request: Request, path: str, caller: Caller, request_id: str
+    ) -> Response:
+        """Serve a Glacier request made by `caller`, whom the console's session
+        identified instead of a signature: routing, the version header, vault
+        policies and handlers exactly as for a signed request. A streamed body's
+        x-amz-content-sha256 is still required and checked against its bytes."""
+        routed: Match | GlacierError
+        try:
+            routed = match(request.method, path, dict(request.query_params))
+            request.scope[OPERATION_KEY] = routed.route.operation
+        except GlacierError as error:
+            routed = error
+        kind = routed.route.body if isinstance(routed, Match) else Body.NONE
+        declared = request.headers.get("x-amz-content-sha256")
+        body = b""
+        if kind is Body.STREAM:
+            if not declared:
+                raise MissingParameterValueException(
+                    "Required parameter missing: x-amz-content-sha256"
+                )
+        else:
+            body = await read_bounded(request, self.max_json_body)
+        return await self._serve(
+            request, routed, caller=caller, body=body, declared=declared, request_id=request_id
+        )
+
+    async def _serve(
+        self,
+        request: Request,
+        routed: Match | GlacierError,
+        *,
+        caller: Caller,
+        body: bytes,
+        declared: str | None,
+        request_id: str,
+    ) -> Response:
         request.scope[ACCOUNT_KEY] = caller.account_id  # the signer's, for the access log
         check_version(request.headers.get("x-amz-glacier-version"))
         if isinstance(routed, GlacierError):
@@ -216,6 +267,10 @@ class GlacierApp:
         if declared and declared != "UNSIGNED-PAYLOAD":
             sigv4.check_payload_hash(declared, computed)
         return caller, body, declared
+
+
+def is_console_path(path: str) -> bool:
+    return path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
 
 
 def check_parameters(matched: Match, request: Request) -> None:

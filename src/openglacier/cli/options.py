@@ -124,6 +124,7 @@ SERVE_SETTINGS = (
     "log_level",
     "log_format",
     "access_log",
+    "console",
 )
 
 
