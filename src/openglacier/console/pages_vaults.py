@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -21,6 +22,7 @@ from starlette.responses import RedirectResponse, Response
 from openglacier.console.app import PREFIX, ConsoleError, Page, Route
 from openglacier.domain.models import Archive, Vault
 
+ARCHIVE_ID = re.compile(r"[A-Za-z0-9_-]{1,200}")  # what a cursor may name
 PAGE_SIZE = 50
 SCAN_LIMIT = 5_000  # archives examined per filtered page before offering "continue"
 
@@ -213,9 +215,12 @@ def _decode_cursor(cursor: str) -> str | None:
     if not cursor:
         return None
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except ValueError:
-        raise ConsoleError(400, "That page link is not valid; start from the first page.") from None
+        decoded = ""
+    if not ARCHIVE_ID.fullmatch(decoded):
+        raise ConsoleError(400, "That page link is not valid; start from the first page.")
+    return decoded
 
 
 def _pretty(policy: str | None) -> str | None:
