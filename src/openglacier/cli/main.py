@@ -167,11 +167,13 @@ def print_banner(settings: Settings, root: RootKeys, admin: str) -> None:
     console.print(f"  account id {account}")
     console.print(f"  access key {key}")
     console.print(f"  secret key {secret}")
-    console.print(f"  admin token (for /_admin) {admin}")
+    console.print(f"  admin token (for /_admin and the console) {admin}")
     if settings.metrics_port >= 0:
         console.print(f"  metrics    http://{settings.host}:{settings.metrics_port}/metrics")
     else:
         console.print(f"  metrics    {endpoint}/metrics   health {endpoint}/health/ready")
+    if settings.console == "on":
+        console.print(f"  console    {endpoint}/console/  (sign in with the key above)")
     console.print(f"  metadata   {mask_secrets(settings.resolved_metadata_url)}")
     console.print(f"  blobs      {mask_secrets(settings.resolved_blob_url)}")
     console.print("Try it:")

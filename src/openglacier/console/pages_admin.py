@@ -92,12 +92,13 @@ class Bar:
 async def usage(page: Page) -> Response:
     account = page.caller.account_id
     days = _days(page.request.query_params.get("days", "30"))
-    since = (page.console.services.deps.clock.now().date() - timedelta(days=days - 1)).isoformat()
+    today = page.console.services.deps.clock.now().date()
+    period = [(today - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
     rows = await page.console.services.deps.in_read_tx(
-        lambda tx: tx.usage_rows(account, since, None)
+        lambda tx: tx.usage_rows(account, period[0], None)
     )
     daily = by_day(rows)
-    totals = _per_day(daily, Prices())
+    totals = _per_day(daily, Prices(), period)
     return page.render(
         "usage.html",
         account=account,
@@ -116,15 +117,21 @@ def _days(value: str) -> int:
     return int(value)
 
 
-def _per_day(daily: list[DayUsage], prices: Prices) -> dict[str, dict[str, float]]:
-    totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+def _per_day(
+    daily: list[DayUsage], prices: Prices, period: list[str]
+) -> dict[str, dict[str, float]]:
+    """Each day of the period (days without figures are zero, so the chart's
+    axis is the calendar)."""
+    totals: dict[str, dict[str, float]] = {day: defaultdict(float) for day in period}
     for usage in daily:
+        if usage.day not in totals:
+            continue
         day = totals[usage.day]
         day["stored_bytes"] += usage.stored_bytes or 0
         day["upload_bytes"] += usage.upload_bytes
         day["requests"] += sum(usage.requests.values())
         day["cost"] += cost_of(usage, prices)["total"]
-    return dict(sorted(totals.items()))
+    return totals
 
 
 def _bars(totals: dict[str, dict[str, float]], key: str) -> list[Bar]:

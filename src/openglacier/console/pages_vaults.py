@@ -63,7 +63,7 @@ async def vault(page: Page) -> Response:
         live=row,
         tags=tags,
         notifications=notifications,
-        policy=_pretty((policy or {}).get("policy", {}).get("Policy")),
+        policy=_pretty((policy or {}).get("Policy")),
         lock=lock,
         lock_policy=_pretty((lock or {}).get("Policy")),
     )
