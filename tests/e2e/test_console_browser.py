@@ -154,3 +154,42 @@ def test_unknown_pages_are_404_pages(page: Any, server: LiveServer, path: str) -
     assert response is not None
     assert response.status == 404
     expect(page.get_by_role("alert")).to_be_visible()
+
+
+@pytest.mark.parametrize("size", [1, 1048576, 2 * 1048576 + 1])
+def test_the_pages_tree_hash_is_glaciers_at_part_and_leaf_edges(
+    page: Any, server: LiveServer, tmp_path: Path, size: int
+) -> None:
+    server.client().create_vault(vaultName="edges")
+    data = write_file(tmp_path / "edge.bin", size)
+    sign_in(page, server, ACCESS_KEY, SECRET_KEY)
+    page.goto(f"{server.endpoint}/console/vaults/edges/upload")
+    page.get_by_label("File").set_input_files(str(tmp_path / "edge.bin"))
+    page.get_by_label("Part size").select_option(label="1 MiB")
+    page.get_by_role("button", name="Upload").click()
+    uploaded = page.locator("#uploaded")
+    uploaded.wait_for()
+    archive_id = uploaded.inner_text().split()[2]
+    output = server.client().describe_vault(vaultName="edges")  # the vault exists
+    assert output["VaultName"] == "edges"
+    assert f"(tree hash {tree_hash(data)})" in uploaded.inner_text()
+    job = server.client().initiate_job(
+        vaultName="edges", jobParameters={"Type": "archive-retrieval", "ArchiveId": archive_id}
+    )
+    assert server.admin("POST", "/jobs/run").status_code == 200
+    got = server.client().get_job_output(vaultName="edges", jobId=job["jobId"])
+    assert got["body"].read() == data  # stored exactly, as boto3 reads it back
+
+
+def test_an_empty_file_is_refused_in_the_page(
+    page: Any, server: LiveServer, tmp_path: Path
+) -> None:
+    server.client().create_vault(vaultName="empty")
+    (tmp_path / "empty.bin").write_bytes(b"")
+    sign_in(page, server, ACCESS_KEY, SECRET_KEY)
+    page.goto(f"{server.endpoint}/console/vaults/empty/upload")
+    page.get_by_label("File").set_input_files(str(tmp_path / "empty.bin"))
+    page.get_by_role("button", name="Upload").click()
+    expect(page.get_by_role("status")).to_contain_text("at least one byte")
+    listed = server.client().list_multipart_uploads(vaultName="empty")["UploadsList"]
+    assert listed == []  # nothing was started

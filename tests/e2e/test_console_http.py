@@ -5,6 +5,7 @@ can be turned off."""
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from botocore.exceptions import ClientError
 
 from support.server import ACCESS_KEY, SECRET_KEY, LiveServer
 
@@ -130,3 +132,27 @@ def test_the_console_can_be_turned_off(tmp_path: Path) -> None:
         assert answer.json()["code"] == "MissingAuthenticationTokenException"
     finally:
         server.stop()
+
+
+def test_vault_access_policies_apply_to_console_pages(server: LiveServer) -> None:
+    client = server.client()
+    client.create_vault(vaultName="denied")
+    arn = client.describe_vault(vaultName="denied")["VaultARN"]
+    statement = {
+        "Sid": "no-describe",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "glacier:DescribeVault",
+        "Resource": arn,
+    }
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+    client.set_vault_access_policy(vaultName="denied", policy={"Policy": policy})
+    with signed_in(server) as console:
+        page = console.get("/console/vaults/denied")
+        archives = console.get("/console/vaults/denied/archives")
+    assert page.status_code == 403
+    assert "explicit deny" in page.text  # the API's AccessDenied message, on a page
+    assert archives.status_code == 403  # the live list needs DescribeVault too
+    with pytest.raises(ClientError) as info:  # as the API itself answers
+        client.describe_vault(vaultName="denied")
+    assert info.value.response["Error"]["Code"] == "AccessDeniedException"

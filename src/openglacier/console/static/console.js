@@ -36,9 +36,8 @@ async function treeHash(leaves) {
 
 async function leavesOf(bytes) {
   const leaves = [];
-  for (let at = 0; at < bytes.byteLength || at === 0; at += MIB) {
+  for (let at = 0; at < bytes.byteLength; at += MIB) {
     leaves.push(await sha256(bytes.subarray(at, Math.min(at + MIB, bytes.byteLength))));
-    if (bytes.byteLength === 0) break;
   }
   return leaves;
 }
@@ -69,12 +68,13 @@ class Uploader {
     if (!window.crypto || !crypto.subtle) {
       throw new Error("This page needs HTTPS (or localhost) to compute hashes in the browser.");
     }
+    if (file.size === 0) throw new Error("An archive holds at least one byte: choose a file that is not empty.");
     const started = await this.call("POST", "/multipart-uploads", {
       "x-amz-part-size": String(partSize), "x-amz-archive-description": description,
     });
     const uploadId = started.headers.get("x-amz-multipart-upload-id");
     const leaves = [];
-    for (let first = 0; first < file.size || (first === 0 && file.size === 0); first += partSize) {
+    for (let first = 0; first < file.size; first += partSize) {
       const last = Math.min(first + partSize, file.size) - 1;
       const bytes = new Uint8Array(await file.slice(first, last + 1).arrayBuffer());
       const partLeaves = await leavesOf(bytes);
@@ -86,7 +86,6 @@ class Uploader {
         "content-type": "application/octet-stream",
       }, bytes);
       this.show(Math.round(100 * (last + 1) / file.size), `Sent ${(last + 1).toLocaleString()} of ${file.size.toLocaleString()} bytes`);
-      if (file.size === 0) break;
     }
     const treeHex = hex(await treeHash(leaves));
     const done = await this.call("POST", `/multipart-uploads/${uploadId}`, {
