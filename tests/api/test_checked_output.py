@@ -127,3 +127,33 @@ def test_damage_later_cuts_the_body_short_before_it(
     assert resp.content == body[: len(resp.content)]
     lines = _error_lines(caplog)
     assert any(archive_id in line and ARN in line and key in line for line in lines), lines
+
+
+def test_a_kept_output_plan_still_catches_damage_made_after_it(
+    api: Api, runtime: Runtime, codec: str
+) -> None:
+    """Ranged reads keep the job's plan in memory (domain/output_plans.py); the
+    damage found after that is still refused before any byte, and recorded."""
+    body = os.urandom(9 * MIB)
+    archive_id, job_id, key = _retrieved(api, runtime, codec, body)
+    first = output(api, V, job_id, "bytes=0-1048575")
+    assert first.content == body[:MIB]
+    assert runtime.services.jobs.plans.get(job_id) is not None  # kept
+    _damage(runtime, key, 5)
+    damaged = output(api, V, job_id, "bytes=0-1048575")
+    assert_error(damaged, 500, "ServiceUnavailableException")
+    assert archive_id in damaged.json()["message"]
+    # Recorded: every later range is refused by the per-request damage check,
+    # even one that avoids the damaged chunk and comes from the kept plan.
+    later = output(api, V, job_id, f"bytes={4 * MIB}-{5 * MIB - 1}")
+    assert_error(later, 500, "ServiceUnavailableException")
+    assert "quarantined" in later.json()["message"]
+
+
+def test_a_kept_plan_ends_with_its_job(api: Api, runtime: Runtime, codec: str) -> None:
+    body = os.urandom(2 * MIB)
+    _, job_id, _ = _retrieved(api, runtime, codec, body)
+    assert output(api, V, job_id, "bytes=0-9").content == body[:10]
+    assert runtime.services.jobs.plans.get(job_id) is not None
+    advance(api, 25 * 3600)  # past the job's retention (24 h on the aws profile)
+    assert_error(output(api, V, job_id, "bytes=0-9"), 404, "ResourceNotFoundException")

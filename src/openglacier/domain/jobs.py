@@ -9,7 +9,7 @@ answer 404 like unknown ones (spec 4.2), whether or not the purge has run yet.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from openglacier.domain import damage
@@ -17,7 +17,16 @@ from openglacier.domain.context import Deps
 from openglacier.domain.inventory_doc import INVENTORY_CONTENT_TYPES
 from openglacier.domain.job_params import JobRequest, parse_job_request
 from openglacier.domain.markers import decode_position, encode_position
-from openglacier.domain.models import Archive, Caller, Job, JobAction, JobStatus, Vault
+from openglacier.domain.models import (
+    Archive,
+    Caller,
+    Job,
+    JobAction,
+    JobStatus,
+    Segment,
+    Vault,
+)
+from openglacier.domain.output_plans import OutputPlans
 from openglacier.domain.retrieval import (
     OutputWindow,
     WindowedRead,
@@ -98,6 +107,7 @@ class JobService:
         self.deps = deps
         self.options = options
         self.on_initiated = on_initiated  # wakes this process's runner (instant jobs)
+        self.plans = OutputPlans()  # succeeded archive jobs' output plans (output_plans.py)
 
     # --- InitiateJob ----------------------------------------------------------
     async def initiate(
@@ -245,8 +255,16 @@ class JobService:
     async def output(
         self, caller: Caller, vault_name: str, job_id: str, range_header: str | None
     ) -> JobOutput:
+        cached = self.plans.get(job_id)
+        fresh: list[tuple[Job, tuple[Segment, ...]]] = []
+
         def run(tx: MetadataTx) -> JobOutput:
             vault = require_vault(self.deps, tx, caller, vault_name)
+            if cached is not None and cached[0].vault_id == vault.id:
+                job, segments = cached
+                if self._expired(job):
+                    raise job_not_found(job_id)
+                return self._archive_output(tx, vault, job, segments, range_header)
             job = self._require_job(tx, vault, job_id)
             if job.status is not JobStatus.SUCCEEDED:
                 raise InvalidParameterValueException(
@@ -259,9 +277,15 @@ class JobService:
                 )
             if job.action is JobAction.INVENTORY:
                 return self._inventory_output(job, range_header)
-            return self._archive_output(tx, vault, job, range_header)
+            assert job.archive_id is not None
+            segments = tuple(tx.get_job_segments(job.job_id, job.archive_id))
+            fresh.append((job, segments))
+            return self._archive_output(tx, vault, job, segments, range_header)
 
-        return await self.deps.in_read_tx(run)
+        output = await self.deps.in_read_tx(run)
+        for job, segments in fresh:  # a retried transaction may have run twice
+            self.plans.put(job, segments)
+        return output
 
     def _inventory_output(self, job: Job, range_header: str | None) -> JobOutput:
         assert job.output_blob_key is not None
@@ -272,8 +296,15 @@ class JobService:
         return JobOutput(window, INVENTORY_CONTENT_TYPES[job.inventory.format], None, None, body)
 
     def _archive_output(
-        self, tx: MetadataTx, vault: Vault, job: Job, range_header: str | None
+        self,
+        tx: MetadataTx,
+        vault: Vault,
+        job: Job,
+        segments: Sequence[Segment],
+        range_header: str | None,
     ) -> JobOutput:
+        """`segments`: the job's pinned segments (read now, or kept in `plans`).
+        Open damage is read on every request, cached plan or not."""
         assert job.archive_id is not None
         assert job.archive_size is not None
         assert job.range_start is not None
@@ -281,7 +312,6 @@ class JobService:
         quarantined = tx.open_damage(job.archive_id)
         if quarantined is not None:
             raise damage.quarantined_error(quarantined)
-        segments = tx.get_job_segments(job.job_id, job.archive_id)
         window = plan_output(range_header, job.range_end - job.range_start + 1)
         checksum = output_checksum(
             archive_leaves(segments),
