@@ -93,7 +93,9 @@ def _seed(endpoint: str) -> str:
         body = bytes([i]) * (1_500_000 * (i + 1))
         answer = glacier.upload_archive(vaultName="photos", archiveDescription=name, body=body)
         archive_id = archive_id or answer["archiveId"]
-    glacier.upload_archive(vaultName="db-backups", archiveDescription="pg 2026-12-01", body=b"x" * 9)
+    glacier.upload_archive(
+        vaultName="db-backups", archiveDescription="pg 2026-12-01", body=b"x" * 9
+    )
     glacier.initiate_job(
         vaultName="photos",
         jobParameters={"Type": "archive-retrieval", "ArchiveId": archive_id, "Tier": "Expedited"},
