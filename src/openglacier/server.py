@@ -30,6 +30,7 @@ from openglacier.domain.jobs import JobOptions
 from openglacier.domain.retrieval_limits import RetrievalLimits
 from openglacier.domain.scrub import Scrubber
 from openglacier.domain.services import JobSetup, Services
+from openglacier.domain.usage_report import Prices
 from openglacier.notify.targets import parse_targets
 from openglacier.ports import BlobStore, MetadataStore
 from openglacier.storage.blob_url import check_recorded, record
@@ -244,7 +245,11 @@ def scrub_interval(settings: Settings) -> timedelta:
 
 
 def build_runtime(
-    settings: Settings, clock: Clock | None = None, *, tune_allocator: bool = True
+    settings: Settings,
+    clock: Clock | None = None,
+    *,
+    tune_allocator: bool = True,
+    prices: Prices | None = None,
 ) -> Runtime:
     """`tune_allocator=False` for a server embedded in someone else's process (the
     pytest plugin): glibc's arena settings are process-wide, not ours to change there."""
@@ -283,5 +288,7 @@ def build_runtime(
         access_log=settings.access_log == "on",
     )
     if settings.console == "on":
-        app.console = build_console(app, token, settings.region, root.account_id)
+        app.console = build_console(
+            app, token, settings.region, root.account_id, prices or Prices()
+        )
     return Runtime(settings, services, app, root, token)

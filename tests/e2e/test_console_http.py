@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -156,3 +159,36 @@ def test_vault_access_policies_apply_to_console_pages(server: LiveServer) -> Non
     with pytest.raises(ClientError) as info:  # as the API itself answers
         client.describe_vault(vaultName="denied")
     assert info.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
+def test_the_usage_page_prices_with_the_config_files_table(tmp_path: Path) -> None:
+    config = tmp_path / "openglacier.toml"
+    config.write_text('[prices]\ncurrency = "EUR"\nupload_per_1000 = 2000.0\n')
+    server = LiveServer(tmp_path / "data", extra_env={"OPENGLACIER_CONFIG": str(config)}).start()
+    try:
+        server.client().create_vault(vaultName="priced")
+        server.client().upload_archive(vaultName="priced", body=b"one upload")
+        assert server.admin("POST", "/maintenance").status_code == 200
+        with signed_in(server) as client:
+            page = client.get("/console/usage")
+        assert page.status_code == 200
+        cost = re.search(r'id="usage-cost">([0-9.]+) (\w+)<', page.text)
+        assert cost is not None
+        assert cost.group(2) == "EUR"
+        assert float(cost.group(1)) >= 2.0  # one upload at 2,000 per 1,000
+    finally:
+        server.stop()
+
+
+def test_a_bad_price_table_stops_serve_with_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "openglacier.toml"
+    config.write_text("[prices]\nupload_per_1000 = -1\n")
+    env = {**os.environ, "OPENGLACIER_CONFIG": str(config), "OPENGLACIER_PORT": "0"}
+    run = subprocess.run(
+        [sys.executable, "-m", "openglacier", "serve", "--data-dir", str(tmp_path / "d")],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr
+    assert "upload_per_1000" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1

@@ -50,6 +50,7 @@ from openglacier.clock import SystemClock
 from openglacier.config import Settings, mask_secrets
 from openglacier.domain.models import Credential
 from openglacier.domain.services import Services
+from openglacier.domain.usage_report import Prices, PriceTableError, load_prices
 from openglacier.metrics.exposition import MetricsServer, multiprocess_dir
 from openglacier.server import build_deps, build_runtime, job_setup
 
@@ -74,12 +75,13 @@ def serve(config_file: Path | None, **options: Any) -> None:
     """
     settings = settings_from(config_file, **options)
     logs.configure(settings.log_level, settings.log_format)
+    prices = server_prices(config_file)
     if settings.processes > 1:
-        sys.exit(serve_processes(settings))
+        sys.exit(serve_processes(settings, prices))
     with listen_socket(settings.host, settings.port) as sock:
         settings = replace(settings, port=int(sock.getsockname()[1]))
         with one_line_errors(settings):
-            runtime = build_runtime(settings)
+            runtime = build_runtime(settings, prices=prices)
         try:
             with metrics_server(settings):
                 banner = partial(print_banner, settings, runtime.root, runtime.admin_token)
@@ -88,7 +90,15 @@ def serve(config_file: Path | None, **options: Any) -> None:
             runtime.close()
 
 
-def serve_processes(settings: Settings) -> int:
+def server_prices(config_file: Path | None) -> Prices:
+    """The console's price table: the config file's `[prices]` over AWS's."""
+    try:
+        return load_prices(config_file)
+    except PriceTableError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def serve_processes(settings: Settings, prices: Prices) -> int:
     """`--processes N`; the exit status.
 
     Processes share nothing in memory, as separate API nodes would: metadata
@@ -101,7 +111,7 @@ def serve_processes(settings: Settings) -> int:
     threads, which must not cross a process start).
     """
     if not reuse_port_supported():
-        return _serve_shared_socket(settings)
+        return _serve_shared_socket(settings, prices)
     keeper = keeper_socket(settings.host, settings.port)
     settings = replace(settings, port=int(keeper.getsockname()[1]))
     try:
@@ -114,10 +124,10 @@ def serve_processes(settings: Settings) -> int:
     banner = partial(print_banner, settings, runtime.root, runtime.admin_token)
     # Every process's metrics in one directory, merged by whichever answers a scrape.
     with multiprocess_dir(), metrics_server(settings):
-        return Supervisor(settings, keeper, banner).run()
+        return Supervisor(settings, keeper, banner, prices).run()
 
 
-def _serve_shared_socket(settings: Settings) -> int:
+def _serve_shared_socket(settings: Settings, prices: Prices) -> int:
     with listen_socket(settings.host, settings.port) as sock:
         settings = replace(settings, port=int(sock.getsockname()[1]))
         with one_line_errors(settings):
@@ -125,7 +135,10 @@ def _serve_shared_socket(settings: Settings) -> int:
         runtime.close()
         print_banner(settings, runtime.root, runtime.admin_token)
         config = uvicorn_config(
-            settings, partial(process_app, settings), factory=True, workers=settings.processes
+            settings,
+            partial(process_app, settings, prices),
+            factory=True,
+            workers=settings.processes,
         )
         with multiprocess_dir(), metrics_server(settings):
             Multiprocess(config, sockets=[sock]).run()

@@ -40,6 +40,7 @@ import uvicorn
 from openglacier import logs
 from openglacier.cli.startup import AnnouncingServer, port_problem
 from openglacier.config import Settings
+from openglacier.domain.usage_report import Prices
 from openglacier.metrics.exposition import process_exited
 from openglacier.server import build_runtime
 
@@ -94,21 +95,21 @@ def uvicorn_config(settings: Settings, app: Any, **extra: Any) -> uvicorn.Config
     )
 
 
-def process_app(settings: Settings) -> Any:
+def process_app(settings: Settings, prices: Prices) -> Any:
     """The app each API process builds for itself (runtimes hold connection pools
     and threads, which must not cross a process start). Module-level, so a
     spawned process can find it."""
     logs.configure(settings.log_level, settings.log_format)
-    return build_runtime(settings).app
+    return build_runtime(settings, prices=prices).app
 
 
-def run_api_process(settings: Settings, supervisor: int, ready: Connection) -> None:
+def run_api_process(settings: Settings, prices: Prices, supervisor: int, ready: Connection) -> None:
     """One API process (the spawned child): its own socket, then uvicorn; tells the
     supervisor its pid once it serves."""
     _exit_with(supervisor)
     logs.configure(settings.log_level, settings.log_format)  # a spawned process starts bare
     sock = reuse_port_socket(settings.host, settings.port, listen=True)
-    config = uvicorn_config(settings, partial(process_app, settings), factory=True)
+    config = uvicorn_config(settings, partial(process_app, settings, prices), factory=True)
     AnnouncingServer(config, partial(ready.send, os.getpid())).run(sockets=[sock])
 
 
@@ -163,8 +164,13 @@ class Supervisor:
     keeper_socket); `on_ready` is called once all of them serve."""
 
     def __init__(
-        self, settings: Settings, keeper: socket.socket, on_ready: Callable[[], None]
+        self,
+        settings: Settings,
+        keeper: socket.socket,
+        on_ready: Callable[[], None],
+        prices: Prices,
     ) -> None:
+        self.prices = prices  # the console's price table, for every process
         # Port 0 became one real port when the keeper was bound, the same for all.
         self.settings = replace(settings, port=int(keeper.getsockname()[1]))
         self.keeper = keeper
@@ -194,7 +200,7 @@ class Supervisor:
     def _start(self) -> _Slot:
         process = self.context.Process(
             target=run_api_process,
-            args=(self.settings, os.getpid(), self.ready_writer),
+            args=(self.settings, self.prices, os.getpid(), self.ready_writer),
             name="openglacier-api",
         )
         process.start()

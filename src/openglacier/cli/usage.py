@@ -27,8 +27,7 @@ from openglacier.domain.usage_report import (
     PriceTableError,
     by_day,
     cost_of,
-    prices_from,
-    prices_in_file,
+    load_prices,
 )
 
 # Piped or redirected, rich would fold the table to 80 columns: give it room.
@@ -111,11 +110,7 @@ def usage(
 def _prices(config_file: Path | None, prices_file: Path | None) -> Prices:
     """Defaults, then the config file's [prices], then --prices's."""
     try:
-        table: dict[str, Any] = {}
-        for path in (config_file, prices_file):
-            if path is not None:
-                table.update(prices_in_file(path) or {})
-        return prices_from(table, str(prices_file or config_file or "prices"))
+        return load_prices(config_file, prices_file)
     except PriceTableError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -42,6 +42,7 @@ from openglacier.console.session import (
     csrf_ok,
 )
 from openglacier.domain.models import Caller
+from openglacier.domain.usage_report import Prices
 from openglacier.errors import GlacierError, StorageError
 from openglacier.metrics import usage
 
@@ -161,7 +162,10 @@ class Console:
         region: str,
         default_account: str,
         routes: Sequence[Route],
+        *,
+        prices: Prices,
     ) -> None:
+        self.prices = prices
         self.api = api
         self.default_account = default_account  # an admin session starts in this account
         self.admin_token = admin_token

@@ -98,7 +98,7 @@ async def usage(page: Page) -> Response:
         lambda tx: tx.usage_rows(account, period[0], None)
     )
     daily = by_day(rows)
-    totals = _per_day(daily, Prices(), period)
+    totals = _per_day(daily, page.console.prices, period)
     return page.render(
         "usage.html",
         account=account,
@@ -108,6 +108,7 @@ async def usage(page: Page) -> Response:
         requests=_bars(totals, "requests"),
         vaults=_per_vault(daily),
         cost=sum(day["cost"] for day in totals.values()),
+        currency=page.console.prices.currency,
     )
 
 

@@ -70,6 +70,16 @@ def prices_from(table: Mapping[str, Any], source: str) -> Prices:
     return replace(Prices(), **values)
 
 
+def load_prices(*paths: Path | None) -> Prices:
+    """The defaults, then each file's `[prices]` table in turn (later wins);
+    PriceTableError names the file and what is wrong."""
+    table: dict[str, Any] = {}
+    named = [path for path in paths if path is not None]
+    for path in named:
+        table.update(prices_in_file(path) or {})
+    return prices_from(table, str(named[-1]) if named else "prices")
+
+
 def prices_in_file(path: Path) -> Mapping[str, Any] | None:
     """A TOML file's `[prices]` table (top level or under `[openglacier]`), if any."""
     try:
