@@ -30,15 +30,18 @@ serve: $(VENV)/.stamp-run
 cluster: $(VENV)/.stamp-test
 	$(BIN)/python scripts/cluster.py $(ARGS)
 
-# The console's end-to-end tests drive Debian's chromium through Playwright
-# (executable_path): Playwright's own browser download cannot run everywhere.
-CHROMIUM ?= /usr/bin/chromium
-$(CHROMIUM):
-	@echo "installing Debian's chromium for the console tests: $(SUDO) apt-get install chromium"
-	$(SUDO) apt-get update && $(SUDO) apt-get install -y chromium
+# The console's end-to-end tests drive chromium through Playwright (executable_path):
+# Playwright's own browser download cannot run everywhere. A chromium already on
+# PATH is used as it is; otherwise Debian's package is installed.
+.PHONY: browser
+browser:
+	@if command -v chromium >/dev/null || test -x /usr/bin/chromium; then :; else \
+	  echo "installing Debian's chromium for the console tests: $(SUDO) apt-get install chromium"; \
+	  $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; \
+	fi
 
 ## test: lint, type-check and run the whole test suite (installs chromium if missing)
-test: $(VENV)/.stamp-test | $(CHROMIUM)
+test: $(VENV)/.stamp-test browser
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy

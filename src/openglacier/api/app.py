@@ -149,12 +149,7 @@ class GlacierApp:
         await response(scope, receive, send)
 
     async def _glacier(self, request: Request, path: str, request_id: str) -> Response:
-        routed: Match | GlacierError
-        try:
-            routed = match(request.method, path, dict(request.query_params))
-            request.scope[OPERATION_KEY] = routed.route.operation  # for the metrics
-        except GlacierError as error:
-            routed = error  # reported after authentication (spec 1.8 order)
+        routed = route(request, path)
         kind = routed.route.body if isinstance(routed, Match) else Body.NONE
         caller, body, declared = await self._authenticate(request, path, kind)
         return await self._serve(
@@ -168,20 +163,12 @@ class GlacierApp:
         identified instead of a signature: routing, the version header, vault
         policies and handlers exactly as for a signed request. A streamed body's
         x-amz-content-sha256 is still required and checked against its bytes."""
-        routed: Match | GlacierError
-        try:
-            routed = match(request.method, path, dict(request.query_params))
-            request.scope[OPERATION_KEY] = routed.route.operation
-        except GlacierError as error:
-            routed = error
+        routed = route(request, path)
         kind = routed.route.body if isinstance(routed, Match) else Body.NONE
         declared = request.headers.get("x-amz-content-sha256")
         body = b""
         if kind is Body.STREAM:
-            if not declared:
-                raise MissingParameterValueException(
-                    "Required parameter missing: x-amz-content-sha256"
-                )
+            require_declared(declared)
         else:
             body = await read_bounded(request, self.max_json_body)
         return await self._serve(
@@ -256,17 +243,35 @@ class GlacierApp:
             headers=headers,
         )
         if kind is Body.STREAM:
-            if not declared:
-                raise MissingParameterValueException(
-                    "Required parameter missing: x-amz-content-sha256"
-                )
-            return await self.auth.authenticate(to_verify, declared), b"", declared
+            return (
+                await self.auth.authenticate(to_verify, require_declared(declared)),
+                b"",
+                declared,
+            )
         body = await read_bounded(request, self.max_json_body)
         computed = hashlib.sha256(body).hexdigest()
         caller = await self.auth.authenticate(to_verify, declared or computed)
         if declared and declared != "UNSIGNED-PAYLOAD":
             sigv4.check_payload_hash(declared, computed)
         return caller, body, declared
+
+
+def route(request: Request, path: str) -> Match | GlacierError:
+    """The request's route, or the routing error to report after authentication
+    (spec 1.8 order); the operation goes in the scope for the metrics."""
+    try:
+        routed = match(request.method, path, dict(request.query_params))
+    except GlacierError as error:
+        return error
+    request.scope[OPERATION_KEY] = routed.route.operation
+    return routed
+
+
+def require_declared(declared: str | None) -> str:
+    """A streamed body is checked against its declared x-amz-content-sha256."""
+    if not declared:
+        raise MissingParameterValueException("Required parameter missing: x-amz-content-sha256")
+    return declared
 
 
 def is_console_path(path: str) -> bool:

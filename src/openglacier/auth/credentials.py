@@ -114,7 +114,7 @@ class Authenticator:
         if not self.verify:
             return Caller(self.root.access_key_id, self.root.account_id, self.region)
         auth = sigv4.parse_authorization(req)
-        credential = await self._lookup(auth.access_key_id)
+        credential = await self.lookup(auth.access_key_id)
         if credential is None:
             raise UnrecognizedClientException(
                 "The security token included in the request is invalid."
@@ -131,7 +131,9 @@ class Authenticator:
         check_query_names_unique(req.raw_query)
         return Caller(credential.access_key_id, credential.account_id, self.region)
 
-    async def _lookup(self, access_key_id: str) -> Credential | None:
+    async def lookup(self, access_key_id: str) -> Credential | None:
+        """The stored credential, cached per process for `cache_seconds` (the
+        console's sign-in and sessions use it too, so both follow one rule)."""
         hit = self._cache.get(access_key_id)
         if hit is not None and time.monotonic() - hit[0] < self.cache_seconds:
             return hit[1]

@@ -236,10 +236,9 @@ class Console:
         session = self.sessions.load(request.cookies.get(COOKIE))
         if session is None or session.kind != KEY:
             return session
-        # A deleted key's sessions end now, not when the cookie expires.
-        stored = await self.services.deps.in_read_tx(
-            lambda tx: tx.get_credential(session.access_key_id)
-        )
+        # A deleted key's sessions end as its signatures do (the credential
+        # cache's few seconds), not when the cookie expires.
+        stored = await self.api.auth.lookup(session.access_key_id)
         if stored is None or stored.account_id != session.account_id:
             return None
         return session

@@ -42,7 +42,7 @@ async def signin(page: Page) -> Response:
         ok = bool(secret) and secret_matches(console.admin_token, secret)
         session = console.sessions.new(ADMIN, "", console.default_account) if ok else None
     else:
-        stored = await console.services.deps.in_read_tx(lambda tx: tx.get_credential(key_id))
+        stored = await console.api.auth.lookup(key_id)
         ok = stored is not None and secret_matches(stored.secret_access_key, secret)
         session = console.sessions.new(KEY, key_id, stored.account_id) if ok and stored else None
     if session is None:
