@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from rich.console import Console
 
+from bench import job_burst
 from bench import scenarios as sc
 from bench.data import ArchiveFile, make_archive
 from bench.machine import describe, disk_write_mib_s, sha256_mib_s
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--only",
         metavar="N,M",
-        help="run only these scenarios (1-6, 8; moto_server's figures come with them)",
+        help="run only these scenarios (1-6, 8, 9; moto_server's figures come with them)",
     )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
@@ -162,6 +163,9 @@ class Bench:
                 self.memory(og)
             if self.wanted("5"):
                 self.scale()
+            if self.wanted("9"):
+                self.step("scenario 9: 2,000 InitiateJob calls, alone and with 64 pollers")
+                job_burst.scenario(self.work, self.report, 2 if self.plan is QUICK else 3)
         finally:
             for server in self.servers:
                 server.stop()

@@ -48,6 +48,11 @@ from openglacier.keyring import Keyring
 
 
 class MetadataTx(Protocol):
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested transaction: an exception leaving the block undoes only what
+        the block wrote, and the transaction goes on (batched job completions)."""
+        ...
+
     # --- vaults -------------------------------------------------------------
     def get_vault(
         self, account_id: str, region: str, name: str, *, for_update: bool = False
@@ -188,10 +193,17 @@ class MetadataTx(Protocol):
         ...
 
     def claim_due_jobs(
-        self, now: datetime, owner: str, lease_until: datetime, limit: int
+        self,
+        now: datetime,
+        owner: str,
+        lease_until: datetime,
+        limit: int,
+        *,
+        archive: bool | None = None,
     ) -> list[Job]:
-        """Lease due in-progress jobs whose lease is free or expired; never one
-        that another transaction is claiming at the same time."""
+        """Lease due in-progress jobs whose lease is free or expired, oldest due
+        first; never one that another transaction is claiming at the same time.
+        `archive`: only archive retrievals (True), only the others (False)."""
         ...
 
     def claim_job(
@@ -201,6 +213,10 @@ class MetadataTx(Protocol):
         ...
 
     def renew_lease(self, job_id: str, owner: str, lease_until: datetime) -> bool: ...
+
+    def renew_leases(self, job_ids: Sequence[str], owner: str, lease_until: datetime) -> set[str]:
+        """Renew every listed in-progress job still leased to `owner`; those renewed."""
+        ...
 
     def finish_job(self, job: Job, owner: str | None) -> bool:
         """Store the finished `job` iff it is still in progress and (owner given)

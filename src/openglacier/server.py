@@ -31,6 +31,7 @@ from openglacier.domain.retrieval_limits import RetrievalLimits
 from openglacier.domain.scrub import Scrubber
 from openglacier.domain.services import JobSetup, Services
 from openglacier.domain.usage_report import Prices
+from openglacier.jobs.threaded import in_own_thread
 from openglacier.notify.targets import parse_targets
 from openglacier.ports import BlobStore, MetadataStore
 from openglacier.storage.blob_url import check_recorded, record
@@ -224,7 +225,11 @@ def background_loops(
     if maintenance:
         loops.append(partial(services.maintenance.loop, settings.maintenance_interval_seconds))
     if settings.job_workers > 0:
-        loops += [partial(r.loop, settings.job_poll_seconds) for r in services.runners]
+        # Each runner on a thread and event loop of its own (jobs/threaded.py).
+        loops += [
+            partial(in_own_thread, partial(r.loop, settings.job_poll_seconds), f"job-runner-{i}")
+            for i, r in enumerate(services.runners)
+        ]
         loops.append(partial(services.deliverer.loop, settings.job_poll_seconds))
     if maintenance and settings.scrub_rate > 0:
         loops.append(partial(scrubber(settings, services.deps).loop, SCRUB_POLL_SECONDS))

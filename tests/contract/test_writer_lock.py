@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from openglacier.errors import StorageError
-from openglacier.storage.metadata.writer_lock import SqliteWriterLock
+from openglacier.storage.metadata.writer_lock import FifoLock, SqliteWriterLock
 
 
 def test_a_second_holder_waits_then_times_out(tmp_path: Path) -> None:
@@ -80,3 +80,43 @@ def test_threads_of_one_process_take_turns(tmp_path: Path) -> None:
     for thread in threads:
         thread.join(10)
     assert most == 1
+
+
+def _queued(lock: FifoLock) -> int:
+    return len(lock._waiters)  # the test waits for each waiter to be in line
+
+
+def test_threads_get_the_lock_in_arrival_order() -> None:
+    """A burst of request transactions must not overtake a waiting job runner
+    indefinitely: the lock goes to the oldest waiter."""
+    lock = FifoLock()
+    assert lock.acquire(timeout=1)
+    order: list[int] = []
+
+    def wait_turn(n: int) -> None:
+        assert lock.acquire(timeout=10)
+        order.append(n)
+        lock.release()
+
+    threads = []
+    for n in range(6):
+        thread = threading.Thread(target=wait_turn, args=(n,))
+        thread.start()
+        threads.append(thread)
+        deadline = time.monotonic() + 5
+        while _queued(lock) < n + 1 and time.monotonic() < deadline:
+            time.sleep(0.001)  # until this thread is in line, so arrival order is known
+    lock.release()
+    for thread in threads:
+        thread.join(10)
+    assert order == list(range(6))
+
+
+def test_a_waiter_that_gives_up_leaves_the_line() -> None:
+    lock = FifoLock()
+    assert lock.acquire(timeout=1)
+    assert not lock.acquire(timeout=0.01)  # timed out: no longer in line
+    assert _queued(lock) == 0
+    lock.release()
+    assert lock.acquire(timeout=0.01)  # free: the one that gave up did not take it
+    lock.release()

@@ -16,8 +16,6 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
-import anyio.from_thread
-
 from openglacier.domain import damage
 from openglacier.domain.context import Deps
 from openglacier.domain.inventory_doc import InventoryOutcome, inventory_window, write_inventory
@@ -102,11 +100,9 @@ class JobExecutor:
     _sink: OutputSink | None = None
 
     async def execute(self, job: Job, owner: str) -> None:
-        """Complete `job`; LeaseLost if another runner finished it meanwhile."""
-        if job.action is JobAction.ARCHIVE:
-            problem = await self._blob_problem(job)
-            await self.deps.in_tx(partial(self._archive, job=job, owner=owner, problem=problem))
-        elif job.action is JobAction.INVENTORY:
+        """Complete an inventory or select `job`; LeaseLost if another runner
+        finished it meanwhile. Archive retrievals run in batches (jobs/batch.py)."""
+        if job.action is JobAction.INVENTORY:
             await self._inventory(job, owner)
         else:
             await self._select(job, owner)
@@ -117,53 +113,53 @@ class JobExecutor:
         )
 
     # --- archive retrieval --------------------------------------------------------
-    async def _blob_problem(self, job: Job) -> str | None:
+    def archive_problem(
+        self, job: Job, segments: list[Segment], cancelled: Callable[[], None]
+    ) -> str | None:
         """Check the blobs the retrieval will read before it succeeds, outside
         any write transaction (stat calls may be slow). A blob missing because
-        the archive was deleted meanwhile is told apart in `_archive`, under the
-        archive's row lock: a live archive's blobs are never collected.
+        the archive was deleted meanwhile is told apart in `complete_archive`,
+        under the archive's row lock: a live archive's blobs are never collected.
 
-        Then read the whole range against the stored leaf hashes, on a worker
-        thread that stops between leaves if the runner is cancelled: that is
-        what a retrieval is, and GetJobOutput relies on it to skip a second
-        SHA-256 of blobs whose store checks every chunk (domain/jobs.py)."""
-        archive_id = job.archive_id
-        assert archive_id is not None
+        Then read the whole range against the stored leaf hashes (`cancelled`
+        raises between leaves when the runner stops): that is what a retrieval
+        is, and GetJobOutput relies on it to skip a second SHA-256 of blobs
+        whose store checks every chunk (domain/jobs.py). On a worker thread."""
         assert job.range_start is not None
         assert job.range_end is not None
         first, last = job.range_start, job.range_end
-        segments = await self.deps.in_read_tx(lambda tx: tx.get_segments(archive_id))
         wanted = [s for s in segments if s.offset <= last and s.offset + s.size > first]
-        problem = await self.deps.blocking(partial(damage.blob_problem, self.deps.blobs, wanted))
+        problem = damage.blob_problem(self.deps.blobs, wanted)
         if problem is None:
-            cancelled = anyio.from_thread.check_cancelled
-            verify = partial(verify_range, self.deps.blobs, wanted, first, last, cancelled)
-            problem = await self.deps.blocking(verify)
+            problem = verify_range(self.deps.blobs, wanted, first, last, cancelled)
         return problem
 
-    def _archive(self, tx: MetadataTx, *, job: Job, owner: str, problem: str | None) -> None:
+    def complete_archive(
+        self, tx: MetadataTx, *, job: Job, owner: str, problem: str | None
+    ) -> None:
+        """Record the retrieval's outcome: failed if damaged, quarantined or
+        deleted, else succeeded with the archive's blobs pinned for the output."""
         _require_lease(tx, job, owner)
-        if problem is not None and self._archive_live(tx, job):
+        assert job.archive_id is not None
+        # Locked: a concurrent DeleteArchive either ran before (we see it
+        # removed) or waits until the pins are committed, and blob collection
+        # never deletes a pinned blob.
+        archive = tx.get_archive(job.archive_id, for_update=True)
+        if archive is None or archive.removed_seq is not None:
+            finish(self.deps, tx, failed(job, self.deps, ARCHIVE_DELETED), owner)
+            return
+        if problem is not None:
             self._report_damage(tx, job, problem)
             finish(self.deps, tx, failed(job, self.deps, damage.DAMAGED_MESSAGE), owner)
             return
-        if self._archive_live(tx, job) and self._quarantined(tx, job):
+        if self._quarantined(tx, job):
             finish(self.deps, tx, failed(job, self.deps, damage.DAMAGED_MESSAGE), owner)
             return
-        pinned = self._pin(tx, job)
-        if pinned is None:
-            finish(self.deps, tx, failed(job, self.deps, ARCHIVE_DELETED), owner)
-            return
+        tx.put_job_segments(job.job_id, tx.get_segments(job.archive_id))
         assert job.range_start is not None
         assert job.range_end is not None
         length = job.range_end - job.range_start + 1
         finish(self.deps, tx, succeeded(job, self.deps, output_size=length), owner)
-
-    @staticmethod
-    def _archive_live(tx: MetadataTx, job: Job) -> bool:
-        assert job.archive_id is not None
-        archive = tx.get_archive(job.archive_id, for_update=True)
-        return archive is not None and archive.removed_seq is None
 
     def _report_damage(self, tx: MetadataTx, job: Job, problem: str) -> None:
         """The ERROR line, the metric and the durable record (domain/damage.py)."""

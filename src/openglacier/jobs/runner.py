@@ -1,11 +1,13 @@
 """The job runner: claims due jobs under a lease and completes them (spec 4).
 
 Any number of runners may work on one metadata store: inside API processes
-(`--job-workers`) and as `openglacier worker` processes. A runner claims a
-due job at a time (PostgreSQL: FOR UPDATE SKIP LOCKED), renews its lease while
-a long job runs, and finishes each job only while it still holds the lease. A
-runner that dies leaves its lease to expire; another runner then claims the job
-again. Time comes from the injected clock (design principle 5).
+(`--job-workers`, each on its own thread and event loop: see `in_own_thread`)
+and as `openglacier worker` processes. A runner claims due archive retrievals
+in batches (jobs/batch.py) and other jobs one at a time (PostgreSQL: FOR
+UPDATE SKIP LOCKED), renews their leases while they run, and finishes each job
+only while it still holds the lease. A runner that dies leaves its leases to
+expire; another runner then claims the jobs again. Time comes from the
+injected clock (design principle 5).
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
+import anyio.from_thread
+
 from openglacier.domain.context import Deps
-from openglacier.domain.models import Job
+from openglacier.domain.models import Job, JobAction
+from openglacier.jobs.batch import BATCH, run_archive_batch
 from openglacier.jobs.executors import JobExecutor, LeaseLost
 from openglacier.metrics import JOB_LEASES_LOST
 from openglacier.ports import MetadataTx
@@ -40,51 +45,80 @@ class JobRunner:
     executor: JobExecutor
     lease: timedelta = timedelta(seconds=60)
     owner: str = field(default_factory=lambda: new_owner_id("runner"))
+    batch: int = BATCH
     _wake: asyncio.Event | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
 
     async def run_due(self) -> int:
         """Complete every job due now; the number this runner completed.
 
-        One job is claimed at a time: only the running job's lease is renewed,
-        so a claimed job waiting behind a slow one would lose its lease to
-        another runner, which would then run it a second time.
+        Archive retrievals are claimed and completed in batches
+        (jobs/batch.py); an inventory or select job is claimed one at a time,
+        between batches: it may run for long, and a claimed job waiting behind
+        it would lose its lease to another runner, which would run it again.
         """
         done = 0
         while True:
-            now = self.deps.clock.now()
-            claimed = await self.deps.in_tx(
-                partial(_claim_due, now=now, owner=self.owner, lease=self.lease, limit=1)
-            )
-            if not claimed:
+            archives = await self._claim(archive=True, limit=self.batch)
+            if archives:
+                done += await self.run_batch(archives)
+            other = await self._claim(archive=False, limit=1)
+            if other:
+                done += await self.run(other[0])
+            if not archives and not other:
                 return done
-            done += await self.run(claimed[0])
+
+    async def _claim(self, *, archive: bool, limit: int) -> list[Job]:
+        now = self.deps.clock.now()
+        claim = partial(
+            _claim_due, now=now, owner=self.owner, lease=self.lease, limit=limit, archive=archive
+        )
+        return await self.deps.in_tx(claim)
 
     async def run(self, job: Job) -> bool:
         """Execute one claimed job, renewing the lease meanwhile."""
-        renewal = asyncio.create_task(self._renew(job.job_id))
+        if job.action is JobAction.ARCHIVE:
+            return await self.run_batch([job]) == 1
+        renewal = asyncio.create_task(self._renew([job.job_id]))
         try:
             await self.executor.execute(job, self.owner)
             return True
         except LeaseLost:
-            JOB_LEASES_LOST.inc()
-            log.warning("job %s: lease lost, another runner finished it", job.job_id)
+            _lease_lost(job.job_id)
             return False
         except Exception:
             # Left in progress: the lease expires and a runner retries it.
             log.exception("job %s failed to run; it will be retried", job.job_id)
             return False
         finally:
-            renewal.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewal
+            await _stop(renewal)
 
-    async def _renew(self, job_id: str) -> None:
-        while True:
+    async def run_batch(self, jobs: list[Job]) -> int:
+        """Complete claimed archive retrievals together; how many completed."""
+        renewal = asyncio.create_task(self._renew([job.job_id for job in jobs]))
+        batch = partial(
+            run_archive_batch, self.executor, jobs, self.owner, anyio.from_thread.check_cancelled
+        )
+        try:
+            outcome = await self.deps.blocking(batch)
+        except Exception:
+            # Left in progress: the leases expire and a runner retries them.
+            log.exception("%d archive retrievals failed to run; they will be retried", len(jobs))
+            return 0
+        finally:
+            await _stop(renewal)
+        for job_id in outcome.lost:
+            _lease_lost(job_id)
+        return len(outcome.completed)
+
+    async def _renew(self, job_ids: list[str]) -> None:
+        held = list(job_ids)
+        while held:
             await asyncio.sleep(self.lease.total_seconds() / 3)
             until = self.deps.clock.now() + self.lease
-            renew = partial(_renew_lease, job_id=job_id, owner=self.owner, until=until)
-            if not await self.deps.in_tx(renew):
-                return
+            renew = partial(_renew_leases, job_ids=held, owner=self.owner, until=until)
+            renewed = await self.deps.in_tx(renew)
+            held = [job_id for job_id in held if job_id in renewed]
 
     async def drain(self, timeout: float = 60.0) -> int:
         """Admin hook: return once no job due now is left in progress, running
@@ -119,11 +153,13 @@ class JobRunner:
         return True
 
     def wake(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
+        """From any thread (InitiateJob's handler runs on the request loop)."""
+        if self._loop is not None and self._wake is not None:
+            with contextlib.suppress(RuntimeError):  # the runner's loop has closed
+                self._loop.call_soon_threadsafe(self._wake.set)
 
     async def loop(self, poll_seconds: float) -> None:
-        self._wake = asyncio.Event()
+        self._wake, self._loop = asyncio.Event(), asyncio.get_running_loop()
         while True:
             try:
                 await self.run_due()
@@ -134,14 +170,31 @@ class JobRunner:
             self._wake.clear()
 
 
+def _lease_lost(job_id: str) -> None:
+    JOB_LEASES_LOST.inc()
+    log.warning("job %s: lease lost, another runner finished it", job_id)
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def _claim_due(
-    tx: MetadataTx, *, now: datetime, owner: str, lease: timedelta, limit: int
+    tx: MetadataTx,
+    *,
+    now: datetime,
+    owner: str,
+    lease: timedelta,
+    limit: int,
+    archive: bool | None,
 ) -> list[Job]:
-    return tx.claim_due_jobs(now, owner, now + lease, limit)
+    return tx.claim_due_jobs(now, owner, now + lease, limit, archive=archive)
 
 
-def _renew_lease(tx: MetadataTx, *, job_id: str, owner: str, until: datetime) -> bool:
-    return tx.renew_lease(job_id, owner, until)
+def _renew_leases(tx: MetadataTx, *, job_ids: list[str], owner: str, until: datetime) -> set[str]:
+    return tx.renew_leases(job_ids, owner, until)
 
 
 def _count_due(tx: MetadataTx, *, now: datetime) -> int:

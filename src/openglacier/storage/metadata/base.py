@@ -67,6 +67,20 @@ class TxBase:
         self._conn = conn
         self._keyring = keyring  # seals stored secrets (credentials.py)
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        # SAVEPOINT works on SQLite too: the engine issues its own BEGIN (engine.py).
+        with translated():
+            nested = self._conn.begin_nested()
+        try:
+            yield
+        except BaseException:
+            with translated():
+                nested.rollback()
+            raise
+        with translated():
+            nested.commit()
+
     def _rows(self, stmt: Executable) -> Sequence[Row[Any]]:
         with translated():
             return self._conn.execute(stmt).all()
@@ -105,8 +119,12 @@ class TxBase:
         with translated():
             return self._conn.execute(stmt).scalar()
 
-    def _run(self, stmt: Executable, params: Sequence[Mapping[str, Any]] | None = None) -> int:
-        """Execute (once per params row if given); the affected row count."""
+    def _run(
+        self,
+        stmt: Executable,
+        params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+    ) -> int:
+        """Execute (once per params row if a list is given); the affected row count."""
         with translated():
             # Without preserve_rowcount SQLAlchemy reports -1 for psycopg INSERTs.
             result = self._conn.execute(stmt, params, execution_options=_ROWCOUNT)

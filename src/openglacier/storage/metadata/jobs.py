@@ -10,11 +10,10 @@ that lost its lease (paused, partitioned) can never complete a job twice.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 
 from openglacier.domain.models import (
     InventoryItem,
@@ -67,9 +66,33 @@ def _lease_free(now: datetime) -> Any:
     return or_(jobs.c.lease_until.is_(None), jobs.c.lease_until <= now)
 
 
+# What finishing a job changes. Built once with bound parameters: compiling the
+# UPDATE of every column with literal values (and its cache key) was half of a
+# batched archive retrieval's CPU time (docs/performance.md, "Job bursts").
+_OUTCOME = (
+    "status",
+    "status_message",
+    "completed_at",
+    "output_blob_key",
+    "output_size",
+    "next_marker",
+)
+_INSERT = jobs.insert()
+_NO_LEASE = {"lease_owner": None, "lease_until": None}
+_FINISH = (
+    update(jobs)
+    .where(jobs.c.job_id == bindparam("w_job_id"), jobs.c.status == IN_PROGRESS)
+    .values({name: bindparam(f"v_{name}") for name in _OUTCOME} | _NO_LEASE)
+)
+_FINISH_LEASED = _FINISH.where(jobs.c.lease_owner == bindparam("w_owner"))
+
+
 class JobOps(TxBase):
     def insert_job(self, job: Job) -> None:
-        self._run(jobs.insert().values(_job_values(job)))
+        # Values as parameters of one constant statement: `.values(...)` with
+        # literals made SQLAlchemy build a cache key of every column's value
+        # on each call (30 % of InitiateJob's CPU, docs/performance.md).
+        self._run(_INSERT, _job_values(job))
 
     def get_job(self, job_id: str, *, for_update: bool = False) -> Job | None:
         stmt = select(jobs).where(jobs.c.job_id == job_id)
@@ -136,19 +159,32 @@ class JobOps(TxBase):
         return int(self._scalar(stmt) or 0)
 
     def claim_due_jobs(
-        self, now: datetime, owner: str, lease_until: datetime, limit: int
+        self,
+        now: datetime,
+        owner: str,
+        lease_until: datetime,
+        limit: int,
+        *,
+        archive: bool | None = None,
     ) -> list[Job]:
-        """Lease up to `limit` due, unleased (or lease-expired) jobs to `owner`."""
+        """Lease up to `limit` due, unleased (or lease-expired) jobs to `owner`,
+        in one UPDATE of the rows the locking SELECT picked."""
+        stmt = select(jobs.c.job_id).where(
+            jobs.c.status == IN_PROGRESS, jobs.c.due_at <= now, _lease_free(now)
+        )
+        if archive is not None:
+            is_archive = jobs.c.action == JobAction.ARCHIVE.value
+            stmt = stmt.where(is_archive if archive else ~is_archive)
         stmt = (
-            select(jobs.c.job_id)
-            .where(jobs.c.status == IN_PROGRESS, jobs.c.due_at <= now, _lease_free(now))
-            .order_by(jobs.c.due_at, jobs.c.job_id)
+            stmt.order_by(jobs.c.due_at, jobs.c.job_id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
         ids = [str(r.job_id) for r in self._rows(stmt)]
-        claimed = [self._lease(job_id, owner, lease_until) for job_id in ids]
-        return [job for job in claimed if job is not None]
+        if not ids:
+            return []
+        claimed = {job.job_id: job for job in self._lease(ids, owner, lease_until)}
+        return [claimed[job_id] for job_id in ids if job_id in claimed]
 
     def claim_job(
         self, job_id: str, now: datetime, owner: str, lease_until: datetime
@@ -161,17 +197,17 @@ class JobOps(TxBase):
         )
         if self._first(stmt) is None:
             return None
-        return self._lease(job_id, owner, lease_until)
+        leased = self._lease([job_id], owner, lease_until)
+        return leased[0] if leased else None
 
-    def _lease(self, job_id: str, owner: str, lease_until: datetime) -> Job | None:
+    def _lease(self, job_ids: list[str], owner: str, lease_until: datetime) -> list[Job]:
         stmt = (
             update(jobs)
-            .where(jobs.c.job_id == job_id)
+            .where(jobs.c.job_id.in_(job_ids))
             .values(lease_owner=owner, lease_until=lease_until, attempts=jobs.c.attempts + 1)
             .returning(*jobs.c)
         )
-        row = self._first(stmt)
-        return None if row is None else _job(row._asdict())
+        return [_job(row._asdict()) for row in self._rows(stmt)]
 
     def renew_lease(self, job_id: str, owner: str, lease_until: datetime) -> bool:
         stmt = (
@@ -185,17 +221,32 @@ class JobOps(TxBase):
         )
         return self._run(stmt) == 1
 
+    def renew_leases(self, job_ids: Sequence[str], owner: str, lease_until: datetime) -> set[str]:
+        if not job_ids:
+            return set()
+        stmt = (
+            update(jobs)
+            .where(
+                jobs.c.job_id.in_(list(job_ids)),
+                jobs.c.status == IN_PROGRESS,
+                jobs.c.lease_owner == owner,
+            )
+            .values(lease_until=lease_until)
+            .returning(jobs.c.job_id)
+        )
+        return {str(row.job_id) for row in self._rows(stmt)}
+
     def finish_job(self, job: Job, owner: str | None) -> bool:
-        """Store `job` (Succeeded or Failed) if it is still in progress and, when
-        `owner` is given, still leased to it. False: someone else finished it."""
-        conditions = [jobs.c.job_id == job.job_id, jobs.c.status == IN_PROGRESS]
-        if owner is not None:
-            conditions.append(jobs.c.lease_owner == owner)
-        done = replace(job, lease_owner=None, lease_until=None)
-        values = _job_values(done)
-        for fixed in ("job_id", "vault_id", "created_at", "attempts"):
-            values.pop(fixed)
-        return self._run(update(jobs).where(*conditions).values(values)) == 1
+        """Store `job`'s outcome (Succeeded or Failed: status, message, completion
+        time, output) if it is still in progress and, when `owner` is given,
+        still leased to it. False: someone else finished it."""
+        params = {f"v_{name}": getattr(job, name) for name in _OUTCOME}
+        params["v_status"] = job.status.value
+        params["w_job_id"] = job.job_id
+        if owner is None:
+            return self._run(_FINISH, params) == 1
+        params["w_owner"] = owner
+        return self._run(_FINISH_LEASED, params) == 1
 
     def put_job_segments(self, job_id: str, segments: Sequence[Segment]) -> None:
         rows = [

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, select, update
+from sqlalchemy import Row, bindparam, delete, select, update
 
 from openglacier.domain.models import Notification, NotificationConfig
 from openglacier.storage.metadata.base import TxBase
@@ -21,6 +21,19 @@ PENDING = "pending"
 
 def _notification(row: Row[Any]) -> Notification:
     return Notification(**row._mapping)
+
+
+# Built once with bound parameters: every completed job queues one or two, and
+# compiling the INSERT with literal values cost more than running it.
+_ENQUEUE = notifications.insert().values(
+    topic_arn=bindparam("v_topic"),
+    message=bindparam("v_message"),
+    created_at=bindparam("v_now"),
+    attempts=0,
+    next_attempt_at=bindparam("v_now"),
+    last_error=None,
+    state=PENDING,
+)
 
 
 class NotificationOps(TxBase):
@@ -41,17 +54,7 @@ class NotificationOps(TxBase):
         self._run(delete(vault_notifications).where(vault_notifications.c.vault_id == vault_id))
 
     def enqueue_notification(self, topic_arn: str, message: str, now: datetime) -> None:
-        self._run(
-            notifications.insert().values(
-                topic_arn=topic_arn,
-                message=message,
-                created_at=now,
-                attempts=0,
-                next_attempt_at=now,
-                last_error=None,
-                state=PENDING,
-            )
-        )
+        self._run(_ENQUEUE, {"v_topic": topic_arn, "v_message": message, "v_now": now})
 
     def claim_notifications(self, now: datetime, until: datetime, limit: int) -> list[Notification]:
         """Pending rows due at `now`, leased until `until` (attempts counted)."""

@@ -5,7 +5,9 @@ handler, which polls with sleeps growing to 100 ms. Under 16 concurrent
 InitiateJob calls, writers spent most of their time asleep while the lock was
 free (docs/performance.md). Writers queue here instead:
 
-- threads of one process on a `threading.Lock` (woken as soon as it is free);
+- threads of one process in arrival order (`FifoLock`: the lock is handed to
+  the longest waiter, so a job runner's transaction is not overtaken
+  indefinitely by a stream of request transactions);
 - processes sharing the database (`serve --processes N`, CLI commands, a
   `worker`) on an advisory `flock` of `<database>-writer.lock`, polled in steps of
   at most 2 ms.
@@ -20,6 +22,7 @@ import fcntl
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -28,11 +31,49 @@ from openglacier.errors import StorageError
 _MAX_POLL = 0.0005
 
 
+class FifoLock:
+    """A lock granted in arrival order, by hand-over: `release` passes it
+    straight to the oldest waiter (one wake-up, no stampede).
+
+    A plain `threading.Lock` lets whichever thread runs first take it: under a
+    burst of 16 InitiateJob calls, the job runner's claim and completion
+    transactions waited up to 5 s behind later arrivals (docs/performance.md).
+    """
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._held = False
+        self._waiters: deque[threading.Lock] = deque()
+
+    def acquire(self, timeout: float) -> bool:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return True
+            turn = threading.Lock()
+            turn.acquire()
+            self._waiters.append(turn)
+        if turn.acquire(timeout=timeout):
+            return True  # handed over by release()
+        with self._mutex:
+            if turn in self._waiters:
+                self._waiters.remove(turn)
+                return False
+        return True  # handed over just after the wait timed out: ours now
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._waiters:
+                self._waiters.popleft().release()  # stays held, by the next in line
+            else:
+                self._held = False
+
+
 class SqliteWriterLock:
     def __init__(self, database: str, timeout: float) -> None:
         self.path = f"{database}-writer.lock"
         self.timeout = timeout
-        self._thread_lock = threading.Lock()
+        self._thread_lock = FifoLock()
         self._fd: int | None = None
 
     @contextmanager
@@ -58,10 +99,14 @@ class SqliteWriterLock:
         return self._fd
 
     def close(self) -> None:
-        with self._thread_lock:
+        if not self._thread_lock.acquire(timeout=self.timeout):
+            raise _timed_out()
+        try:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+        finally:
+            self._thread_lock.release()
 
 
 def _flock(fd: int, deadline: float) -> None:
@@ -79,3 +124,4 @@ def _flock(fd: int, deadline: float) -> None:
 
 def _timed_out() -> StorageError:
     return StorageError("metadata transaction failed (timed out waiting for the writer lock)")
+

@@ -1,0 +1,259 @@
+"""Archive retrievals claimed and completed in batches (jobs/batch.py), on both
+metadata engines (SQLite and PostgreSQL) over a real filesystem blob store.
+
+One batch completes each job on its own terms: a good archive succeeds with its
+blobs pinned, a deleted one fails, a damaged one fails with a damage record, and
+a job whose lease another runner took is left to that runner, with nothing of it
+written. Notifications are queued for exactly the jobs completed.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import anyio
+import pytest
+from sqlalchemy import event
+
+from openglacier.clock import PROFILES, ManualClock
+from openglacier.domain import damage
+from openglacier.domain.context import Deps
+from openglacier.domain.models import (
+    Archive,
+    InventoryParams,
+    Job,
+    JobAction,
+    JobStatus,
+    Segment,
+    Vault,
+)
+from openglacier.ids import new_archive_id, new_blob_key, new_job_id
+from openglacier.jobs import batch
+from openglacier.jobs.executors import ARCHIVE_DELETED, JobExecutor
+from openglacier.jobs.runner import JobRunner
+from openglacier.ports import MetadataTx
+from openglacier.storage.blobs import put_blob
+from openglacier.storage.blobs.filesystem import FilesystemBlobStore
+from openglacier.storage.metadata.store import SqlMetadataStore
+from openglacier.treehash import MIB, TreeHasher
+from support.blobfiles import blob_file, flip_bit
+
+TOPIC = "arn:aws:sns:us-east-1:111122223333:batches"
+LEASE = timedelta(seconds=60)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def deps(metadata_store: SqlMetadataStore, tmp_path: Path, clock: ManualClock) -> Iterator[Deps]:
+    blobs = FilesystemBlobStore(tmp_path / "blobs")
+    yield Deps(store=metadata_store, blobs=blobs, clock=clock, timing=PROFILES["instant"])
+    blobs.close()
+
+
+@pytest.fixture
+def vault(deps: Deps) -> Vault:
+    with deps.store.transaction() as tx:
+        return tx.create_vault("111122223333", "us-east-1", "batches", deps.clock.now())
+
+
+def runner(deps: Deps, owner: str = "runner:test") -> JobRunner:
+    return JobRunner(deps, JobExecutor(deps), lease=LEASE, owner=owner)
+
+
+def add_archive(deps: Deps, vault: Vault, data: bytes) -> Archive:
+    key = new_blob_key()
+    put_blob(deps.blobs, key, [data])
+    hasher = TreeHasher()
+    hasher.update(data)
+    now = deps.clock.now()
+    archive = Archive(new_archive_id(), vault.id, None, len(data), hasher.hexdigest(), None, now, 1)
+    with deps.store.transaction() as tx:
+        tx.insert_archive(
+            archive, [Segment(archive.archive_id, 0, 0, len(data), key, hasher.leaves())]
+        )
+    return archive
+
+
+def add_job(deps: Deps, vault: Vault, archive: Archive | None) -> Job:
+    now = deps.clock.now()
+    if archive is None:
+        job = Job(new_job_id(), vault.id, JobAction.INVENTORY, JobStatus.IN_PROGRESS, now, now)
+        job = replace(job, inventory=InventoryParams("JSON", None, None, None, None))
+    else:
+        job = Job(
+            new_job_id(),
+            vault.id,
+            JobAction.ARCHIVE,
+            JobStatus.IN_PROGRESS,
+            now,
+            now,
+            archive_id=archive.archive_id,
+            archive_size=archive.size,
+            range_start=0,
+            range_end=archive.size - 1,
+            sns_topic=TOPIC,
+        )
+    with deps.store.transaction() as tx:
+        tx.insert_job(job)
+    return job
+
+
+def get(deps: Deps, job_id: str) -> Job:
+    with deps.store.transaction(readonly=True) as tx:
+        job = tx.get_job(job_id)
+    assert job is not None
+    return job
+
+
+def notified(deps: Deps) -> list[str]:
+    with deps.store.transaction(readonly=True) as tx:
+        rows = tx.list_notifications(None, 10_000)
+    return [json.loads(row.message)["JobId"] for row in rows]
+
+
+def test_claims_archive_retrievals_apart_from_other_jobs(deps: Deps, vault: Vault) -> None:
+    archive = add_archive(deps, vault, b"x" * 100)
+    jobs = [add_job(deps, vault, archive) for _ in range(3)]
+    inventory = add_job(deps, vault, None)
+    now = deps.clock.now()
+    with deps.store.transaction() as tx:
+        claimed = tx.claim_due_jobs(now, "a", now + LEASE, 10, archive=True)
+        assert [job.job_id for job in claimed] == sorted(job.job_id for job in jobs)
+        assert all(job.lease_owner == "a" and job.attempts == 1 for job in claimed)
+        others = tx.claim_due_jobs(now, "a", now + LEASE, 10, archive=False)
+        assert [job.job_id for job in others] == [inventory.job_id]
+        # Leased now: nobody claims them again before the lease expires.
+        assert tx.claim_due_jobs(now, "b", now + LEASE, 10) == []
+        later = now + LEASE
+        again = tx.claim_due_jobs(later, "b", later + LEASE, 2)
+    assert len(again) == 2
+    assert all(job.lease_owner == "b" and job.attempts == 2 for job in again)
+
+
+def test_renew_leases_renews_only_what_the_owner_still_holds(deps: Deps, vault: Vault) -> None:
+    archive = add_archive(deps, vault, b"y" * 10)
+    mine, taken, done = (add_job(deps, vault, archive) for _ in range(3))
+    now = deps.clock.now()
+    with deps.store.transaction() as tx:
+        tx.claim_due_jobs(now, "a", now + LEASE, 10)
+        assert tx.claim_job(taken.job_id, now + LEASE, "b", now + 2 * LEASE) is not None
+        finished = replace(get_in(tx, done.job_id), status=JobStatus.SUCCEEDED, completed_at=now)
+        assert tx.finish_job(finished, "a")
+        renewed = tx.renew_leases([mine.job_id, taken.job_id, done.job_id], "a", now + 3 * LEASE)
+    assert renewed == {mine.job_id}
+    assert get(deps, mine.job_id).lease_until == now + 3 * LEASE
+    assert get(deps, taken.job_id).lease_owner == "b"
+
+
+def get_in(tx: MetadataTx, job_id: str) -> Job:
+    job = tx.get_job(job_id)
+    assert job is not None
+    return job
+
+
+def undone(tx: MetadataTx, now: datetime) -> None:
+    with tx.savepoint():
+        tx.create_vault("111122223333", "us-east-1", "undone", now)
+        raise RuntimeError("undo this block")
+
+
+def test_a_savepoint_undoes_only_its_own_block(deps: Deps) -> None:
+    now = deps.clock.now()
+    with deps.store.transaction() as tx:
+        tx.create_vault("111122223333", "us-east-1", "kept", now)
+        with pytest.raises(RuntimeError, match="undo"):
+            undone(tx, now)
+        with tx.savepoint():
+            tx.create_vault("111122223333", "us-east-1", "also-kept", now)
+    with deps.store.transaction(readonly=True) as tx:
+        names = [v.name for v in tx.list_vaults("111122223333", "us-east-1", None, 10)]
+    assert names == ["also-kept", "kept"]
+
+
+def test_one_batch_completes_each_job_on_its_own_terms(deps: Deps, vault: Vault) -> None:
+    rng = random.Random(5)
+    good = [add_archive(deps, vault, rng.randbytes(size)) for size in (1, MIB + 7, 3000)]
+    deleted, damaged, stolen = (add_archive(deps, vault, rng.randbytes(2 * MIB)) for _ in range(3))
+    jobs = {name: add_job(deps, vault, a) for name, a in zip("abc", good, strict=True)}
+    jobs |= {n: add_job(deps, vault, a) for n, a in [("d", deleted), ("x", damaged), ("s", stolen)]}
+    now = deps.clock.now()
+    with deps.store.transaction() as tx:
+        claimed = tx.claim_due_jobs(now, "runner:test", now + LEASE, 64, archive=True)
+    assert len(claimed) == 6
+    # Meanwhile: an archive is deleted, a blob rots, and the lease of one job
+    # passes to another runner (ours was stalled past its expiry).
+    with deps.store.transaction() as tx:
+        tx.remove_archive(
+            deleted.archive_id, tx.record_write(vault.id, -1, -deleted.size, now), now
+        )
+        segment = tx.get_segments(damaged.archive_id)[0]
+        assert tx.claim_job(jobs["s"].job_id, now + LEASE, "thief", now + 2 * LEASE) is not None
+    assert isinstance(deps.blobs, FilesystemBlobStore)
+    flip_bit(blob_file(deps.blobs.root, segment.blob_key), MIB + 5)
+
+    assert anyio.run(runner(deps).run_batch, claimed) == 5
+
+    for name in "abc":
+        job = get(deps, jobs[name].job_id)
+        assert job.status is JobStatus.SUCCEEDED, job
+        assert job.output_size == job.archive_size
+        with deps.store.transaction(readonly=True) as tx:
+            pinned = tx.get_job_segments(job.job_id, job.archive_id or "")
+        assert [s.size for s in pinned] == [job.archive_size]
+    assert get(deps, jobs["d"].job_id).status_message == ARCHIVE_DELETED
+    rotten = get(deps, jobs["x"].job_id)
+    assert (rotten.status, rotten.status_message) == (JobStatus.FAILED, damage.DAMAGED_MESSAGE)
+    with deps.store.transaction(readonly=True) as tx:
+        record = tx.open_damage(damaged.archive_id)
+    assert record is not None
+    assert record.blob_key == segment.blob_key
+    taken = get(deps, jobs["s"].job_id)
+    assert (taken.status, taken.lease_owner) == (JobStatus.IN_PROGRESS, "thief")
+    expected = {jobs[name].job_id for name in "abcdx"}
+    assert sorted(notified(deps)) == sorted(expected)
+
+
+def test_a_burst_runs_in_few_transactions(
+    deps: Deps, vault: Vault, metadata_store: SqlMetadataStore
+) -> None:
+    """150 archive retrievals and two inventory jobs: every one completes, in a
+    handful of commits instead of two or three per job."""
+    archive = add_archive(deps, vault, b"z" * 5000)
+    jobs = [add_job(deps, vault, archive) for _ in range(150)]
+    jobs += [add_job(deps, vault, None) for _ in range(2)]
+    commits: list[int] = []
+
+    def count(_conn: object) -> None:
+        commits.append(1)
+
+    event.listen(metadata_store.engine, "commit", count)
+    done = anyio.run(runner(deps).run_due)
+    event.remove(metadata_store.engine, "commit", count)
+    assert done == 152
+    assert {get(deps, job.job_id).status for job in jobs} == {JobStatus.SUCCEEDED}
+    # Per batch of 64: a claim, a read of the segments and a completion; per
+    # inventory job a claim, its reads and its finish; the empty claims at the
+    # end. One by one, it was two write transactions per job and a read.
+    assert len(commits) <= 20, len(commits)
+    assert sorted(notified(deps)) == sorted(job.job_id for job in jobs[:150])
+
+
+def test_groups_commit_as_they_go(
+    deps: Deps, vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a group closing after every job (a batch of large archives), each
+    job is committed on its own, and all complete."""
+    monkeypatch.setattr(batch, "GROUP_SECONDS", 0.0)
+    archive = add_archive(deps, vault, b"w" * 100)
+    jobs = [add_job(deps, vault, archive) for _ in range(5)]
+    assert anyio.run(runner(deps).run_due) == 5
+    assert {get(deps, job.job_id).status for job in jobs} == {JobStatus.SUCCEEDED}
