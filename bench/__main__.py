@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from rich.console import Console
 
-from bench import job_burst
+from bench import concurrent, job_burst
 from bench import scenarios as sc
 from bench.data import ArchiveFile, make_archive
 from bench.machine import describe, disk_write_mib_s, sha256_mib_s
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--only",
         metavar="N,M",
-        help="run only these scenarios (1-6, 8, 9; moto_server's figures come with them)",
+        help="run only these scenarios (1-6, 8-10; moto_server's figures come with them)",
     )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
@@ -161,14 +161,21 @@ class Bench:
             archive.path.unlink()
             if self.wanted("6"):
                 self.memory(og)
-            if self.wanted("5"):
-                self.scale()
-            if self.wanted("9"):
-                self.step("scenario 9: 2,000 InitiateJob calls, alone and with 64 pollers")
-                job_burst.scenario(self.work, self.report, 2 if self.plan is QUICK else 3)
+            self.own_servers()
         finally:
             for server in self.servers:
                 server.stop()
+
+    def own_servers(self) -> None:
+        """The scenarios that start servers of their own."""
+        if self.wanted("5"):
+            self.scale()
+        if self.wanted("10"):
+            self.step("scenario 10: 8 clients uploading 64 MiB each (1 and 2 processes)")
+            concurrent.scenario(self.work, self.report, self.plan.runs)
+        if self.wanted("9"):
+            self.step("scenario 9: 2,000 InitiateJob calls, alone and with 64 pollers")
+            job_burst.scenario(self.work, self.report, 2 if self.plan is QUICK else 3)
 
     def wanted(self, *scenarios: str) -> bool:
         return self.only is None or any(x in self.only for x in scenarios)
@@ -387,6 +394,14 @@ class Bench:
                     "(jobs it had queued); the next server was measured after that"
                 )
         multi.stop()
+        for op, many in rates[multi.name].items():
+            self.report.target(
+                "4",
+                f"{op}: {cores} processes / 1 process",
+                many / rates[og.name][op],
+                1.6,
+                unit="x",
+            )
         if moto:
             for op, ours in rates[multi.name].items():
                 theirs = rates["moto_server"][op]
