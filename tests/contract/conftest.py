@@ -15,6 +15,9 @@ import pytest
 from sqlalchemy import delete
 from sqlalchemy.engine import URL
 
+from openglacier.clock import PROFILES, ManualClock
+from openglacier.domain.context import Deps
+from openglacier.storage.blobs.filesystem import FilesystemBlobStore
 from openglacier.storage.metadata.schema import metadata
 from openglacier.storage.metadata.store import SqlMetadataStore, open_metadata_store
 from support.services import fresh_pg_database, require_or_skip
@@ -86,3 +89,17 @@ def pg_store(pg_database: str) -> Iterator[SqlMetadataStore]:
     """PostgreSQL only; tests using it carry the `postgres` marker."""
     with open_empty_store(pg_database) as store:
         yield store
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """Starts at the real now, like the blob files' mtimes; moves only when told."""
+    return ManualClock()
+
+
+@pytest.fixture
+def deps(metadata_store: SqlMetadataStore, tmp_path: Path, clock: ManualClock) -> Iterator[Deps]:
+    """The engine's metadata store, filesystem blobs, a manual clock, instant jobs."""
+    blobs = FilesystemBlobStore(tmp_path / "blobs")
+    yield Deps(store=metadata_store, blobs=blobs, clock=clock, timing=PROFILES["instant"])
+    blobs.close()

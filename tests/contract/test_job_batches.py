@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import anyio
 import pytest
 from sqlalchemy import event
 
-from openglacier.clock import PROFILES, ManualClock
 from openglacier.domain import damage
 from openglacier.domain.context import Deps
 from openglacier.domain.models import (
@@ -45,18 +42,6 @@ from support.blobfiles import blob_file, flip_bit
 
 TOPIC = "arn:aws:sns:us-east-1:111122223333:batches"
 LEASE = timedelta(seconds=60)
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def deps(metadata_store: SqlMetadataStore, tmp_path: Path, clock: ManualClock) -> Iterator[Deps]:
-    blobs = FilesystemBlobStore(tmp_path / "blobs")
-    yield Deps(store=metadata_store, blobs=blobs, clock=clock, timing=PROFILES["instant"])
-    blobs.close()
 
 
 @pytest.fixture

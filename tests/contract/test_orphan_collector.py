@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +19,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from openglacier.clock import PROFILES, ManualClock
+from openglacier.clock import ManualClock
 from openglacier.domain.context import DEFAULT_ORPHAN_BLOB_MIN_AGE, Deps
 from openglacier.domain.models import (
     Archive,
@@ -36,23 +36,10 @@ from openglacier.ids import new_archive_id, new_blob_key, new_job_id, new_upload
 from openglacier.jobs.maintenance import ORPHAN_SWEEP_INTERVAL, Maintenance
 from openglacier.ports import MetadataTx
 from openglacier.storage.blobs import put_blob
-from openglacier.storage.blobs.filesystem import FilesystemBlobStore
 from openglacier.storage.metadata.store import SqlMetadataStore
 
 AGE = DEFAULT_ORPHAN_BLOB_MIN_AGE
 SECOND = timedelta(seconds=1)
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()  # starts at the real now, like the blobs' mtimes
-
-
-@pytest.fixture
-def deps(metadata_store: SqlMetadataStore, tmp_path: Path, clock: ManualClock) -> Iterator[Deps]:
-    blobs = FilesystemBlobStore(tmp_path / "blobs")
-    yield Deps(store=metadata_store, blobs=blobs, clock=clock, timing=PROFILES["instant"])
-    blobs.close()
 
 
 def new_blob(deps: Deps) -> str:

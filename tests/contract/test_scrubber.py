@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -39,18 +38,6 @@ from support.blobfiles import blob_file, flip_bit, truncate, zero_range
 
 ACCOUNT, REGION, VAULT = "111122223333", "us-east-1", "scrubbed"
 ARN = f"arn:aws:glacier:{REGION}:{ACCOUNT}:vaults/{VAULT}"
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def deps(metadata_store: SqlMetadataStore, tmp_path: Path, clock: ManualClock) -> Iterator[Deps]:
-    blobs = FilesystemBlobStore(tmp_path / "blobs")
-    yield Deps(store=metadata_store, blobs=blobs, clock=clock, timing=PROFILES["instant"])
-    blobs.close()
 
 
 def leaves(data: bytes) -> bytes:
