@@ -41,15 +41,16 @@ def test_a_burst_of_2000_jobs_completes_while_clients_poll(tmp_path: Path) -> No
             bodies[glacier.upload_archive(vaultName=VAULT, body=body)["archiveId"]] = body
         plan = initiate_while_polling(server, sorted(bodies))
         assert len(plan) == JOBS
-        in_progress = lambda: (
-            not any(  # noqa: E731
+
+        def none_in_progress() -> bool:
+            return not any(
                 page["JobList"]
                 for page in glacier.get_paginator("list_jobs").paginate(
                     vaultName=VAULT, completed="false"
                 )
             )
-        )
-        poll(in_progress, "the runner to complete the burst", timeout=120)
+
+        poll(none_in_progress, "the runner to complete the burst", timeout=120)
         statuses = [
             job["StatusCode"]
             for page in glacier.get_paginator("list_jobs").paginate(vaultName=VAULT)

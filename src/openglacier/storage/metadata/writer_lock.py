@@ -124,4 +124,3 @@ def _flock(fd: int, deadline: float) -> None:
 
 def _timed_out() -> StorageError:
     return StorageError("metadata transaction failed (timed out waiting for the writer lock)")
-
