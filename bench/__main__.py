@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from rich.console import Console
 from bench import concurrent, job_burst
 from bench import scenarios as sc
 from bench.data import ArchiveFile, make_archive
-from bench.machine import describe, disk_write_mib_s, sha256_mib_s
+from bench.machine import describe
 from bench.populate import populate
 from bench.report import Figure, Report
 from bench.s3_scenario import FULL as S3_FULL
@@ -38,6 +37,7 @@ from bench.servers import (
     stored_codecs,
 )
 from bench.small_ops import SmallOps
+from bench.uploads import Uploads
 from bench.wire import request
 from openglacier.keyring import create_key_file
 
@@ -146,10 +146,15 @@ class Bench:
             secured = self.secured_server() if self.wanted("1", "2", "3") else None
             if secured is not None:
                 sc.create_vault(secured.endpoint)
-            if self.wanted("1", "2"):  # scenario 2's ceiling is measured with scenario 1
-                self.uploads(archive, og, moto, secured)
-            if self.wanted("2"):
-                self.multipart(archive, og, moto)
+            if self.wanted("1", "2"):  # scenario 2's ceilings are measured with scenario 1
+                Uploads(self.plan.runs, self.work, self.report, self.start)(
+                    archive, og, moto, secured, multipart=self.wanted("2")
+                )
+                if moto and self.wanted("2"):
+                    self.report.notes.append(
+                        f"moto_server InitiateMultipartUpload: {sc.try_multipart(moto)}"
+                        " (unsupported)"
+                    )
             if self.wanted("3"):
                 self.downloads(archive, og, moto, secured)
             if secured is not None:
@@ -187,62 +192,6 @@ class Bench:
         server = starter()
         self.servers.append(server)
         return server
-
-    # --- scenario 1 (+ limits) ---------------------------------------------------------------
-    def uploads(
-        self, archive: ArchiveFile, og: Server, moto: Server | None, secured: Server | None
-    ) -> None:
-        self.step("scenario 1: UploadArchive in one request, alternating with the disk probe")
-        disk, sha, ours, theirs, moto_rss, sealed = [], [], [], [], [], []
-        if moto:
-            sc.create_vault(moto.endpoint)
-        for _ in range(self.plan.runs):
-            disk.append(disk_write_mib_s(self.work, archive.size))
-            sha.append(sha256_mib_s(min(archive.size, 512 * MIB)))
-            archive_id, seconds = sc.upload_archive(og.endpoint, archive)
-            ours.append(seconds)
-            sc.delete_archive(og.endpoint, archive_id)
-            if secured:
-                archive_id, seconds = sc.upload_archive(secured.endpoint, archive)
-                sealed.append(seconds)
-                sc.delete_archive(secured.endpoint, archive_id)
-            if moto:
-                moto.reset_peak()
-                archive_id, seconds = sc.upload_archive(moto.endpoint, archive)
-                theirs.append(seconds)
-                moto_rss.append(moto.peak_mb())
-                sc.delete_archive(moto.endpoint, archive_id)
-        r = self.report
-        r.add("limits", "disk write + fsync", "MiB/s", disk, f"{archive.size // MIB} MiB file")
-        r.add("limits", "SHA-256, one core", "MiB/s", sha)
-        ceiling = min(statistics.median(disk), statistics.median(sha))
-        r.add("limits", "upload ceiling", "MiB/s", [ceiling], "min(disk, SHA-256)")
-        up = r.add("1", "UploadArchive (OpenGlacier)", "MiB/s", mib_s(archive.size, ours))
-        r.target("1", "UploadArchive / upload ceiling", up.median / ceiling * 100, 70, unit=" %")
-        if sealed:
-            name = f"UploadArchive{SECURED}"
-            enc = r.add("1", name, "MiB/s", mib_s(archive.size, sealed), "incompressible")
-            r.target("1", f"{name} / plain", enc.median / up.median * 100, 80, unit=" %")
-        if moto:
-            m = r.add("7", "UploadArchive (moto_server)", "MiB/s", mib_s(archive.size, theirs))
-            r.add("7", "moto_server peak RSS in upload", "MiB", moto_rss)
-            r.notes.append(
-                f"moto_server uploads reached {m.median / ceiling * 100:.0f} % of the ceiling"
-            )
-
-    # --- scenario 2 --------------------------------------------------------------------------
-    def multipart(self, archive: ArchiveFile, og: Server, moto: Server | None) -> None:
-        self.step("scenario 2: multipart upload, 64 MiB parts over 4 connections")
-        seconds = [sc.multipart_upload(og.endpoint, archive) for _ in range(self.plan.runs)]
-        ceiling = min(self.figure("limits", "upload ceiling").samples)
-        mp = self.report.add("2", "multipart, 4 connections", "MiB/s", mib_s(archive.size, seconds))
-        self.report.target(
-            "2", "multipart / upload ceiling", mp.median / ceiling * 100, 85, unit=" %"
-        )
-        if moto:
-            self.report.notes.append(
-                f"moto_server InitiateMultipartUpload: {sc.try_multipart(moto)} (unsupported)"
-            )
 
     # --- scenario 3 --------------------------------------------------------------------------
     def downloads(

@@ -154,7 +154,9 @@ class Settings:
         900, "Seconds a signed request's time may differ from the server's."
     )
     body_timeout_seconds: float = setting(
-        60.0, "Seconds a request body may pause before the upload is abandoned."
+        60.0,
+        "Seconds a request body may pause before the upload is abandoned with 408 "
+        "RequestTimeoutException (checked lazily: within 1.5 times this).",
     )
     max_json_body_bytes: int = setting(1 << 20, "Largest JSON request body accepted, in bytes.")
     maintenance_interval_seconds: float = setting(

@@ -1,15 +1,21 @@
 """Streaming a request body into a blob while hashing it (design 1.2, issue 2).
 
-Memory stays constant whatever the body size: the body is cut into 1 MiB
-batches and at most two batches are alive at once, one being received on the
-event loop while the previous one is hashed and written in a worker thread
-(hashlib and file writes release the GIL, so the two overlap).
+Memory stays constant whatever the body size: the body is cut into batches of
+`BATCH` bytes and at most two batches are alive at once, one being received on
+the event loop while the previous one is processed in worker threads. Every byte
+is hashed twice (the linear SHA-256 that SigV4's x-amz-content-sha256 names, and
+the 1 MiB leaves of the tree hash), so the previous batch goes to two lanes that
+run at the same time: the linear hash on one thread, the leaves and the blob
+write on another. hashlib and file writes release the GIL, so the event loop
+and both lanes use three cores where there are; on two cores the two hashes no
+longer queue behind each other (docs/performance.md, "Upload: two hashing lanes").
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hashlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -22,6 +28,10 @@ from openglacier.ports import BlobInfo, BlobWriter
 from openglacier.treehash import MIB, TreeHasher
 
 _EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="og-ingest")
+# Bytes per hand-off to the lanes: large enough that the two thread hand-offs per
+# batch cost little next to hashing it, small enough that eight concurrent
+# uploads hold a few MiB each (measured in docs/performance.md).
+BATCH = 2 * MIB
 
 
 @dataclass(frozen=True)
@@ -38,43 +48,88 @@ class Ingested:
         return self.writer.commit()
 
 
-def _absorb(writer: BlobWriter, hasher: TreeHasher, data: bytes) -> None:
-    hasher.update(data)
+def _absorb(writer: BlobWriter, leaves: TreeHasher, data: bytes) -> None:
+    leaves.update(data)
     writer.write(data)
 
 
-async def _batches(
-    body: AsyncIterator[bytes],
-    max_bytes: int,
-    too_long: Callable[[int], GlacierError],
-    timeout: float,
-) -> AsyncIterator[bytes]:
-    """Re-chunk the body into 1 MiB batches, enforcing a size cap and a read timeout."""
-    pending: list[bytes] = []
-    filled = total = 0
-    iterator = body.__aiter__()
-    while True:
-        try:
-            with anyio.fail_after(timeout):
-                chunk = await iterator.__anext__()
-        except StopAsyncIteration:
-            break
-        except TimeoutError:
-            # Spec 1.8: 408 RequestTimeoutException, which botocore retries.
-            raise RequestTimeoutException(
-                "Your socket connection to the server was not read from or written to "
-                "within the timeout period."
-            ) from None
-        total += len(chunk)
-        if total > max_bytes:
-            raise too_long(total)
-        pending.append(chunk)
-        filled += len(chunk)
-        if filled >= MIB:
-            yield b"".join(pending)
-            pending, filled = [], 0
-    if pending:
-        yield b"".join(pending)
+class _ReadTimeout:
+    """Spec 1.8's 408 when the client sends nothing for `seconds`, without a timer
+    per received chunk (a timer per chunk cost 5 % of the event loop's time in an
+    upload). One `asyncio.Timeout` covers the whole body and is moved only when
+    it is less than `seconds` away, so a client that stalls is cut off between
+    `seconds` and 1.5 x `seconds` after its last byte. While the body waits for
+    its own lanes (hashing, the store) the deadline is off: a slow store is not
+    the client's fault."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.loop = asyncio.get_running_loop()
+        self.timeout = asyncio.timeout(None)
+
+    def progress(self) -> None:
+        now = self.loop.time()
+        when = self.timeout.when()
+        if when is None or when - now < self.seconds:
+            self.timeout.reschedule(now + 1.5 * self.seconds)
+
+    def pause(self) -> None:
+        self.timeout.reschedule(None)
+
+    def fired(self, error: BaseException) -> bool:
+        return isinstance(error, TimeoutError) and self.timeout.expired()
+
+
+class _Lanes:
+    """The two lanes of one body: each batch's tasks start once the previous
+    batch's are done, so each hasher sees its batches in order."""
+
+    def __init__(self, writer: BlobWriter) -> None:
+        self.writer = writer
+        self.leaves = TreeHasher(linear=False)
+        self.linear = hashlib.sha256()
+        self.inflight: list[concurrent.futures.Future[None]] = []
+
+    async def drain(self, clock: _ReadTimeout) -> None:
+        if not all(future.done() for future in self.inflight):
+            clock.pause()
+            for future in self.inflight:
+                await asyncio.wrap_future(future)
+            clock.progress()
+        for future in self.inflight:
+            future.result()  # a lane's error
+        self.inflight = []
+
+    async def feed(self, batch: bytes, clock: _ReadTimeout) -> None:
+        await self.drain(clock)
+        self.inflight = [
+            _EXECUTOR.submit(self.linear.update, batch),
+            _EXECUTOR.submit(_absorb, self.writer, self.leaves, batch),
+        ]
+
+
+class _Batcher:
+    """Re-chunks the body into `BATCH`-byte batches, enforcing the size cap."""
+
+    def __init__(self, max_bytes: int, too_long: Callable[[int], GlacierError]) -> None:
+        self.max_bytes = max_bytes
+        self.too_long = too_long
+        self.pending: list[bytes] = []
+        self.filled = self.total = 0
+
+    def add(self, chunk: bytes) -> bytes | None:
+        """The next batch once `chunk` completes one."""
+        self.total += len(chunk)
+        if self.total > self.max_bytes:
+            raise self.too_long(self.total)
+        self.pending.append(chunk)
+        self.filled += len(chunk)
+        return self.rest() if self.filled >= BATCH else None
+
+    def rest(self) -> bytes | None:
+        batch = b"".join(self.pending) if self.pending else None
+        self.pending, self.filled = [], 0
+        return batch
 
 
 async def ingest(
@@ -85,36 +140,46 @@ async def ingest(
     too_long: Callable[[int], GlacierError],
 ) -> Ingested:
     writer = await deps.blocking(lambda: deps.blobs.create(new_blob_key()))
-    hasher = TreeHasher()
-    inflight: concurrent.futures.Future[None] | None = None
+    lanes = _Lanes(writer)
+    batcher = _Batcher(max_bytes, too_long)
+    clock = _ReadTimeout(deps.body_timeout)
     try:
-        async for batch in _batches(body, max_bytes, too_long, deps.body_timeout):
-            if inflight is not None:
-                await asyncio.wrap_future(inflight)
-            inflight = _EXECUTOR.submit(_absorb, writer, hasher, batch)
-        if inflight is not None:
-            await asyncio.wrap_future(inflight)
-            inflight = None
-    except BaseException:
-        await _discard(deps, writer, inflight)
+        async with clock.timeout:
+            clock.progress()
+            async for chunk in body:
+                clock.progress()
+                batch = batcher.add(chunk)
+                if batch is not None:
+                    await lanes.feed(batch, clock)
+            batch = batcher.rest()
+            if batch is not None:
+                await lanes.feed(batch, clock)
+            await lanes.drain(clock)
+    except BaseException as error:
+        await _discard(deps, writer, lanes.inflight)
+        if clock.fired(error):
+            # Spec 1.8: 408 RequestTimeoutException, which botocore retries.
+            raise RequestTimeoutException(
+                "Your socket connection to the server was not read from or written to "
+                "within the timeout period."
+            ) from None
         raise
     return Ingested(
         writer=writer,
-        size=hasher.size,
-        tree_hash=hasher.hexdigest(),
-        sha256=hasher.sha256_hexdigest(),
-        leaves=hasher.leaves(),
+        size=lanes.leaves.size,
+        tree_hash=lanes.leaves.hexdigest(),
+        sha256=lanes.linear.hexdigest(),
+        leaves=lanes.leaves.leaves(),
     )
 
 
 async def _discard(
-    deps: Deps, writer: BlobWriter, inflight: concurrent.futures.Future[None] | None
+    deps: Deps, writer: BlobWriter, inflight: list[concurrent.futures.Future[None]]
 ) -> None:
     """Abort the writer once no thread is still writing to it, even when cancelled."""
 
     def wait_and_abort() -> None:
-        if inflight is not None:
-            concurrent.futures.wait([inflight])
+        concurrent.futures.wait(inflight)
         writer.abort()
 
     with anyio.CancelScope(shield=True):
