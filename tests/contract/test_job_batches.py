@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import anyio
 import pytest
@@ -21,27 +21,19 @@ from sqlalchemy import event
 from openglacier.domain import damage
 from openglacier.domain.context import Deps
 from openglacier.domain.models import (
-    Archive,
-    InventoryParams,
     Job,
-    JobAction,
     JobStatus,
-    Segment,
     Vault,
 )
-from openglacier.ids import new_archive_id, new_blob_key, new_job_id
 from openglacier.jobs import batch
 from openglacier.jobs.executors import ARCHIVE_DELETED, JobExecutor
 from openglacier.jobs.runner import JobRunner
 from openglacier.ports import MetadataTx
-from openglacier.storage.blobs import put_blob
 from openglacier.storage.blobs.filesystem import FilesystemBlobStore
 from openglacier.storage.metadata.store import SqlMetadataStore
-from openglacier.treehash import MIB, TreeHasher
+from openglacier.treehash import MIB
 from support.blobfiles import blob_file, flip_bit
-
-TOPIC = "arn:aws:sns:us-east-1:111122223333:batches"
-LEASE = timedelta(seconds=60)
+from support.job_rows import LEASE, add_archive, add_job, get
 
 
 @pytest.fixture
@@ -52,51 +44,6 @@ def vault(deps: Deps) -> Vault:
 
 def runner(deps: Deps, owner: str = "runner:test") -> JobRunner:
     return JobRunner(deps, JobExecutor(deps), lease=LEASE, owner=owner)
-
-
-def add_archive(deps: Deps, vault: Vault, data: bytes) -> Archive:
-    key = new_blob_key()
-    put_blob(deps.blobs, key, [data])
-    hasher = TreeHasher()
-    hasher.update(data)
-    now = deps.clock.now()
-    archive = Archive(new_archive_id(), vault.id, None, len(data), hasher.hexdigest(), None, now, 1)
-    with deps.store.transaction() as tx:
-        tx.insert_archive(
-            archive, [Segment(archive.archive_id, 0, 0, len(data), key, hasher.leaves())]
-        )
-    return archive
-
-
-def add_job(deps: Deps, vault: Vault, archive: Archive | None) -> Job:
-    now = deps.clock.now()
-    if archive is None:
-        job = Job(new_job_id(), vault.id, JobAction.INVENTORY, JobStatus.IN_PROGRESS, now, now)
-        job = replace(job, inventory=InventoryParams("JSON", None, None, None, None))
-    else:
-        job = Job(
-            new_job_id(),
-            vault.id,
-            JobAction.ARCHIVE,
-            JobStatus.IN_PROGRESS,
-            now,
-            now,
-            archive_id=archive.archive_id,
-            archive_size=archive.size,
-            range_start=0,
-            range_end=archive.size - 1,
-            sns_topic=TOPIC,
-        )
-    with deps.store.transaction() as tx:
-        tx.insert_job(job)
-    return job
-
-
-def get(deps: Deps, job_id: str) -> Job:
-    with deps.store.transaction(readonly=True) as tx:
-        job = tx.get_job(job_id)
-    assert job is not None
-    return job
 
 
 def notified(deps: Deps) -> list[str]:

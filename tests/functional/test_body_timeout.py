@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.support.server import ACCESS_KEY, SECRET_KEY, LiveServer
-from tests.support.signing import Signed, Signer, upload_headers
 
 from openglacier.treehash import MIB
+from support.server import ACCESS_KEY, SECRET_KEY, LiveServer
+from support.signing import Signed, Signer, upload_headers
 
 TIMEOUT = 0.4  # OPENGLACIER_BODY_TIMEOUT_SECONDS of the server under test
 VAULT = "slow"

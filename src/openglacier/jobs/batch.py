@@ -13,6 +13,8 @@ worker thread, and records the outcomes in few transactions:
 - every job is completed inside its own savepoint, so a lost lease, a deleted
   archive or any error undoes only that job; its notifications are queued in
   the same savepoint (spec 4.7), so no job is completed without them or twice;
+- archive rows are locked in archive-id order, the same in every batch, so
+  concurrent batches on PostgreSQL cannot deadlock on archives they share;
 - a crash (SIGKILL) before a group's commit leaves its jobs in progress with a
   lease that expires; another runner then claims and completes them again.
 """
@@ -79,7 +81,10 @@ def _complete(
     lost: list[str] = []
     failed: list[str] = []
     with executor.deps.store.transaction() as tx:
-        for job, problem in pending:
+        # Completing a job locks its archive row; many jobs share archives, so
+        # every batch takes those locks in archive-id order: batches of two
+        # runners that took them in claim order deadlocked on PostgreSQL.
+        for job, problem in sorted(pending, key=lambda p: (_archive_id(p[0]), p[0].job_id)):
             try:
                 with tx.savepoint():
                     executor.complete_archive(tx, job=job, owner=owner, problem=problem)
