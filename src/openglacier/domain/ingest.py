@@ -1,14 +1,15 @@
 """Streaming a request body into a blob while hashing it (design 1.2, issue 2).
 
 Memory stays constant whatever the body size: the body is cut into batches of
-`BATCH` bytes and at most two batches are alive at once, one being received on
-the event loop while the previous one is processed in worker threads. Every byte
-is hashed twice (the linear SHA-256 that SigV4's x-amz-content-sha256 names, and
-the 1 MiB leaves of the tree hash), so the previous batch goes to two lanes that
-run at the same time: the linear hash on one thread, the leaves and the blob
-write on another. hashlib and file writes release the GIL, so the event loop
-and both lanes use three cores where there are; on two cores the two hashes no
-longer queue behind each other (docs/performance.md, "Upload: two hashing lanes").
+`BATCH` bytes, and at most `DEPTH` batches wait for the worker threads while
+the event loop receives the next one. Every byte is hashed twice (the linear
+SHA-256 that SigV4's x-amz-content-sha256 names, and the 1 MiB leaves of the
+tree hash) and written once, so each batch goes to three lanes that run at the
+same time: the linear hash, the leaves, the blob write. Each lane takes its
+batches in order; hashlib and file writes release the GIL, so the loop and the
+lanes use every core there is. With one thread doing all three, an upload ran
+at half of one core's SHA-256 rate; the lanes and their depth are measured in
+docs/performance.md ("Upload: hashing lanes").
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import hashlib
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from functools import partial
 
 import anyio
 
@@ -32,6 +35,7 @@ _EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_pr
 # batch cost little next to hashing it, small enough that eight concurrent
 # uploads hold a few MiB each (measured in docs/performance.md).
 BATCH = 2 * MIB
+DEPTH = 2  # batches per lane in flight
 
 
 @dataclass(frozen=True)
@@ -46,11 +50,6 @@ class Ingested:
 
     def commit(self) -> BlobInfo:
         return self.writer.commit()
-
-
-def _absorb(writer: BlobWriter, leaves: TreeHasher, data: bytes) -> None:
-    leaves.update(data)
-    writer.write(data)
 
 
 class _ReadTimeout:
@@ -80,32 +79,58 @@ class _ReadTimeout:
         return isinstance(error, TimeoutError) and self.timeout.expired()
 
 
+def _after(previous: concurrent.futures.Future[None] | None, work: Callable[[], object]) -> None:
+    """One lane's step: after the lane's step before it (so each hasher sees
+    its batches in order), and failing when that one failed."""
+    if previous is not None:
+        previous.result()
+    work()
+
+
 class _Lanes:
-    """The two lanes of one body: each batch's tasks start once the previous
-    batch's are done, so each hasher sees its batches in order."""
+    """The three lanes of one body: the linear SHA-256, the tree hash's leaves,
+    and the blob write. Up to `DEPTH` batches per lane are in flight, so the loop
+    keeps receiving while the lanes still have work queued."""
 
     def __init__(self, writer: BlobWriter) -> None:
         self.writer = writer
         self.leaves = TreeHasher(linear=False)
         self.linear = hashlib.sha256()
-        self.inflight: list[concurrent.futures.Future[None]] = []
+        self.steps: tuple[Callable[[bytes], object], ...] = (
+            self.linear.update,
+            self.leaves.update,
+            writer.write,
+        )
+        self.inflight: deque[tuple[concurrent.futures.Future[None], ...]] = deque()
 
-    async def drain(self, clock: _ReadTimeout) -> None:
-        if not all(future.done() for future in self.inflight):
+    def futures(self) -> list[concurrent.futures.Future[None]]:
+        return [future for steps in self.inflight for future in steps]
+
+    async def _settle_oldest(self, clock: _ReadTimeout) -> None:
+        steps = self.inflight[0]
+        if not all(future.done() for future in steps):
             clock.pause()
-            for future in self.inflight:
+            for future in steps:
                 await asyncio.wrap_future(future)
             clock.progress()
-        for future in self.inflight:
+        for future in steps:
             future.result()  # a lane's error
-        self.inflight = []
+        self.inflight.popleft()
+
+    async def drain(self, clock: _ReadTimeout) -> None:
+        while self.inflight:
+            await self._settle_oldest(clock)
 
     async def feed(self, batch: bytes, clock: _ReadTimeout) -> None:
-        await self.drain(clock)
-        self.inflight = [
-            _EXECUTOR.submit(self.linear.update, batch),
-            _EXECUTOR.submit(_absorb, self.writer, self.leaves, batch),
-        ]
+        while len(self.inflight) >= DEPTH:
+            await self._settle_oldest(clock)
+        last = self.inflight[-1] if self.inflight else (None,) * len(self.steps)
+        self.inflight.append(
+            tuple(
+                _EXECUTOR.submit(_after, previous, partial(step, batch))
+                for previous, step in zip(last, self.steps, strict=True)
+            )
+        )
 
 
 class _Batcher:
@@ -156,7 +181,7 @@ async def ingest(
                 await lanes.feed(batch, clock)
             await lanes.drain(clock)
     except BaseException as error:
-        await _discard(deps, writer, lanes.inflight)
+        await _discard(deps, writer, lanes.futures())
         if clock.fired(error):
             # Spec 1.8: 408 RequestTimeoutException, which botocore retries.
             raise RequestTimeoutException(
