@@ -31,11 +31,13 @@ from openglacier.ports import BlobInfo, BlobWriter
 from openglacier.treehash import MIB, TreeHasher
 
 _EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="og-ingest")
-# Bytes per hand-off to the lanes: large enough that the two thread hand-offs per
-# batch cost little next to hashing it, small enough that eight concurrent
-# uploads hold a few MiB each (measured in docs/performance.md).
-BATCH = 2 * MIB
-DEPTH = 2  # batches per lane in flight
+# Bytes per hand-off to the lanes, and batches a lane may have queued. 1 MiB
+# (one leaf) stays in the CPU caches while three lanes read it: 4 MiB batches
+# cost a third more CPU per byte. Four deep lets the loop run ahead of a lane
+# the scheduler left waiting; an upload holds at most about 5 MiB of body.
+# Measured in docs/performance.md ("Upload: hashing lanes").
+BATCH = 1 * MIB
+DEPTH = 4
 
 
 @dataclass(frozen=True)
