@@ -7,7 +7,18 @@ from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, String, func, literal, or_, select, union_all, update
+from sqlalchemy import (
+    Row,
+    Select,
+    String,
+    bindparam,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
 
 from openglacier.domain.models import UploadState
 from openglacier.ports import DamageRecord, ScrubState, ScrubTarget
@@ -23,6 +34,18 @@ from openglacier.storage.metadata.schema import (
 )
 
 _ROW = 1  # the scrub state's one row
+# Read on every GetJobOutput: built once, so a request pays no statement
+# construction or cache-key generation for it.
+_OPEN_DAMAGE = (
+    select(damage_records)
+    .where(
+        damage_records.c.archive_id == bindparam("archive_id"),
+        damage_records.c.repaired_at.is_(None),
+        damage_records.c.quarantined.is_(True),
+    )
+    .order_by(damage_records.c.id)
+    .limit(1)
+)
 _STATE_FIELDS = tuple(f.name for f in fields(ScrubState))
 
 
@@ -77,14 +100,7 @@ class DamageOps(TxBase):
         return DamageRecord(**{**values, "id": int(row[0])})
 
     def open_damage(self, archive_id: str) -> DamageRecord | None:
-        c = damage_records.c
-        stmt = (
-            select(damage_records)
-            .where(c.archive_id == archive_id, c.repaired_at.is_(None), c.quarantined.is_(True))
-            .order_by(c.id)
-            .limit(1)
-        )
-        row = self._first(stmt)
+        row = self._first(_OPEN_DAMAGE, {"archive_id": archive_id})
         return None if row is None else _record(row)
 
     def open_damage_for_blob(self, blob_key: str) -> DamageRecord | None:
