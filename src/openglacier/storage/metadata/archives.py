@@ -6,11 +6,22 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, select, update
+from sqlalchemy import Row, bindparam, delete, select, update
 
 from openglacier.domain.models import Archive, Segment
 from openglacier.storage.metadata.base import TxBase, values_of
 from openglacier.storage.metadata.schema import archive_segments, archives
+
+# Read for every retrieval job and its completion: built once, so a call pays
+# no statement construction or cache-key generation (docs/performance.md).
+_ARCHIVE = select(archives).where(archives.c.archive_id == bindparam("archive_id"))
+# SQLite renders no FOR UPDATE: its BEGIN IMMEDIATE already serialises.
+_ARCHIVE_FOR_UPDATE = _ARCHIVE.with_for_update()
+_SEGMENTS = (
+    select(archive_segments)
+    .where(archive_segments.c.archive_id == bindparam("archive_id"))
+    .order_by(archive_segments.c.seq)
+)
 
 
 def archive_from_row(row: Row[Any]) -> Archive:
@@ -31,8 +42,8 @@ class ArchiveOps(TxBase):
             self._run(archive_segments.insert(), [values_of(s) for s in segments])
 
     def get_archive(self, archive_id: str, *, for_update: bool = False) -> Archive | None:
-        stmt = select(archives).where(archives.c.archive_id == archive_id)
-        row = self._first(stmt.with_for_update() if for_update else stmt)
+        stmt = _ARCHIVE_FOR_UPDATE if for_update else _ARCHIVE
+        row = self._first(stmt, {"archive_id": archive_id})
         return None if row is None else archive_from_row(row)
 
     def remove_archive(self, archive_id: str, removed_seq: int, now: datetime) -> None:
@@ -50,12 +61,7 @@ class ArchiveOps(TxBase):
         self._run(delete(archive_segments).where(in_archive))
 
     def get_segments(self, archive_id: str) -> list[Segment]:
-        stmt = (
-            select(archive_segments)
-            .where(archive_segments.c.archive_id == archive_id)
-            .order_by(archive_segments.c.seq)
-        )
-        return [_segment(r) for r in self._rows(stmt)]
+        return [_segment(r) for r in self._rows(_SEGMENTS, {"archive_id": archive_id})]
 
     def list_live_archives(self, vault_id: int, after_id: str | None, limit: int) -> list[Archive]:
         stmt = select(archives).where(

@@ -81,9 +81,11 @@ class TxBase:
         with translated():
             nested.commit()
 
-    def _rows(self, stmt: Executable) -> Sequence[Row[Any]]:
+    def _rows(
+        self, stmt: Executable, params: Mapping[str, Any] | None = None
+    ) -> Sequence[Row[Any]]:
         with translated():
-            return self._conn.execute(stmt).all()
+            return self._conn.execute(stmt, params).all()
 
     def _merged_pages(
         self, selects: Sequence[Select[Any]], after: str | None, limit: int

@@ -78,6 +78,8 @@ _OUTCOME = (
     "next_marker",
 )
 _INSERT = jobs.insert()
+_JOB = select(jobs).where(jobs.c.job_id == bindparam("job_id"))
+_JOB_FOR_UPDATE = _JOB.with_for_update()
 _NO_LEASE = {"lease_owner": None, "lease_until": None}
 _FINISH = (
     update(jobs)
@@ -95,8 +97,8 @@ class JobOps(TxBase):
         self._run(_INSERT, _job_values(job))
 
     def get_job(self, job_id: str, *, for_update: bool = False) -> Job | None:
-        stmt = select(jobs).where(jobs.c.job_id == job_id)
-        row = self._first(stmt.with_for_update() if for_update else stmt)
+        stmt = _JOB_FOR_UPDATE if for_update else _JOB
+        row = self._first(stmt, {"job_id": job_id})
         return None if row is None else _job(row._asdict())
 
     def list_jobs(

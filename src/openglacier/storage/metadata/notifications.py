@@ -25,6 +25,9 @@ def _notification(row: Row[Any]) -> Notification:
 
 # Built once with bound parameters: every completed job queues one or two, and
 # compiling the INSERT with literal values cost more than running it.
+_VAULT_CONFIG = select(vault_notifications).where(
+    vault_notifications.c.vault_id == bindparam("vault_id")
+)
 _ENQUEUE = notifications.insert().values(
     topic_arn=bindparam("v_topic"),
     message=bindparam("v_message"),
@@ -38,8 +41,7 @@ _ENQUEUE = notifications.insert().values(
 
 class NotificationOps(TxBase):
     def get_vault_notifications(self, vault_id: int) -> NotificationConfig | None:
-        stmt = select(vault_notifications).where(vault_notifications.c.vault_id == vault_id)
-        row = self._first(stmt)
+        row = self._first(_VAULT_CONFIG, {"vault_id": vault_id})
         if row is None:
             return None
         events = tuple(e for e in str(row.events).split(",") if e)

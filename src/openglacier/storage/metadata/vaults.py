@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, bindparam, delete, func, select, update
+from sqlalchemy import Row, and_, bindparam, delete, func, select, update
 
 from openglacier.domain.models import InventorySnapshot, Vault
 from openglacier.errors import StorageError
@@ -35,6 +35,9 @@ _VAULT = select(vaults).where(
 )
 # SQLite renders no FOR UPDATE: its BEGIN IMMEDIATE already serialises.
 _VAULT_FOR_UPDATE = _VAULT.with_for_update()
+# By id: read while completing every job (its notifications name the vault).
+_VAULT_BY_ID = select(vaults).where(vaults.c.id == bindparam("vault_id"))
+_VAULT_BY_ID_FOR_UPDATE = _VAULT_BY_ID.with_for_update()
 
 
 def _vault(row: Row[Any]) -> Vault:
@@ -54,11 +57,8 @@ class VaultOps(TxBase):
         return None if row is None else _vault(row)
 
     def get_vault_by_id(self, vault_id: int, *, for_update: bool = False) -> Vault | None:
-        return self._one_vault(select(vaults).where(vaults.c.id == vault_id), for_update)
-
-    def _one_vault(self, stmt: Select[Any], for_update: bool) -> Vault | None:
-        # SQLite renders no FOR UPDATE: its BEGIN IMMEDIATE already serialises.
-        row = self._first(stmt.with_for_update() if for_update else stmt)
+        stmt = _VAULT_BY_ID_FOR_UPDATE if for_update else _VAULT_BY_ID
+        row = self._first(stmt, {"vault_id": vault_id})
         return None if row is None else _vault(row)
 
     def create_vault(self, account_id: str, region: str, name: str, now: datetime) -> Vault:
