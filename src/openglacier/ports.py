@@ -212,10 +212,11 @@ class MetadataTx(Protocol):
         """Lease one in-progress job now, due or not; None if leased or finished."""
         ...
 
-    def renew_lease(self, job_id: str, owner: str, lease_until: datetime) -> bool: ...
-
     def renew_leases(self, job_ids: Sequence[str], owner: str, lease_until: datetime) -> set[str]:
-        """Renew every listed in-progress job still leased to `owner`; those renewed."""
+        """Renew every listed in-progress job still leased to `owner`; those renewed.
+
+        Never waits for a row lock: a job whose row another transaction holds
+        (the same runner completing it) is skipped and left out of the result."""
         ...
 
     def finish_job(self, job: Job, owner: str | None) -> bool:

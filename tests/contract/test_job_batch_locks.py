@@ -8,7 +8,13 @@ PostgreSQL aborted one job of the pair, which was logged as "failed to run" and
 retried only after its lease lapsed. Batches now lock archives in archive-id
 order (jobs/batch.py), which no cycle can form under.
 
-The test makes the bad interleaving certain: a third session holds archive A,
+The runner also renews the leases of a running batch, in its own transaction,
+every third of the lease. That UPDATE locked the batch's job rows in job-id
+order while the batch, completing them in archive-id order, held some and
+wanted others: the second deadlock. Renewal now skips rows another
+transaction holds (a job being completed has no lease left to renew).
+
+The first test makes the bad interleaving certain: a third session holds archive A,
 batch 2 (A then B) queues for A, then batch 1, given its jobs as B then A,
 starts. Were B locked first, batch 2 would be granted A (the first in the queue)
 and wait for B while batch 1 waits for A.
@@ -107,3 +113,40 @@ def test_two_batches_pinning_the_same_archives_both_complete(
         assert outcomes[owner].failed == []
         assert sorted(outcomes[owner].completed) == sorted(job.job_id for job in jobs)
     assert {get(deps, job.job_id).status for job in first + second} == {JobStatus.SUCCEEDED}
+
+
+def test_lease_renewal_skips_the_jobs_a_batch_is_completing(
+    pg_deps: Deps, pg_store: SqlMetadataStore
+) -> None:
+    deps = pg_deps
+    with deps.store.transaction() as tx:
+        vault = tx.create_vault("111122223333", "us-east-1", "renewal", deps.clock.now())
+    archive = add_archive(deps, vault, b"r" * 1000)
+    low, high = sorted(
+        (leased(deps, archive, vault, "one") for _ in range(2)), key=lambda job: job.job_id
+    )
+    renewed: dict[str, set[str]] = {}
+    until = deps.clock.now() + 2 * LEASE
+
+    def renew() -> None:
+        with deps.store.transaction() as tx:
+            renewed["ids"] = tx.renew_leases([low.job_id, high.job_id], "one", until)
+
+    with pg_store.engine.connect() as batch:
+        completing = batch.begin()
+        # The batch has completed `high` (its archive sorts first) and will
+        # complete `low` next. A renewal that waited for `high` while holding
+        # `low` (job-id order) deadlocked with it.
+        batch.execute(
+            text("UPDATE jobs SET status = 'Succeeded' WHERE job_id = :id"), {"id": high.job_id}
+        )
+        renewal = threading.Thread(target=renew)
+        renewal.start()
+        renewal.join(timeout=10)
+        assert not renewal.is_alive(), "lease renewal waited for a row the batch holds"
+        batch.execute(
+            text("UPDATE jobs SET status = 'Succeeded' WHERE job_id = :id"), {"id": low.job_id}
+        )
+        completing.commit()
+    assert renewed["ids"] == {low.job_id}
+    assert get(deps, low.job_id).lease_until == until

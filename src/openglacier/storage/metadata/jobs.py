@@ -211,28 +211,27 @@ class JobOps(TxBase):
         )
         return [_job(row._asdict()) for row in self._rows(stmt)]
 
-    def renew_lease(self, job_id: str, owner: str, lease_until: datetime) -> bool:
-        stmt = (
-            update(jobs)
-            .where(
-                jobs.c.job_id == job_id,
-                jobs.c.status == IN_PROGRESS,
-                jobs.c.lease_owner == owner,
-            )
-            .values(lease_until=lease_until)
-        )
-        return self._run(stmt) == 1
-
     def renew_leases(self, job_ids: Sequence[str], owner: str, lease_until: datetime) -> set[str]:
         if not job_ids:
             return set()
-        stmt = (
-            update(jobs)
+        # SKIP LOCKED: the runner renews while its batch completes the same
+        # jobs in another transaction, which locks them in archive-id order.
+        # A plain UPDATE locked them in job-id order and waited for the
+        # batch's rows while holding rows the batch wanted next: PostgreSQL
+        # aborted one side as a deadlock. A locked row is a job being
+        # completed (or claimed after our lease lapsed): nothing to renew.
+        mine = (
+            select(jobs.c.job_id)
             .where(
                 jobs.c.job_id.in_(list(job_ids)),
                 jobs.c.status == IN_PROGRESS,
                 jobs.c.lease_owner == owner,
             )
+            .with_for_update(skip_locked=True)
+        )
+        stmt = (
+            update(jobs)
+            .where(jobs.c.job_id.in_(mine.scalar_subquery()))
             .values(lease_until=lease_until)
             .returning(jobs.c.job_id)
         )
