@@ -13,16 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.wire import Endpoint
+from openglacier.testing.ports import free_port
 
 ACCESS_KEY = "OGAKBENCHBENCHBENCHB"
 SECRET_KEY = "bench-secret-0123456789abcdefghijklmnopq"
 ACCOUNT_ID = "123456789012"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:

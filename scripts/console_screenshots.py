@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,8 @@ import boto3
 import httpx
 from playwright.sync_api import sync_playwright
 
+from openglacier.testing.ports import free_port
+
 KEY, SECRET, TOKEN = "OGAKSCREENSHOTS00001", "screenshot-secret-0123456789abcdefghijkl", "shots"
 OUT = Path(__file__).resolve().parent.parent / "docs" / "images"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -32,7 +33,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        port = _free_port()
+        port = free_port()
         server = _start(Path(tmp), port)
         try:
             endpoint = f"http://127.0.0.1:{port}"
@@ -139,12 +140,6 @@ def _shoot(endpoint: str, archive_id: str, tmp: Path) -> None:
         phone.goto(f"{endpoint}/console/vaults/photos")
         phone.screenshot(path=OUT / "console-phone.png")
         browser.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,17 +16,13 @@ import boto3
 import httpx
 from botocore.config import Config
 
+from openglacier.testing.ports import free_port
+
 ACCESS_KEY = "OGAKTESTTESTTESTTEST"
 SECRET_KEY = "test-secret-key-0123456789abcdefghijklmn"
 ACCOUNT_ID = "123456789012"
 ADMIN_TOKEN = "test-admin-token"
 REGION = "us-east-1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

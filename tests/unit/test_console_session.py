@@ -26,8 +26,12 @@ def test_a_tampered_cookie_is_no_session() -> None:
     codec = SessionCodec("token-1")
     cookie = codec.dump(codec.new(ADMIN, "", "123456789012"))
     payload, signature = cookie.rsplit(".", 1)
-    flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")
+    # The first character: all six of its bits are signature. The last of 27
+    # base64 characters ends in two padding bits: "A" and "B" decode the same.
+    flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
     assert codec.load(f"{payload}.{flipped}") is None
+    other = ("A" if payload[0] != "A" else "B") + payload[1:]
+    assert codec.load(f"{other}.{signature}") is None
     assert codec.load("") is None
     assert codec.load("not-a-cookie") is None
 
