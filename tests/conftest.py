@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import tempfile
@@ -67,6 +68,15 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             + ", ".join(left[:20])
             + (" ..." if len(left) > 20 else "")
         )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """After a passing run pytest has removed its numbered base dir but keeps
+    the per-user root it was made in; remove that too when it is empty (a
+    failed run's directories are kept for reading, and keep it)."""
+    if _tmp_before and f"pytest-of-{getpass.getuser()}" not in _tmp_before:
+        with contextlib.suppress(OSError):
+            (SYSTEM_TMP / f"pytest-of-{getpass.getuser()}").rmdir()
 
 
 def _entries(directory: Path) -> set[str]:
