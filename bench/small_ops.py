@@ -4,16 +4,27 @@ process's memory and cannot run several)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import make_url
 
 from bench import scenarios as sc
 from bench.data import make_archive
 from bench.report import Report
 from bench.servers import Server, start_openglacier
 from bench.wire import LoadResult
+
+# The PostgreSQL server the variant on PostgreSQL makes its scratch database in;
+# the test suite's variable, so one setting serves both.
+PG_ENV = "OPENGLACIER_TEST_PG_URL"
+PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @dataclass
@@ -67,6 +78,7 @@ class SmallOps:
                     f"{op}: one OpenGlacier process gives {single:.2f}x moto_server, "
                     f"{cores} give {ours / theirs:.2f}x"
                 )
+        self.pairs_on_postgres(step)
 
     def small_on(self, server: Server) -> dict[str, float]:
         endpoint = server.endpoint
@@ -85,13 +97,50 @@ class SmallOps:
         for op in ops:
             runs = [sc.load(endpoint, op, 16, self.seconds) for _ in range(self.runs)]
             rates[op.name] = self.record_load(server, op.name, runs)
-        pair_runs = []
-        for _ in range(self.runs):
-            pair_runs.append(sc.job_pairs(endpoint, archive_id, 16, self.seconds, vault="small"))
-        rates["InitiateJob+DescribeJob"] = self.record_load(
-            server, "InitiateJob+DescribeJob", pair_runs
-        )
+        rates["InitiateJob+DescribeJob"] = self.pairs_on(server, archive_id)
         return rates
+
+    def pairs_on(self, server: Server, archive_id: str) -> float:
+        runs = [
+            sc.job_pairs(server.endpoint, archive_id, 16, self.seconds, vault="small")
+            for _ in range(self.runs)
+        ]
+        return self.record_load(server, "InitiateJob+DescribeJob", runs)
+
+    def pairs_on_postgres(self, step: Callable[[str], None]) -> None:
+        """InitiateJob+DescribeJob on 1 and N processes with the metadata in
+        PostgreSQL: on SQLite every process's writes queue on one writer, so
+        the ratio there says nothing about processes. A fresh database each."""
+        cores = os.cpu_count() or 1
+        admin = os.environ.get(PG_ENV, PG_DEFAULT)
+        try:
+            psycopg.connect(admin, connect_timeout=3).close()
+        except psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            self.report.notes.append(f"scenario 4 on PostgreSQL skipped ({PG_ENV}): {reason}")
+            return
+        step(f"scenario 4: InitiateJob+DescribeJob on PostgreSQL (1 and {cores} processes)")
+        rates: dict[int, float] = {}
+        for processes in dict.fromkeys((1, cores)):
+            name = "openglacier on PostgreSQL" + (f" x{processes}" if processes > 1 else "")
+            with _scratch_database(admin) as url:
+                server = start_openglacier(
+                    self.work / f"og-pg-{processes}", url, processes, name=name
+                )
+                try:
+                    sc.create_vault(server.endpoint, "small")
+                    small = make_archive(self.work / "small.bin", 4096)
+                    archive_id, _ = sc.upload_archive(server.endpoint, small, vault="small")
+                    rates[processes] = self.pairs_on(server, archive_id)
+                finally:
+                    server.stop()
+        self.report.target(
+            "4",
+            f"InitiateJob+DescribeJob on PostgreSQL: {cores} processes / 1 process",
+            rates[cores] / rates[1],
+            1.6,
+            unit="x",
+        )
 
     def record_load(self, server: Server, name: str, runs: list[LoadResult]) -> float:
         r = self.report
@@ -105,3 +154,18 @@ class SmallOps:
         if errors:
             r.notes.append(f"{name} on {who}: {errors} unexpected statuses")
         return rate.median
+
+
+@contextlib.contextmanager
+def _scratch_database(admin: str) -> Iterator[str]:
+    """A new, empty database on the server of `admin`, dropped afterwards."""
+    database = f"og_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    try:
+        yield make_url(admin).set(database=database).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+            )
