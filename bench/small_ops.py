@@ -116,10 +116,11 @@ class SmallOps:
         try:
             psycopg.connect(admin, connect_timeout=3).close()
         except psycopg.Error as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            reason = str(exc).strip().partition("\n")[0] or type(exc).__name__
             self.report.notes.append(f"scenario 4 on PostgreSQL skipped ({PG_ENV}): {reason}")
             return
         step(f"scenario 4: InitiateJob+DescribeJob on PostgreSQL (1 and {cores} processes)")
+        small = make_archive(self.work / "small-pg.bin", 4096)
         rates: dict[int, float] = {}
         for processes in dict.fromkeys((1, cores)):
             name = "openglacier on PostgreSQL" + (f" x{processes}" if processes > 1 else "")
@@ -129,7 +130,6 @@ class SmallOps:
                 )
                 try:
                     sc.create_vault(server.endpoint, "small")
-                    small = make_archive(self.work / "small.bin", 4096)
                     archive_id, _ = sc.upload_archive(server.endpoint, small, vault="small")
                     rates[processes] = self.pairs_on(server, archive_id)
                 finally:

@@ -49,6 +49,11 @@ def pg_deps(pg_store: SqlMetadataStore, tmp_path: Path) -> Iterator[Deps]:
     blobs.close()
 
 
+def new_vault(deps: Deps, name: str) -> Vault:
+    with deps.store.transaction() as tx:
+        return tx.create_vault("111122223333", "us-east-1", name, deps.clock.now())
+
+
 def leased(deps: Deps, archive: Archive, vault: Vault, owner: str) -> Job:
     job = add_job(deps, vault, archive)
     now = deps.clock.now()
@@ -77,8 +82,7 @@ def test_two_batches_pinning_the_same_archives_both_complete(
     pg_deps: Deps, pg_store: SqlMetadataStore
 ) -> None:
     deps = pg_deps
-    with deps.store.transaction() as tx:
-        vault = tx.create_vault("111122223333", "us-east-1", "locks", deps.clock.now())
+    vault = new_vault(deps, "locks")
     a, b = sorted(
         (add_archive(deps, vault, bytes([n]) * 1000) for n in range(2)),
         key=lambda archive: archive.archive_id,
@@ -119,8 +123,7 @@ def test_lease_renewal_skips_the_jobs_a_batch_is_completing(
     pg_deps: Deps, pg_store: SqlMetadataStore
 ) -> None:
     deps = pg_deps
-    with deps.store.transaction() as tx:
-        vault = tx.create_vault("111122223333", "us-east-1", "renewal", deps.clock.now())
+    vault = new_vault(deps, "renewal")
     archive = add_archive(deps, vault, b"r" * 1000)
     low, high = sorted(
         (leased(deps, archive, vault, "one") for _ in range(2)), key=lambda job: job.job_id

@@ -12,18 +12,20 @@ from openglacier.testing import ports
 from openglacier.testing.ports import free_port
 
 
+def ephemeral_start() -> int:
+    return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+
+
 def test_ports_are_below_the_ephemeral_range_distinct_and_bindable() -> None:
-    start = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    ports = [free_port() for _ in range(50)]
-    assert len(set(ports)) == len(ports)
-    assert all(10000 <= port < start for port in ports)
+    given = [free_port() for _ in range(50)]
+    assert len(set(given)) == len(given)
+    assert all(10000 <= port < ephemeral_start() for port in given)
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", ports[-1]))
+        sock.bind(("127.0.0.1", given[-1]))
 
 
 def test_a_port_with_a_listener_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
-    start = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    near = range(start - 200, start)
+    near = range(ephemeral_start() - 200, ephemeral_start())
     taken, free = [p for p in near if p not in ports._given and _listenable(p)][:2]
     with socket.create_server(("127.0.0.1", taken)):
         draws = iter([taken, taken, free])
