@@ -21,6 +21,7 @@ from rich.console import Console
 
 from bench import concurrent, job_burst
 from bench import scenarios as sc
+from bench.cpu import CpuMeter
 from bench.data import ArchiveFile, make_archive
 from bench.machine import describe
 from bench.populate import populate
@@ -203,10 +204,11 @@ class Bench:
         self.step("scenario 3: GetJobOutput whole and as 16 ranges, alternating with nginx")
         nginx = self.nginx_serving(archive)
         samples: dict[str, list[float]] = {"ng1": [], "ng16": []}
-        plain = self.download_runs(archive, og, nginx, samples)
+        meters = {key: CpuMeter([nginx] if nginx else []) for key in samples}
+        plain = self.download_runs(archive, og, nginx, (samples, meters))
         variants = [("", plain, DOWNLOAD_TARGET)] if plain else []
         if secured is not None:
-            runs = self.download_runs(archive, secured, nginx, samples)
+            runs = self.download_runs(archive, secured, nginx, (samples, meters))
             if runs is not None:
                 variants.append((SECURED, runs, SECURED_DOWNLOAD_TARGET))
         r = self.report
@@ -233,6 +235,10 @@ class Bench:
                 for key, what, ceiling in (("og1", "whole", nw), ("og16", "16 ranges", nr)):
                     ratio = figures[label, key].median / ceiling.median * 100
                     r.target("3", f"GetJobOutput {what}{label} / nginx", ratio, target, unit=" %")
+            r.notes += [
+                meters["ng1"].note("3", "nginx whole"),
+                meters["ng16"].note("3", "nginx 16 ranges"),
+            ]
             nginx.stop()
         if moto:
             self.moto_download(archive, moto)
@@ -272,12 +278,14 @@ class Bench:
         archive: ArchiveFile,
         server: Server,
         nginx: Server | None,
-        nginx_samples: dict[str, list[float]],
+        pooled: tuple[dict[str, list[float]], dict[str, CpuMeter]],
     ) -> dict[str, Any] | None:
         """Seconds per download on `server`, alternating with nginx (whose samples
-        are pooled across variants), and under "codecs" the stored blobs' codecs
-        (codec 0: verified with SHA-256 on the way out; 1+: checked per chunk by
-        the store). None for the secured variant if its blobs are codec 0."""
+        and CPU meters are pooled across variants), and under "codecs" the stored
+        blobs' codecs (codec 0: verified with SHA-256 on the way out; 1+: checked
+        per chunk by the store). None for the secured variant if its blobs are
+        codec 0. Each download's CPU goes into a note."""
+        nginx_samples, nginx_meters = pooled
         archive_id, _ = sc.upload_archive(server.endpoint, archive)
         job, seconds = sc.timed_retrieval_job(server.endpoint, archive_id)
         label = SECURED if server.name == "secured" else ""
@@ -299,17 +307,21 @@ class Bench:
             return None
         output = f"{sc.vault_path()}/jobs/{job}/output"
         runs: dict[str, list[float]] = {"og1": [], "og16": []}
+        meters = {key: CpuMeter([server]) for key in runs}
         for _ in range(self.plan.runs):
-            runs["og1"].append(sc.download(server.endpoint, output, archive.size))
-            runs["og16"].append(sc.download(server.endpoint, output, archive.size, ranges=16))
+            for key, ranges in (("og1", 1), ("og16", 16)):
+                with meters[key]:
+                    runs[key].append(sc.download(server.endpoint, output, archive.size, ranges))
             if nginx:
-                nginx_samples["ng1"].append(
-                    sc.download(nginx.endpoint, "/archive.bin", archive.size)
-                )
-                nginx_samples["ng16"].append(
-                    sc.download(nginx.endpoint, "/archive.bin", archive.size, ranges=16)
-                )
+                for key, ranges in (("ng1", 1), ("ng16", 16)):
+                    with nginx_meters[key]:
+                        seconds = sc.download(nginx.endpoint, "/archive.bin", archive.size, ranges)
+                    nginx_samples[key].append(seconds)
         sc.delete_archive(server.endpoint, archive_id)
+        self.report.notes += [
+            meters["og1"].note("3", f"GetJobOutput whole{label}"),
+            meters["og16"].note("3", f"GetJobOutput 16 ranges{label}"),
+        ]
         return {**runs, "codecs": codec_note}
 
     def moto_download(self, archive: ArchiveFile, moto: Server) -> None:

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench import scenarios as sc
+from bench.cpu import CpuMeter
 from bench.data import ArchiveFile, make_archive
 from bench.report import Report
 from bench.servers import Server, start_openglacier
@@ -29,12 +30,14 @@ def scenario(work: Path, report: Report, runs: int) -> None:
     aggregate: dict[int, list[float]] = {}
     for processes in (1, 2):
         server = start_openglacier(work / f"concurrent-{processes}", processes=processes)
+        meter = CpuMeter([server])
         try:
             sc.create_vault(server.endpoint)
             single, together = [], []
             for _ in range(runs):
                 single.append(_single(server, archive))
-                together.append(_together(server, archive))
+                with meter:
+                    together.append(_together(server, archive))
         finally:
             server.stop()
         aggregate[processes] = together
@@ -48,6 +51,7 @@ def scenario(work: Path, report: Report, runs: int) -> None:
             80,
             unit=" %",
         )
+        report.notes.append(meter.note("10", f"8 concurrent uploads, {who}"))
     ratio = statistics.median(aggregate[2]) / statistics.median(aggregate[1])
     report.target("10", "8 concurrent uploads: 2 processes / 1 process", ratio, 1.6, unit="x")
     archive.path.unlink()

@@ -23,10 +23,8 @@ import argparse
 import contextlib
 import dataclasses
 import json
-import os
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,11 +37,13 @@ from pathlib import Path
 from rich.console import Console
 
 from bench import scenarios as sc
+from bench.cpu import CpuMeter
 from bench.data import ArchiveFile, make_archive
 from bench.machine import describe
 from bench.report import Report
-from bench.servers import Server, free_port, start_openglacier, wait_for_port
+from bench.servers import Server, start_openglacier, wait_for_port
 from bench.wire import Endpoint, request
+from openglacier.testing.ports import free_port
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -158,59 +158,6 @@ def mib_s(size: int, seconds: list[float]) -> list[float]:
     return [size / MIB / s for s in seconds]
 
 
-def _own_cpu() -> float:
-    times = os.times()
-    return times.user + times.system
-
-
-def _machine_busy() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    tick = os.sysconf("SC_CLK_TCK")
-    return (sum(fields) - idle) / tick, sum(fields) / tick
-
-
-class CpuMeter:
-    """CPU used by each watched process, this client, and the whole machine over
-    an interval, in % of one core: where the cores went (others' work included)."""
-
-    def __init__(self, watched: list[Server]) -> None:
-        self.watched = watched
-        self.shares: dict[str, list[float]] = {}
-
-    def __enter__(self) -> CpuMeter:
-        self._started = time.perf_counter()
-        self._before = self._sample()
-        return self
-
-    def _sample(self) -> dict[str, float]:
-        sample = {w.name: w.cpu_seconds() for w in self.watched}
-        sample["client (bench)"] = _own_cpu()
-        sample["machine"] = _machine_busy()[0]
-        return sample
-
-    def __exit__(self, *exc: object) -> None:
-        seconds = time.perf_counter() - self._started
-        after = self._sample()
-        for name, used in after.items():
-            share = (used - self._before[name]) / seconds * 100
-            self.shares.setdefault(name, []).append(share)
-
-    def note(self, what: str) -> str:
-        cores = os.cpu_count() or 1
-        ours = ", ".join(
-            f"{name} {statistics.median(v):.0f} %"
-            for name, v in self.shares.items()
-            if name != "machine"
-        )
-        machine = statistics.median(self.shares["machine"])
-        return (
-            f"scenario 8, {what}: CPU in % of one core (median of runs): {ours}; "
-            f"whole machine {machine:.0f} % of {cores * 100} %"
-        )
-
-
 class S3Scenario:
     def __init__(
         self,
@@ -292,7 +239,7 @@ class S3Scenario:
         r.target(
             "8", "peak server RSS, upload on S3", max(p.samples), 150, higher=False, unit=" MiB"
         )
-        r.notes += [theirs.note("PutObject"), mine.note("UploadArchive")]
+        r.notes += [theirs.note("8", "PutObject"), mine.note("8", "UploadArchive")]
         r.notes.append(
             f"scenario 8: server RSS before each upload {min(idle):.0f}-{max(idle):.0f} MiB"
         )
@@ -313,7 +260,7 @@ class S3Scenario:
         d = r.add("8", f"S3 GetObject {size} MiB (SeaweedFS)", "MiB/s", mib_s(archive.size, direct))
         o = r.add("8", f"GetJobOutput {size} MiB, S3 blobs", "MiB/s", mib_s(archive.size, ours))
         r.target("8", "GetJobOutput on S3 / GetObject", o.median / d.median * 100, 70, unit=" %")
-        r.notes += [theirs.note("GetObject"), mine.note("GetJobOutput")]
+        r.notes += [theirs.note("8", "GetObject"), mine.note("8", "GetJobOutput")]
 
     def profile(self, archive: ArchiveFile, og: Server) -> None:
         """One untimed upload and one download under py-spy (flame graphs)."""
@@ -363,7 +310,7 @@ class S3Scenario:
         r.target(
             "8", "2 nodes / 1 node, concurrent uploads", two.median / one.median, 1.6, unit="x"
         )
-        r.notes += [meters[n].note(f"concurrent uploads through {n} node(s)") for n in meters]
+        r.notes += [meters[n].note("8", f"concurrent uploads through {n} node(s)") for n in meters]
 
     def upload_together(self, archive: ArchiveFile, targets: list[Server]) -> float:
         """Every client uploads its archives to its node (client i to node i mod

@@ -20,6 +20,7 @@ it, >= 90 % of the disk when the disk is the bound, server RSS < 150 MB; and
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import statistics
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import scenarios as sc
+from bench.cpu import CpuMeter
 from bench.data import ArchiveFile
 from bench.machine import disk_write_mib_s, sha256_mib_s
 from bench.report import Report
@@ -61,6 +63,7 @@ class Samples:
     sealed: list[float] = field(default_factory=list)
     moto: list[float] = field(default_factory=list)
     moto_rss: list[float] = field(default_factory=list)
+    tmpfs_cpu: CpuMeter = field(default_factory=lambda: CpuMeter([]))
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,7 @@ class Uploads:
     def single(self, archive: ArchiveFile, servers: UploadServers) -> Samples:
         """Each run: the probes, then every server's upload, so that each figure
         has its ceilings measured within seconds of it."""
-        s = Samples()
+        s = Samples(tmpfs_cpu=CpuMeter([servers.fast] if servers.fast else []))
         if servers.moto:
             sc.create_vault(servers.moto.endpoint)
         for _ in range(self.runs):
@@ -129,7 +132,8 @@ class Uploads:
             if servers.fast is not None:
                 servers.fast.reset_peak()
                 cpu = servers.fast.cpu_seconds()
-                s.on_tmpfs.append(_upload(servers.fast, archive))
+                with s.tmpfs_cpu:
+                    s.on_tmpfs.append(_upload(servers.fast, archive))
                 s.cpu_per_gib.append(
                     (servers.fast.cpu_seconds() - cpu) / (archive.size / (1 << 30))
                 )
@@ -200,6 +204,7 @@ class Uploads:
         r.target("1", "UploadArchive on tmpfs / SHA-256 one core", share, 60, unit=" %")
         peak = max(s.peak_rss)
         r.target("1", "peak server RSS, UploadArchive", peak, 150, higher=False, unit=" MiB")
+        r.notes.append(s.tmpfs_cpu.note("1", "UploadArchive on tmpfs"))
 
     def multipart(self, archive: ArchiveFile, og: Server, fast: Server | None, s: Samples) -> None:
         """4 connections of 64 MiB parts, on disk and on tmpfs (issue 17's target)."""
@@ -212,16 +217,22 @@ class Uploads:
             f"multipart on disk reached {mp.median / ceiling * 100:.0f} % of its ceiling"
         )
         if fast is not None:
-            runs = self.multipart_runs(fast, archive)
+            meter = CpuMeter([fast])
+            runs = self.multipart_runs(fast, archive, meter)
             fmp = r.add("2", "multipart, 4 connections, tmpfs", "MiB/s", runs)
             share = fmp.median / sha * 100
             r.target("2", "multipart on tmpfs / SHA-256 one core", share, 70, unit=" %")
+            r.notes.append(meter.note("2", "multipart on tmpfs"))
 
-    def multipart_runs(self, server: Server, archive: ArchiveFile) -> list[float]:
-        return [
-            archive.size / MIB / sc.multipart_upload(server.endpoint, archive)
-            for _ in range(self.runs)
-        ]
+    def multipart_runs(
+        self, server: Server, archive: ArchiveFile, meter: CpuMeter | None = None
+    ) -> list[float]:
+        rates = []
+        for _ in range(self.runs):
+            with meter or contextlib.nullcontext():
+                seconds = sc.multipart_upload(server.endpoint, archive)
+            rates.append(archive.size / MIB / seconds)
+        return rates
 
 
 def _upload(server: Server, archive: ArchiveFile) -> float:
