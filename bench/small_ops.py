@@ -4,16 +4,13 @@ process's memory and cannot run several)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
-from psycopg import sql
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from bench import scenarios as sc
 from bench.cpu import CpuMeter
@@ -21,11 +18,7 @@ from bench.data import make_archive
 from bench.report import Report
 from bench.servers import Server, start_openglacier
 from bench.wire import LoadResult
-
-# The PostgreSQL server the variant on PostgreSQL makes its scratch database in;
-# the test suite's variable, so one setting serves both.
-PG_ENV = "OPENGLACIER_TEST_PG_URL"
-PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
+from openglacier.testing.postgres import PG_URL_ENV, pg_admin_url, scratch_database
 
 
 @dataclass
@@ -120,19 +113,24 @@ class SmallOps:
         PostgreSQL: on SQLite every process's writes queue on one writer, so
         the ratio there says nothing about processes. A fresh database each."""
         cores = os.cpu_count() or 1
-        admin = os.environ.get(PG_ENV, PG_DEFAULT)
+        # The test suite's server and variable: one setting serves both.
+        admin = pg_admin_url()
+        probe = create_engine(admin, connect_args={"connect_timeout": 3})
         try:
-            psycopg.connect(admin, connect_timeout=3).close()
-        except psycopg.Error as exc:
-            reason = str(exc).strip().partition("\n")[0] or type(exc).__name__
-            self.report.notes.append(f"scenario 4 on PostgreSQL skipped ({PG_ENV}): {reason}")
+            with probe.connect():
+                pass
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().partition("\n")[0]
+            self.report.notes.append(f"scenario 4 on PostgreSQL skipped ({PG_URL_ENV}): {reason}")
             return
+        finally:
+            probe.dispose()
         step(f"scenario 4: InitiateJob+DescribeJob on PostgreSQL (1 and {cores} processes)")
         small = make_archive(self.work / "small-pg.bin", 4096)
         rates: dict[int, float] = {}
         for processes in dict.fromkeys((1, cores)):
             name = "openglacier on PostgreSQL" + (f" x{processes}" if processes > 1 else "")
-            with _scratch_database(admin) as url:
+            with scratch_database(admin, prefix="og_bench") as url:
                 server = start_openglacier(
                     self.work / f"og-pg-{processes}", url, processes, name=name
                 )
@@ -162,18 +160,3 @@ class SmallOps:
         if errors:
             r.notes.append(f"{name} on {who}: {errors} unexpected statuses")
         return rate.median
-
-
-@contextlib.contextmanager
-def _scratch_database(admin: str) -> Iterator[str]:
-    """A new, empty database on the server of `admin`, dropped afterwards."""
-    database = f"og_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-    try:
-        yield make_url(admin).set(database=database).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
-            )

@@ -7,18 +7,19 @@ would hide a broken suite, so `require_or_skip` fails there instead (design 6).
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import NoReturn
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
-PG_URL_ENV = "OPENGLACIER_TEST_PG_URL"
-DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+from openglacier.testing.postgres import PG_URL_ENV, pg_admin_url, scratch_database
+
+__all__ = ["fresh_pg_database", "in_ci", "pg_admin_url", "probe_pg", "require_or_skip"]
+
+# The scratch-database helpers are shared with the bench (openglacier.testing.postgres).
+fresh_pg_database = scratch_database
 
 
 def in_ci() -> bool:
@@ -30,10 +31,6 @@ def require_or_skip(reason: str) -> NoReturn:
     if in_ci():
         pytest.fail(f"{reason} (CI is set, so this suite must run, not skip)", pytrace=False)
     pytest.skip(reason)
-
-
-def pg_admin_url() -> URL:
-    return make_url(os.environ.get(PG_URL_ENV, DEFAULT_PG_URL)).set(drivername="postgresql+psycopg")
 
 
 def probe_pg(url: URL) -> URL:
@@ -48,33 +45,6 @@ def probe_pg(url: URL) -> URL:
     finally:
         probe.dispose()
     return url
-
-
-@contextmanager
-def fresh_pg_database(admin_url: URL) -> Iterator[str]:
-    """A new, uniquely named database on the server of `admin_url`; dropped afterwards.
-
-    Created with a linguistic (ICU) default collation where the server has one, so
-    tests notice a column that forgets its binary "C" collation.
-    """
-    name = f"og_test_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            icu = conn.scalar(text("SELECT count(*) FROM pg_collation WHERE collname = 'en-x-icu'"))
-            options = (
-                " TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en' LOCALE 'C.UTF-8'"
-                if icu
-                else ""
-            )
-            conn.execute(text(f'CREATE DATABASE "{name}"{options}'))
-        try:
-            yield admin_url.set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
 
 
 def first_line(exc: SQLAlchemyError) -> str:
