@@ -13,8 +13,8 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 from bench.servers import ACCOUNT_ID
-from openglacier.domain.models import Job, JobAction, JobStatus
 from openglacier.ids import new_archive_id, new_job_id
+from openglacier.records import Job, JobAction, JobStatus
 from openglacier.storage.metadata.schema import archives
 from openglacier.storage.metadata.store import SqlMetadataStore, open_metadata_store
 

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from openglacier.domain.models import (
+from openglacier.keyring import Keyring
+from openglacier.records import (
     Archive,
     CapacityUnit,
     Credential,
@@ -44,7 +45,6 @@ from openglacier.domain.models import (
     VaultGovernance,
     VaultLock,
 )
-from openglacier.keyring import Keyring
 
 
 class MetadataTx(Protocol):

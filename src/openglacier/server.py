@@ -26,8 +26,8 @@ from openglacier.config import Settings
 from openglacier.config_checks import parse_duration
 from openglacier.console import build_console
 from openglacier.domain.context import Deps
-from openglacier.domain.jobs import JobOptions
-from openglacier.domain.retrieval_limits import RetrievalLimits
+from openglacier.domain.governance.retrieval_limits import RetrievalLimits
+from openglacier.domain.jobs.service import JobOptions
 from openglacier.domain.scrub import Scrubber
 from openglacier.domain.services import JobSetup, Services
 from openglacier.domain.usage_report import Prices

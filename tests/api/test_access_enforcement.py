@@ -12,7 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from openglacier.clock import ManualClock
-from openglacier.domain.models import Credential
+from openglacier.records import Credential
 from openglacier.server import Runtime
 from support.asserts import assert_error
 from support.inprocess import ACCOUNT_ID, Api

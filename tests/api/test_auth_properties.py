@@ -32,8 +32,8 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from openglacier.api.routes import ROUTES, Body, Match, Route, match
-from openglacier.domain.models import Credential
 from openglacier.errors import GlacierError
+from openglacier.records import Credential
 from support.inprocess import ACCESS_KEY, ACCOUNT_ID, SECRET_KEY
 from support.malformed import (
     SETTINGS,

@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 
 from api.conftest import make_settings
 from openglacier.clock import ManualClock
-from openglacier.domain.retrieval import FIRST_WINDOW, READ_WINDOW
+from openglacier.domain.jobs.reads import FIRST_WINDOW, READ_WINDOW
 from openglacier.keyring import create_key_file
 from openglacier.server import Runtime, build_runtime
 from openglacier.treehash import MIB
@@ -132,7 +132,7 @@ def test_damage_later_cuts_the_body_short_before_it(
 def test_a_kept_output_plan_still_catches_damage_made_after_it(
     api: Api, runtime: Runtime, codec: str
 ) -> None:
-    """Ranged reads keep the job's plan in memory (domain/output_plans.py); the
+    """Ranged reads keep the job's plan in memory (domain/jobs/output_plans.py); the
     damage found after that is still refused before any byte, and recorded."""
     body = os.urandom(9 * MIB)
     archive_id, job_id, key = _retrieved(api, runtime, codec, body)

@@ -9,7 +9,7 @@ import os
 import pytest
 from starlette.testclient import TestClient
 
-from openglacier.domain.retrieval import FIRST_WINDOW, READ_WINDOW
+from openglacier.domain.jobs.reads import FIRST_WINDOW, READ_WINDOW
 from openglacier.server import Runtime
 from openglacier.storage.blobs.format import HEADER_LEN
 from openglacier.treehash import MIB, tree_hash

@@ -26,7 +26,7 @@ import pytest
 from botocore.utils import normalize_url_path, percent_encode
 
 from openglacier.api.routes import ROUTES, Route
-from openglacier.domain.models import Caller
+from openglacier.records import Caller
 from openglacier.server import Runtime
 from support.asserts import assert_error
 from support.inprocess import ACCESS_KEY, ACCOUNT_ID, Api

@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from openglacier.domain import retrieval
 from openglacier.domain.damage import DAMAGED_MESSAGE
+from openglacier.domain.jobs import reads
 from openglacier.server import Runtime
 from openglacier.storage.blobs import put_blob
 from openglacier.storage.blobs.codecs import CodecConfig
@@ -119,14 +119,14 @@ def test_an_intact_archive_still_completes_and_is_served(api: Api) -> None:
 
 @pytest.fixture
 def hashed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The length of every leaf domain/retrieval.py SHA-256s, in order."""
+    """The length of every leaf domain/jobs/reads.py SHA-256s, in order."""
     lengths: list[int] = []
 
     def sha256(data: bytes) -> Any:
         lengths.append(len(data))
         return hashlib.sha256(data)
 
-    monkeypatch.setattr(retrieval, "hashlib", SimpleNamespace(sha256=sha256))
+    monkeypatch.setattr(reads, "hashlib", SimpleNamespace(sha256=sha256))
     return lengths
 
 
@@ -191,10 +191,10 @@ def test_codec0_blobs_are_still_verified_on_the_way_out(
     assert output(api, V, job_id).content == body
     assert hashed == [MIB] * 9
     # Damage after completion: SHA-256 still stops it before it is sent.
-    _flip_payload_byte(runtime, key, retrieval.FIRST_WINDOW - MIB + 5)  # in the first window
+    _flip_payload_byte(runtime, key, reads.FIRST_WINDOW - MIB + 5)  # in the first window
     resp = output(api, V, job_id)
     assert_error(resp, 500, "ServiceUnavailableException")
-    assert f"leaf {retrieval.FIRST_WINDOW // MIB - 1} " in resp.json()["message"]
+    assert f"leaf {reads.FIRST_WINDOW // MIB - 1} " in resp.json()["message"]
     assert "SHA-256" in resp.json()["message"]
 
 

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from openglacier.domain.models import (
+from openglacier.ids import new_archive_id, new_blob_key, new_job_id, new_upload_id
+from openglacier.ports import MetadataTx
+from openglacier.records import (
     Archive,
     Job,
     JobAction,
@@ -28,8 +30,6 @@ from openglacier.domain.models import (
     Upload,
     UploadState,
 )
-from openglacier.ids import new_archive_id, new_blob_key, new_job_id, new_upload_id
-from openglacier.ports import MetadataTx
 from openglacier.storage.blob_migration import Migration, MigrationError
 from openglacier.storage.blob_url import BlobStoreMismatchError, record
 from openglacier.storage.blobs import put_blob

@@ -17,10 +17,10 @@ from sqlalchemy import text
 from test_blob_migration import World, add_archive, add_pin, leaves_of, populate, vault_id
 from test_encryption_keys import NOW
 
-from openglacier.domain.models import Archive, Part, Upload, UploadState
 from openglacier.ids import new_archive_id, new_blob_key, new_upload_id
 from openglacier.keyring import Keyring
 from openglacier.ports import BlobRef
+from openglacier.records import Archive, Part, Upload, UploadState
 from openglacier.storage.blob_rewrite import DEFAULT_GRACE, Rewrite, RewriteError, writer_codecs
 from openglacier.storage.blobs.codecs import CodecConfig
 from openglacier.storage.blobs.filesystem import FilesystemBlobStore

@@ -8,9 +8,9 @@ import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from openglacier.domain.models import Archive, Part, Segment, Upload, UploadState
 from openglacier.ids import new_archive_id, new_blob_key, new_upload_id
 from openglacier.ports import DamageRecord, MetadataTx, ScrubState
+from openglacier.records import Archive, Part, Segment, Upload, UploadState
 from openglacier.storage.metadata.store import SqlMetadataStore
 
 T0 = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)

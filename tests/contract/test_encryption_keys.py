@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import select, update
 from test_blob_migration import add_archive, add_output, add_part, add_pin
 
-from openglacier.domain.models import Credential
 from openglacier.errors import StorageError
 from openglacier.ids import new_blob_key
 from openglacier.keyring import Keyring
+from openglacier.records import Credential
 from openglacier.storage.encryption_keys import KeyCheckError, check_keys, record_keys
 from openglacier.storage.metadata.schema import (
     archive_segments,

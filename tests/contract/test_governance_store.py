@@ -10,15 +10,15 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from openglacier.domain.models import (
+from openglacier.ids import new_lock_id
+from openglacier.ports import MetadataTx
+from openglacier.records import (
     GovernedVault,
     LockState,
     Vault,
     VaultGovernance,
     VaultLock,
 )
-from openglacier.ids import new_lock_id
-from openglacier.ports import MetadataTx
 from openglacier.storage.metadata.store import SqlMetadataStore
 
 T0 = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)

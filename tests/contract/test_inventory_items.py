@@ -20,9 +20,9 @@ from openglacier.domain.inventory_doc import (
     parse_inventory_request,
     write_inventory,
 )
-from openglacier.domain.models import Archive, InventoryItem, InventorySnapshot, Vault
 from openglacier.ids import new_archive_id
 from openglacier.ports import MetadataTx
+from openglacier.records import Archive, InventoryItem, InventorySnapshot, Vault
 from openglacier.storage.metadata.store import SqlMetadataStore
 from support.inventory import parse_inventory
 

@@ -31,9 +31,9 @@ from sqlalchemy import text
 
 from openglacier.clock import PROFILES, ManualClock
 from openglacier.domain.context import Deps
-from openglacier.domain.models import Archive, Job, JobStatus, Vault
 from openglacier.jobs.batch import BatchOutcome, run_archive_batch
 from openglacier.jobs.executors import JobExecutor
+from openglacier.records import Archive, Job, JobStatus, Vault
 from openglacier.storage.blobs.filesystem import FilesystemBlobStore
 from openglacier.storage.metadata.store import SqlMetadataStore
 from support.job_rows import LEASE, add_archive, add_job, get

@@ -20,15 +20,15 @@ from sqlalchemy import event
 
 from openglacier.domain import damage
 from openglacier.domain.context import Deps
-from openglacier.domain.models import (
-    Job,
-    JobStatus,
-    Vault,
-)
 from openglacier.jobs import batch
 from openglacier.jobs.executors import ARCHIVE_DELETED, JobExecutor
 from openglacier.jobs.runner import JobRunner
 from openglacier.ports import MetadataTx
+from openglacier.records import (
+    Job,
+    JobStatus,
+    Vault,
+)
 from openglacier.storage.blobs.filesystem import FilesystemBlobStore
 from openglacier.storage.metadata.store import SqlMetadataStore
 from openglacier.treehash import MIB

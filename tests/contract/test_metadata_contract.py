@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from openglacier.domain.models import Archive, Part, Segment, Upload, UploadState, Vault
 from openglacier.errors import StorageError
 from openglacier.ids import new_archive_id, new_blob_key, new_upload_id
 from openglacier.ports import MetadataTx
+from openglacier.records import Archive, Part, Segment, Upload, UploadState, Vault
 from openglacier.storage.metadata.store import SqlMetadataStore
 
 T0 = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)

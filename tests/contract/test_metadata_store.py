@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from openglacier.domain.models import Archive, Credential
 from openglacier.errors import StorageError
 from openglacier.ids import new_archive_id, new_blob_key
 from openglacier.ports import MetadataTx
+from openglacier.records import Archive, Credential
 from openglacier.storage.metadata.store import (
     SqlMetadataStore,
     open_metadata_store,

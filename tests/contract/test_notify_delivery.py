@@ -26,7 +26,6 @@ import pytest
 from openglacier.clock import PROFILES, ManualClock
 from openglacier.config import Settings
 from openglacier.domain.context import Deps
-from openglacier.domain.models import Notification
 from openglacier.notify import (
     Deliverer,
     DeliveryError,
@@ -37,6 +36,7 @@ from openglacier.notify import (
 from openglacier.notify.deliver import BATCH, LEASE, MAX_BACKOFF
 from openglacier.notify.webhook import WebhookTarget
 from openglacier.ports import MetadataStore
+from openglacier.records import Notification
 from openglacier.storage.blobs.filesystem import FilesystemBlobStore
 from openglacier.storage.metadata.store import SqlMetadataStore, open_metadata_store
 from support.http_sink import HttpSink, running_sink

@@ -21,7 +21,11 @@ import pytest
 
 from openglacier.clock import ManualClock
 from openglacier.domain.context import DEFAULT_ORPHAN_BLOB_MIN_AGE, Deps
-from openglacier.domain.models import (
+from openglacier.domain.orphans import collect_orphans
+from openglacier.ids import new_archive_id, new_blob_key, new_job_id, new_upload_id
+from openglacier.jobs.maintenance import ORPHAN_SWEEP_INTERVAL, Maintenance
+from openglacier.ports import MetadataTx
+from openglacier.records import (
     Archive,
     Job,
     JobAction,
@@ -31,10 +35,6 @@ from openglacier.domain.models import (
     Upload,
     UploadState,
 )
-from openglacier.domain.orphans import collect_orphans
-from openglacier.ids import new_archive_id, new_blob_key, new_job_id, new_upload_id
-from openglacier.jobs.maintenance import ORPHAN_SWEEP_INTERVAL, Maintenance
-from openglacier.ports import MetadataTx
 from openglacier.storage.blobs import put_blob
 from openglacier.storage.metadata.store import SqlMetadataStore
 

@@ -16,17 +16,17 @@ from typing import cast
 
 import pytest
 
-from openglacier.domain.models import Segment
-from openglacier.domain.retrieval import (
+from openglacier.domain.jobs.ranges import archive_leaves
+from openglacier.domain.jobs.reads import (
     READ_WINDOW,
     WindowedRead,
-    archive_leaves,
     archive_read,
     blob_read,
     read_range,
 )
 from openglacier.errors import IntegrityError
 from openglacier.ids import new_blob_key
+from openglacier.records import Segment
 from openglacier.storage.blobs import put_blob
 from openglacier.storage.blobs.filesystem import FilesystemBlobStore
 from openglacier.storage.blobs.format import CODEC_RAW, HEADER_LEN

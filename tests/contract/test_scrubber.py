@@ -24,12 +24,12 @@ from prometheus_client import REGISTRY
 from openglacier.clock import PROFILES, ManualClock
 from openglacier.domain.context import Deps
 from openglacier.domain.damage import NO_REPLICA_NOTE
-from openglacier.domain.models import Archive, Part, Segment, Upload, UploadState
 from openglacier.domain.scrub import Scrubber, ScrubBusy
 from openglacier.domain.scrub.repair import BOTH_DAMAGED_NOTE, RESTORED_NOTE
 from openglacier.domain.scrub.state import LeaseLost
 from openglacier.ids import new_archive_id, new_blob_key, new_upload_id
 from openglacier.ports import DamageRecord, ScrubState
+from openglacier.records import Archive, Part, Segment, Upload, UploadState
 from openglacier.storage.blobs import put_blob
 from openglacier.storage.blobs.filesystem import FilesystemBlobStore
 from openglacier.storage.metadata.store import SqlMetadataStore

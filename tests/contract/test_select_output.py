@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from openglacier.domain.select import SelectRequest, parse_select_job, run_select
+from openglacier.domain.select.jobs import SelectRequest, parse_select_job, run_select
 from openglacier.errors import StorageError
 from openglacier.ports import OutputSink
 from openglacier.storage.outputs import open_output_sink

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from openglacier.domain.models import Job, JobAction, JobStatus, Upload, UploadState
 from openglacier.ids import new_job_id, new_upload_id
+from openglacier.records import Job, JobAction, JobStatus, Upload, UploadState
 from openglacier.storage.metadata.store import SqlMetadataStore
 
 T0 = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)

@@ -7,7 +7,8 @@ from dataclasses import replace
 from datetime import timedelta
 
 from openglacier.domain.context import Deps
-from openglacier.domain.models import (
+from openglacier.ids import new_archive_id, new_blob_key, new_job_id
+from openglacier.records import (
     Archive,
     InventoryParams,
     Job,
@@ -16,7 +17,6 @@ from openglacier.domain.models import (
     Segment,
     Vault,
 )
-from openglacier.ids import new_archive_id, new_blob_key, new_job_id
 from openglacier.storage.blobs import put_blob
 from openglacier.treehash import TreeHasher
 

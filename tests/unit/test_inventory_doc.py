@@ -28,12 +28,12 @@ from openglacier.domain.inventory_doc import (
     parse_inventory_request,
     write_inventory,
 )
-from openglacier.domain.models import InventoryItem, InventoryParams
 from openglacier.errors import (
     GlacierError,
     InvalidParameterValueException,
     SerializationException,
 )
+from openglacier.records import InventoryItem, InventoryParams
 from support.inventory import (
     Position,
     parse_csv_inventory,

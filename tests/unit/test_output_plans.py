@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from openglacier.domain.models import Job, JobAction, JobStatus, Segment
-from openglacier.domain.output_plans import OVERHEAD, OutputPlans
+from openglacier.domain.jobs.output_plans import OVERHEAD, OutputPlans
+from openglacier.records import Job, JobAction, JobStatus, Segment
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

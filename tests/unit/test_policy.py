@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_policy_cases import ALL_VAULTS, OTHER, OWNER, VAULT, doc, req, stmt
 
-from openglacier.domain.policy import (
+from openglacier.domain.governance.policy import (
     Decision,
     Policy,
     PolicyError,

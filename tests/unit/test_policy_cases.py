@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from openglacier.domain.policy import Decision, RequestContext, evaluate, parse_policy
+from openglacier.domain.governance.policy import Decision, RequestContext, evaluate, parse_policy
 
 OWNER = "111122223333"
 OTHER = "444455556666"

@@ -21,25 +21,27 @@ from botocore.utils import calculate_tree_hash
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from openglacier.domain import retrieval
-from openglacier.domain.models import Segment
-from openglacier.domain.retrieval import (
-    FIRST_WINDOW,
-    IDLE_REOPEN,
-    READ_WINDOW,
+from openglacier.domain.jobs import reads
+from openglacier.domain.jobs.ranges import (
     OutputWindow,
-    WindowCursor,
     archive_leaves,
-    archive_read,
     output_checksum,
     parse_retrieval_range,
     plan_output,
-    read_range,
     retrieval_tree_hash,
+)
+from openglacier.domain.jobs.reads import (
+    FIRST_WINDOW,
+    IDLE_REOPEN,
+    READ_WINDOW,
+    WindowCursor,
+    archive_read,
+    read_range,
     verify_range,
 )
 from openglacier.errors import IntegrityError, InvalidParameterValueException
 from openglacier.ports import BlobStore
+from openglacier.records import Segment
 from openglacier.treehash import MIB
 
 # --- the spec's reference predicates (spec 3.5), copied verbatim -----------
@@ -776,7 +778,7 @@ def hashed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         lengths.append(len(data))
         return hashlib.sha256(data)
 
-    monkeypatch.setattr(retrieval, "hashlib", SimpleNamespace(sha256=sha256))
+    monkeypatch.setattr(reads, "hashlib", SimpleNamespace(sha256=sha256))
     return lengths
 
 

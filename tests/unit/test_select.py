@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from openglacier.domain.select import job_output_path, parse_select_job, run_select
+from openglacier.domain.select.jobs import job_output_path, parse_select_job, run_select
 from openglacier.errors import (
     GlacierError,
     InvalidParameterValueException,

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from openglacier.domain import select
-from openglacier.domain.select import parse_select_job, run_select
+from openglacier.domain.select import jobs as select
+from openglacier.domain.select.jobs import parse_select_job, run_select
 from openglacier.errors import InvalidParameterValueException
 from openglacier.storage.outputs import DirectorySink
 

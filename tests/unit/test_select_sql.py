@@ -1,5 +1,5 @@
 """Glacier Select SQL (spec 7.2): what is rejected up front, and what the accepted
-subset computes, evaluated by `select_eval.BatchEvaluator` over in-memory rows."""
+subset computes, evaluated by `select/evaluate.py`'s `BatchEvaluator` over in-memory rows."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from openglacier.domain.select_eval import BatchEvaluator, SelectRuntimeError
-from openglacier.domain.select_sql import compile_query, parse_query
+from openglacier.domain.select.evaluate import BatchEvaluator, SelectRuntimeError
+from openglacier.domain.select.sql import compile_query, parse_query
 from openglacier.errors import InvalidParameterValueException
 
 NOW = datetime(2024, 2, 29, 12, 30, 15, 250000, tzinfo=UTC)

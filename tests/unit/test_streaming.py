@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from openglacier.api.streaming import WindowedResponse
-from openglacier.domain.retrieval import READ_WINDOW, WindowCursor, WindowedRead
+from openglacier.domain.jobs.reads import READ_WINDOW, WindowCursor, WindowedRead
 from openglacier.treehash import MIB
 
 SECOND = b"b" * 10

@@ -48,7 +48,6 @@ from openglacier.api.errors import error_response
 from openglacier.api.protocol import check_text, json_response, parse_json_object, parse_limit
 from openglacier.api.routes import split_path
 from openglacier.clock import ManualClock, iso_ms
-from openglacier.domain.models import Caller, Job
 from openglacier.domain.scrub import Scrubber, ScrubBusy, damage_dict
 from openglacier.domain.scrub import status as scrub_status
 from openglacier.domain.services import Services
@@ -61,6 +60,7 @@ from openglacier.errors import (
 )
 from openglacier.notify.deliver import DELIVERED, FAILED, PENDING
 from openglacier.ports import DamageRecord, MetadataTx
+from openglacier.records import Caller, Job
 
 REALM = 'Bearer realm="openglacier-admin"'
 MAX_ADVANCE_SECONDS = 100 * 365 * 86_400  # a century: far past any test, far below overflow

@@ -23,9 +23,9 @@ from typing import Any
 
 from openglacier.domain import damage
 from openglacier.domain.context import Deps
-from openglacier.domain.models import Archive, Segment, Vault
 from openglacier.domain.scrub.verify import check_whole
 from openglacier.ports import BlobStore, MetadataTx, ScrubTarget
+from openglacier.records import Archive, Segment, Vault
 from openglacier.treehash import root_of_leaves
 
 PAGE = 200

@@ -14,10 +14,10 @@ from starlette.responses import Response
 
 from openglacier.api.protocol import json_response
 from openglacier.domain.imports import ArchiveImporter, ImportRequest, check_archive_id
-from openglacier.domain.models import Caller
 from openglacier.domain.services import Services
 from openglacier.domain.validation import check_description, require_tree_hash
 from openglacier.errors import InvalidParameterValueException, MissingParameterValueException
+from openglacier.records import Caller
 
 DESCRIPTION_HEADER = "x-openglacier-archive-description"
 CREATION_DATE_HEADER = "x-openglacier-creation-date"

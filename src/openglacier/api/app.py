@@ -3,7 +3,7 @@
 Request pipeline, in the validation order of spec 1.8 [R]:
 route lookup (its error deferred) -> body intake for the signature -> SigV4 ->
 `x-amz-glacier-version` -> routing error -> account id -> vault policies (for
-vault-scoped operations, `domain/access.py`) -> handler.
+vault-scoped operations, `domain/governance/access.py`) -> handler.
 Every failure, wherever raised, is rendered by `api.errors`. Before all of it,
 `/metrics` and `/health/*` are answered without auth (`api/front.py`); every
 other request is metered and access-logged (`api/metering.py`), its request id
@@ -38,9 +38,8 @@ from openglacier.api.protocol import check_text, parse_json_object
 from openglacier.api.routes import Body, Match, match
 from openglacier.auth import sigv4
 from openglacier.auth.credentials import Authenticator
-from openglacier.domain.access import RequestFacts
-from openglacier.domain.job_params import unwrap
-from openglacier.domain.models import Caller
+from openglacier.domain.governance.access import RequestFacts
+from openglacier.domain.jobs.params import unwrap
 from openglacier.domain.services import Services
 from openglacier.errors import (
     AccessDeniedException,
@@ -52,6 +51,7 @@ from openglacier.errors import (
 from openglacier.ids import new_request_id
 from openglacier.logs import REQUEST_ID
 from openglacier.metrics import usage
+from openglacier.records import Caller
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]

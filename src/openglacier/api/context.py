@@ -10,9 +10,9 @@ from starlette.requests import Request
 
 from openglacier.api.json_shapes import parse_json_body
 from openglacier.api.routes import Route
-from openglacier.domain.models import Caller, Vault
 from openglacier.domain.services import Services
 from openglacier.domain.vaults import vault_not_found
+from openglacier.records import Caller, Vault
 
 
 @dataclass

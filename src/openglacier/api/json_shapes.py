@@ -20,7 +20,7 @@ from enum import Enum
 from typing import Any
 
 from openglacier.api.protocol import parse_json_object
-from openglacier.domain.job_params import unwrap
+from openglacier.domain.jobs.params import unwrap
 from openglacier.errors import SerializationException
 
 

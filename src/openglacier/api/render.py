@@ -6,7 +6,7 @@ from typing import Any
 
 from openglacier.clock import iso_ms
 from openglacier.domain.context import ARCHIVE_OVERHEAD_BYTES, Deps
-from openglacier.domain.models import Part, Upload, Vault
+from openglacier.records import Part, Upload, Vault
 
 
 def vault_json(deps: Deps, vault: Vault) -> dict[str, Any]:

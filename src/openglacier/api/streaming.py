@@ -3,7 +3,7 @@
 The event loop sends window N while a worker thread reads window N+1 (file
 reads, the store's per-chunk checks and SHA-256 release the GIL), so reading
 and sending overlap; reads are sequential, through one cursor per download, so
-each blob is opened once (domain/retrieval.py). Starlette's StreamingResponse
+each blob is opened once (domain/jobs/reads.py). Starlette's StreamingResponse
 would read one chunk, then send it, then read the next.
 
 The first window (`FIRST_WINDOW`, 1 MiB; later ones grow to `READ_WINDOW`) is
@@ -24,7 +24,7 @@ import anyio.to_thread
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from openglacier.domain.retrieval import WindowCursor, WindowedRead
+from openglacier.domain.jobs.reads import WindowCursor, WindowedRead
 from openglacier.errors import IntegrityError
 
 log = logging.getLogger("openglacier.api")

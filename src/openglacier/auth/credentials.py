@@ -20,10 +20,10 @@ from openglacier.auth import sigv4
 from openglacier.auth.canonical import check_query_names_unique
 from openglacier.clock import Clock, SystemClock
 from openglacier.domain.context import Deps
-from openglacier.domain.models import Caller, Credential
 from openglacier.errors import UnrecognizedClientException
 from openglacier.ids import new_access_key_id, new_account_id, new_secret_access_key
 from openglacier.keyring import SEALED_PREFIX, Keyring, KeyringError, is_sealed
+from openglacier.records import Caller, Credential
 
 CREDENTIALS_FILE = "credentials.json"
 

@@ -19,8 +19,8 @@ from rich.table import Table
 from openglacier.cli.keys import create_key, list_keys, metadata_tx
 from openglacier.cli.options import settings_from, storage_options
 from openglacier.clock import SystemClock, iso_ms
-from openglacier.domain.models import GovernedVault, VaultLock
 from openglacier.ids import new_account_id
+from openglacier.records import GovernedVault, VaultLock
 
 console = Console(highlight=False)
 

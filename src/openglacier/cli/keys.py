@@ -11,9 +11,9 @@ from openglacier.auth.credentials import load_or_create_root
 from openglacier.cli.startup import one_line_errors
 from openglacier.clock import SystemClock
 from openglacier.config import Settings
-from openglacier.domain.models import Credential
 from openglacier.ids import new_access_key_id, new_secret_access_key
 from openglacier.ports import MetadataTx
+from openglacier.records import Credential
 from openglacier.storage.encryption_keys import check_keys, record_keys
 from openglacier.storage.factory import codec_config, open_metadata
 from openglacier.storage.private_files import make_private_dir

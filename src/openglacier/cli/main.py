@@ -48,10 +48,10 @@ from openglacier.cli.usage import usage
 from openglacier.cli.vault import vault
 from openglacier.clock import SystemClock
 from openglacier.config import Settings, mask_secrets
-from openglacier.domain.models import Credential
 from openglacier.domain.services import Services
 from openglacier.domain.usage_report import Prices, PriceTableError, load_prices
 from openglacier.metrics.exposition import MetricsServer, multiprocess_dir
+from openglacier.records import Credential
 from openglacier.server import build_deps, build_runtime, job_setup
 
 console = Console(highlight=False)

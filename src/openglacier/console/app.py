@@ -41,10 +41,10 @@ from openglacier.console.session import (
     SessionCodec,
     csrf_ok,
 )
-from openglacier.domain.models import Caller
 from openglacier.domain.usage_report import Prices
 from openglacier.errors import GlacierError, StorageError
 from openglacier.metrics import usage
+from openglacier.records import Caller
 
 if TYPE_CHECKING:
     from openglacier.api.app import GlacierApp

@@ -20,7 +20,7 @@ from urllib.parse import quote
 from starlette.responses import RedirectResponse, Response
 
 from openglacier.console.app import PREFIX, ConsoleError, Page, Route
-from openglacier.domain.models import Archive, Vault
+from openglacier.records import Archive, Vault
 
 ARCHIVE_ID = re.compile(r"[A-Za-z0-9_-]{1,200}")  # what a cursor may name
 PAGE_SIZE = 50

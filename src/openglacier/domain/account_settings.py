@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from openglacier.domain.context import Deps
-from openglacier.domain.models import Caller, CapacityUnit, DataRetrievalRule
 from openglacier.errors import (
     InvalidParameterValueException,
     LimitExceededException,
@@ -22,6 +21,7 @@ from openglacier.errors import (
 )
 from openglacier.ids import new_capacity_id
 from openglacier.ports import MetadataTx
+from openglacier.records import Caller, CapacityUnit, DataRetrievalRule
 
 STRATEGIES = ("BytesPerHour", "FreeTier", "None")
 DEFAULT_RULE = DataRetrievalRule("None")  # spec 9 #19 [R]

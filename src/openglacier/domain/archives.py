@@ -10,7 +10,6 @@ import anyio
 
 from openglacier.domain.context import MAX_ARCHIVE_SIZE, Deps
 from openglacier.domain.ingest import Ingested, discard, ingest
-from openglacier.domain.models import Archive, Caller, Segment
 from openglacier.domain.validation import check_description, require_tree_hash
 from openglacier.domain.vaults import require_vault
 from openglacier.errors import (
@@ -20,6 +19,7 @@ from openglacier.errors import (
 )
 from openglacier.ids import new_archive_id
 from openglacier.ports import MetadataTx
+from openglacier.records import Archive, Caller, Segment
 
 
 @dataclass(frozen=True)

@@ -33,10 +33,10 @@ from datetime import datetime
 
 from openglacier.clock import iso_ms
 from openglacier.domain.context import Deps
-from openglacier.domain.models import Segment
 from openglacier.errors import IntegrityError
 from openglacier.metrics import DAMAGE_FOUND
 from openglacier.ports import BlobCopies, BlobStore, DamageRecord, MetadataTx
+from openglacier.records import Segment
 
 log = logging.getLogger("openglacier.damage")
 

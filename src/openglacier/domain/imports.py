@@ -24,11 +24,11 @@ import anyio
 from openglacier.domain.archives import archive_location
 from openglacier.domain.context import MAX_ARCHIVE_SIZE, Deps
 from openglacier.domain.ingest import Ingested, discard, ingest
-from openglacier.domain.models import Archive, Caller, Segment, Vault
 from openglacier.domain.vaults import require_vault
 from openglacier.errors import GlacierError, InvalidParameterValueException
 from openglacier.ids import ARCHIVE_ID_LEN, looks_like_id
 from openglacier.ports import MetadataTx
+from openglacier.records import Archive, Caller, Segment, Vault
 
 
 class ImportConflict(GlacierError):

@@ -13,10 +13,10 @@ from datetime import datetime
 from functools import partial
 
 from openglacier.domain.context import ARCHIVE_OVERHEAD_BYTES, Deps
-from openglacier.domain.models import Archive, Caller, InventorySnapshot, Vault
 from openglacier.domain.vaults import require_vault
 from openglacier.errors import ResourceNotFoundException
 from openglacier.ports import MetadataTx
+from openglacier.records import Archive, Caller, InventorySnapshot, Vault
 
 BATCH = 100
 

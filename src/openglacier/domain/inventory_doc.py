@@ -40,8 +40,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from openglacier.clock import iso_seconds
-from openglacier.domain.models import InventoryItem, InventoryParams
 from openglacier.errors import InvalidParameterValueException, SerializationException
+from openglacier.records import InventoryItem, InventoryParams
 
 INVENTORY_CONTENT_TYPES = {"JSON": "application/json", "CSV": "text/csv"}
 CSV_HEADER = "ArchiveId,ArchiveDescription,CreationDate,Size,SHA256TreeHash"

@@ -19,7 +19,6 @@ from openglacier.domain.archives import ArchiveReceipt, archive_location, verify
 from openglacier.domain.context import Deps
 from openglacier.domain.ingest import discard, ingest
 from openglacier.domain.markers import decode_position, encode_position
-from openglacier.domain.models import Archive, Caller, Part, Upload, UploadState
 from openglacier.domain.validation import check_description, parse_decimal, require_tree_hash
 from openglacier.domain.vaults import require_vault
 from openglacier.errors import (
@@ -29,6 +28,7 @@ from openglacier.errors import (
 )
 from openglacier.ids import new_archive_id, new_upload_id
 from openglacier.ports import MetadataTx
+from openglacier.records import Archive, Caller, Part, Upload, UploadState
 from openglacier.treehash import MIB, combine
 
 MIN_PART_SIZE = MIB

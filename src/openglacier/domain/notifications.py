@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from openglacier.domain.context import Deps
-from openglacier.domain.models import Caller, NotificationConfig
 from openglacier.domain.vaults import require_vault
 from openglacier.errors import (
     InvalidParameterValueException,
@@ -14,6 +13,7 @@ from openglacier.errors import (
     SerializationException,
 )
 from openglacier.ports import MetadataTx
+from openglacier.records import Caller, NotificationConfig
 
 EVENTS = ("ArchiveRetrievalCompleted", "InventoryRetrievalCompleted")
 MAX_TOPIC = 1024

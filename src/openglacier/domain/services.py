@@ -7,16 +7,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from openglacier.domain.access import AccessGuard
 from openglacier.domain.account_settings import AccountSettingsService
 from openglacier.domain.archives import ArchiveService
 from openglacier.domain.context import Deps
+from openglacier.domain.governance.access import AccessGuard
+from openglacier.domain.governance.vault_policies import VaultPolicyService
 from openglacier.domain.inventory import InventoryService
-from openglacier.domain.jobs import JobOptions, JobService
+from openglacier.domain.jobs.service import JobOptions, JobService
 from openglacier.domain.multipart import MultipartService
 from openglacier.domain.notifications import NotificationService
 from openglacier.domain.tags import TagService
-from openglacier.domain.vault_policies import VaultPolicyService
 from openglacier.domain.vaults import VaultService
 from openglacier.jobs.executors import JobExecutor
 from openglacier.jobs.maintenance import Maintenance

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from openglacier.domain.context import Deps
-from openglacier.domain.models import Caller
 from openglacier.domain.vaults import require_vault
 from openglacier.errors import (
     InvalidParameterValueException,
@@ -13,6 +12,7 @@ from openglacier.errors import (
     MissingParameterValueException,
 )
 from openglacier.ports import MetadataTx
+from openglacier.records import Caller
 
 MAX_TAGS_PER_VAULT = 50  # spec 9 #3: the guide's 50, not the model's 10
 MAX_TAGS_PER_REQUEST = 10

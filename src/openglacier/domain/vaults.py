@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from openglacier.domain.context import MAX_VAULTS_PER_REGION, Deps
-from openglacier.domain.models import Caller, Vault
 from openglacier.domain.validation import is_valid_vault_name
 from openglacier.errors import (
     InvalidParameterValueException,
@@ -13,6 +12,7 @@ from openglacier.errors import (
     ResourceNotFoundException,
 )
 from openglacier.ports import MetadataTx
+from openglacier.records import Caller, Vault
 
 
 @dataclass(frozen=True)

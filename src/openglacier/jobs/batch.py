@@ -26,8 +26,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from openglacier.domain.models import Job
 from openglacier.jobs.executors import JobExecutor, LeaseLost
+from openglacier.records import Job
 
 log = logging.getLogger("openglacier.jobs")
 

@@ -19,19 +19,19 @@ from typing import TYPE_CHECKING
 from openglacier.domain import damage
 from openglacier.domain.context import Deps
 from openglacier.domain.inventory_doc import InventoryOutcome, inventory_window, write_inventory
-from openglacier.domain.job_description import (
+from openglacier.domain.jobs.description import (
     SUCCEEDED_MESSAGE,
     description_message,
     job_description,
 )
-from openglacier.domain.models import InventoryItem, Job, JobAction, JobStatus, Segment
-from openglacier.domain.retrieval import read_range, verify_range
+from openglacier.domain.jobs.reads import read_range, verify_range
 from openglacier.errors import GlacierError, IntegrityError, StorageError
 from openglacier.ids import new_blob_key
 from openglacier.ports import MetadataTx
+from openglacier.records import InventoryItem, Job, JobAction, JobStatus, Segment
 
 if TYPE_CHECKING:
-    from openglacier.domain.select import SelectOutcome
+    from openglacier.domain.select.jobs import SelectOutcome
     from openglacier.ports import OutputSink
 
 log = logging.getLogger("openglacier.jobs")
@@ -124,7 +124,7 @@ class JobExecutor:
         Then read the whole range against the stored leaf hashes (`cancelled`
         raises between leaves when the runner stops): that is what a retrieval
         is, and GetJobOutput relies on it to skip a second SHA-256 of blobs
-        whose store checks every chunk (domain/jobs.py). On a worker thread."""
+        whose store checks every chunk (domain/jobs/service.py). On a worker thread."""
         assert job.range_start is not None
         assert job.range_end is not None
         first, last = job.range_start, job.range_end
@@ -284,8 +284,8 @@ class JobExecutor:
             raise
 
     def _run_select(self, job: Job, segments: list[Segment]) -> SelectOutcome:
-        # Imported on first use, like in domain/jobs.py.
-        from openglacier.domain.select import (  # noqa: PLC0415
+        # Imported on first use, like in domain/jobs/service.py.
+        from openglacier.domain.select.jobs import (  # noqa: PLC0415
             SelectOutcome,
             parse_select_job,
             run_select,

@@ -27,11 +27,11 @@ import anyio.to_thread
 
 from openglacier.domain.context import Deps
 from openglacier.domain.inventory import InventoryService
-from openglacier.domain.models import UploadState
 from openglacier.domain.orphans import collect_orphans
 from openglacier.metrics.stats import publish as publish_stats
 from openglacier.metrics.usage import USAGE
 from openglacier.ports import MetadataTx, StoreStats
+from openglacier.records import UploadState
 
 log = logging.getLogger("openglacier.maintenance")
 BATCH = 200

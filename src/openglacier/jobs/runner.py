@@ -25,11 +25,11 @@ from functools import partial
 import anyio.from_thread
 
 from openglacier.domain.context import Deps
-from openglacier.domain.models import Job, JobAction
 from openglacier.jobs.batch import BATCH, run_archive_batch
 from openglacier.jobs.executors import JobExecutor, LeaseLost
 from openglacier.metrics import JOB_LEASES_LOST
 from openglacier.ports import MetadataTx
+from openglacier.records import Job, JobAction
 
 log = logging.getLogger("openglacier.jobs")
 

@@ -27,11 +27,11 @@ import anyio
 
 from openglacier.config import Settings
 from openglacier.domain.context import Deps
-from openglacier.domain.models import Notification
 from openglacier.metrics import NOTIFICATIONS
 from openglacier.notify.base import DeliveryError
 from openglacier.notify.targets import Targets, parse_targets
 from openglacier.ports import MetadataTx
+from openglacier.records import Notification
 
 log = logging.getLogger("openglacier.notify")
 

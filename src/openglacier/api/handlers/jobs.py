@@ -7,8 +7,8 @@ from starlette.responses import Response
 from openglacier.api.context import RequestContext
 from openglacier.api.protocol import empty_response, json_response, parse_limit
 from openglacier.api.streaming import WindowedResponse
-from openglacier.domain.job_description import job_description
-from openglacier.domain.jobs import JOBS_LIMIT, parse_completed_filter, parse_status_filter
+from openglacier.domain.jobs.description import job_description
+from openglacier.domain.jobs.service import JOBS_LIMIT, parse_completed_filter, parse_status_filter
 from openglacier.metrics.usage import RETRIEVAL_KEY
 
 

@@ -6,7 +6,7 @@ from starlette.responses import Response
 
 from openglacier.api.context import RequestContext
 from openglacier.api.protocol import empty_response, json_response
-from openglacier.domain.vault_policies import lock_json
+from openglacier.domain.governance.vault_policies import lock_json
 
 
 async def set_access_policy(ctx: RequestContext) -> Response:

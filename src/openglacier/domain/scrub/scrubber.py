@@ -28,7 +28,6 @@ import anyio
 from openglacier.clock import iso_ms
 from openglacier.domain import damage
 from openglacier.domain.context import Deps
-from openglacier.domain.models import UploadState
 from openglacier.domain.scrub import repair
 from openglacier.domain.scrub.pacing import TokenBucket, pass_due, step_bytes
 from openglacier.domain.scrub.state import LEASE, LeaseLost, Ledger, ScrubBusy, new_holder
@@ -42,6 +41,7 @@ from openglacier.metrics import (
     SCRUB_PASSES,
 )
 from openglacier.ports import BlobCopies, BlobStore, DamageRecord, MetadataTx, ScrubTarget
+from openglacier.records import UploadState
 
 log = logging.getLogger("openglacier.scrub")
 T = TypeVar("T")

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from openglacier.domain.models import CapacityUnit, DataRetrievalRule
+from openglacier.records import CapacityUnit, DataRetrievalRule
 from openglacier.storage.metadata.base import TxBase, values_of
 from openglacier.storage.metadata.schema import data_retrieval_policies, provisioned_capacity
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Row, bindparam, delete, select, update
 
-from openglacier.domain.models import Archive, Segment
+from openglacier.records import Archive, Segment
 from openglacier.storage.metadata.base import TxBase, values_of
 from openglacier.storage.metadata.schema import archive_segments, archives
 

@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlalchemy import Row, delete, func, select, update
 
-from openglacier.domain.models import Credential
 from openglacier.errors import StorageError
 from openglacier.keyring import SEALED_PREFIX, KeyringError, is_sealed
+from openglacier.records import Credential
 from openglacier.storage.metadata.base import TxBase, translated, values_of
 from openglacier.storage.metadata.schema import credentials
 

@@ -20,8 +20,8 @@ from sqlalchemy import (
     update,
 )
 
-from openglacier.domain.models import UploadState
 from openglacier.ports import DamageRecord, ScrubState, ScrubTarget
+from openglacier.records import UploadState
 from openglacier.storage.metadata.base import TxBase
 from openglacier.storage.metadata.schema import (
     DESCRIPTION,

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Row, bindparam, delete, or_, select, update
 
-from openglacier.domain.models import (
+from openglacier.records import (
     GovernedVault,
     LockState,
     Vault,

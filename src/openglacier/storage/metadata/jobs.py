@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 
-from openglacier.domain.models import (
+from openglacier.records import (
     InventoryItem,
     InventoryParams,
     Job,

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Row, bindparam, delete, select, update
 
-from openglacier.domain.models import Notification, NotificationConfig
+from openglacier.records import Notification, NotificationConfig
 from openglacier.storage.metadata.base import TxBase
 from openglacier.storage.metadata.schema import notifications, vault_notifications
 

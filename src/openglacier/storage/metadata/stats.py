@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from openglacier.domain.models import JobStatus, UploadState
 from openglacier.ports import StoreStats
+from openglacier.records import JobStatus, UploadState
 from openglacier.storage.metadata.base import TxBase
 from openglacier.storage.metadata.schema import jobs, uploads, vaults
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import Row, and_, delete, func, literal, select, update
 
-from openglacier.domain.models import Archive, Part, Upload, UploadState
 from openglacier.errors import StorageError
+from openglacier.records import Archive, Part, Upload, UploadState
 from openglacier.storage.metadata.base import TxBase, after_position, values_of
 from openglacier.storage.metadata.schema import archive_segments, archives, parts, uploads
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import Row, and_, bindparam, delete, func, select, update
 
-from openglacier.domain.models import InventorySnapshot, Vault
 from openglacier.errors import StorageError
+from openglacier.records import InventorySnapshot, Vault
 from openglacier.storage.metadata.base import TxBase, values_of
 from openglacier.storage.metadata.schema import (
     archive_segments,

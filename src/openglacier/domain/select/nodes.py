@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from openglacier.domain.select_types import (
+from openglacier.domain.select.types import (
     _CAST_TYPES,
     _EXTRACT_PARTS,
     _NUMERIC,
@@ -19,7 +19,7 @@ from openglacier.domain.select_types import (
 from openglacier.errors import InvalidParameterValueException
 
 if TYPE_CHECKING:
-    from openglacier.domain.select_sql import _Translator
+    from openglacier.domain.select.sql import _Translator
 
 
 def _numeric_result(left: T, right: T) -> T:

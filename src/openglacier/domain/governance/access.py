@@ -2,7 +2,7 @@
 
 Every request that names a vault passes through `AccessGuard.check` before its
 handler runs. The guard reads the vault's access policy and its lock policy (when
-InProgress or Locked) and decides with the IAM evaluator of `domain/policy.py`:
+InProgress or Locked) and decides with the IAM evaluator of `policy.py`:
 
 1. an explicit Deny in either policy -> 403 with AWS's "explicit deny" wording;
 2. otherwise the vault's owner account is allowed;
@@ -32,12 +32,18 @@ from functools import partial
 from typing import Any
 
 from openglacier.domain.context import Deps
-from openglacier.domain.models import Caller, Vault, VaultGovernance
-from openglacier.domain.policy import Decision, Policy, RequestContext, deny_message, evaluate
+from openglacier.domain.governance.policy import (
+    Decision,
+    Policy,
+    RequestContext,
+    deny_message,
+    evaluate,
+)
+from openglacier.domain.governance.vault_policies import compiled_policy
 from openglacier.domain.validation import is_valid_vault_name
-from openglacier.domain.vault_policies import compiled_policy
 from openglacier.errors import AccessDeniedException
 from openglacier.ports import MetadataTx
+from openglacier.records import Caller, Vault, VaultGovernance
 
 DAY_SECONDS = 86_400
 NO_GOVERNANCE = VaultGovernance(access_policy=None, lock=None)

@@ -1,7 +1,7 @@
 """Glacier Select evaluation (spec 7.2, 7.3): the dialect's values at run time and
 the batch evaluator.
 
-`select_sql.py` translates a query into SQLite text over a table ``t(c0, c1, ...)``
+`sql.py` translates a query into SQLite text over a table ``t(c0, c1, ...)``
 that calls the ``_s3_*`` functions `install_functions` registers here.
 `BatchEvaluator` loads one batch of CSV records into an in-memory table, runs the
 statement and empties the table again, so memory is bounded by the batch.

@@ -38,10 +38,10 @@ from sqlglot import exp, parser
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
 
-from openglacier.domain import select_eval as values
-from openglacier.domain.select_eval import CompiledQuery, SelectRuntimeError
-from openglacier.domain.select_nodes import _HANDLERS, Handler, _numeric_result, _part, _unsupported
-from openglacier.domain.select_types import (
+from openglacier.domain.select import evaluate as values
+from openglacier.domain.select.evaluate import CompiledQuery, SelectRuntimeError
+from openglacier.domain.select.nodes import _HANDLERS, Handler, _numeric_result, _part, _unsupported
+from openglacier.domain.select.types import (
     _ARITHMETIC,
     _COMPARISONS,
     _DATE_PARTS,

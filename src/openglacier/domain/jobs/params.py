@@ -1,7 +1,7 @@
 """InitiateJob request bodies (spec 2.26): unwrapping, member types, per-type rules.
 
 Pure: no storage. Checks that need the archive (existence, vault, byte range)
-happen in `domain/jobs.py` once the archive is loaded.
+happen in `domain/jobs/service.py` once the archive is loaded.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from openglacier.domain.inventory_doc import parse_inventory_request
-from openglacier.domain.models import InventoryParams, JobAction
 from openglacier.domain.validation import MAX_DESCRIPTION
 from openglacier.errors import (
     InvalidParameterValueException,
     MissingParameterValueException,
     SerializationException,
 )
+from openglacier.records import InventoryParams, JobAction
 
 TYPES = {
     "archive-retrieval": JobAction.ARCHIVE,

@@ -25,7 +25,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
-from openglacier.domain.models import Job, Segment
+from openglacier.records import Job, Segment
 
 BUDGET = 64 << 20  # bytes of leaf hashes over every kept plan
 PER_PLAN = 1 << 20  # a larger plan is read per request, never kept

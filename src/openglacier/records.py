@@ -1,5 +1,6 @@
 """Records the domain works with. Plain frozen dataclasses: no ORM, no I/O.
 
+They sit below both the domain and `ports.py`, so each imports them downward.
 Storage adapters map rows to these; the API layer renders them. Times are
 timezone-aware UTC datetimes.
 """

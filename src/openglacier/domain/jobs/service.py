@@ -14,10 +14,25 @@ from dataclasses import dataclass, field, replace
 
 from openglacier.domain import damage
 from openglacier.domain.context import Deps
+from openglacier.domain.governance.retrieval_limits import RetrievalLimits, enforce_limits
 from openglacier.domain.inventory_doc import INVENTORY_CONTENT_TYPES
-from openglacier.domain.job_params import JobRequest, parse_job_request
+from openglacier.domain.jobs.output_plans import OutputPlans
+from openglacier.domain.jobs.params import JobRequest, parse_job_request
+from openglacier.domain.jobs.ranges import (
+    OutputWindow,
+    archive_leaves,
+    output_checksum,
+    parse_retrieval_range,
+    plan_output,
+    retrieval_tree_hash,
+)
+from openglacier.domain.jobs.reads import WindowedRead, archive_read, blob_read
 from openglacier.domain.markers import decode_position, encode_position
-from openglacier.domain.models import (
+from openglacier.domain.vaults import require_vault
+from openglacier.errors import InvalidParameterValueException, ResourceNotFoundException
+from openglacier.ids import new_job_id
+from openglacier.ports import MetadataTx
+from openglacier.records import (
     Archive,
     Caller,
     Job,
@@ -26,23 +41,6 @@ from openglacier.domain.models import (
     Segment,
     Vault,
 )
-from openglacier.domain.output_plans import OutputPlans
-from openglacier.domain.retrieval import (
-    OutputWindow,
-    WindowedRead,
-    archive_leaves,
-    archive_read,
-    blob_read,
-    output_checksum,
-    parse_retrieval_range,
-    plan_output,
-    retrieval_tree_hash,
-)
-from openglacier.domain.retrieval_limits import RetrievalLimits, enforce_limits
-from openglacier.domain.vaults import require_vault
-from openglacier.errors import InvalidParameterValueException, ResourceNotFoundException
-from openglacier.ids import new_job_id
-from openglacier.ports import MetadataTx
 
 JOBS_LIMIT = (50, 50)  # spec 2.28: default and maximum
 STATUS_CODES = tuple(s.value for s in JobStatus)
@@ -180,7 +178,7 @@ class JobService:
 
     def _select_job(self, tx: MetadataTx, vault: Vault, base: Job, request: JobRequest) -> Job:
         # Imported on first use: the SQL engine is only loaded by servers that see select jobs.
-        from openglacier.domain.select import job_output_path, parse_select_job  # noqa: PLC0415
+        from openglacier.domain.select.jobs import job_output_path, parse_select_job  # noqa: PLC0415
 
         select = parse_select_job(request.select_parameters, request.output_location)
         archive_id = str(request.archive_id)

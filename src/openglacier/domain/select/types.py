@@ -1,7 +1,6 @@
 """The static types of Glacier Select expressions and the tables that use them.
 
-Shared by the translator (`select_sql.py`) and its node handlers
-(`select_nodes.py`).
+Shared by the translator (`sql.py`) and its node handlers (`nodes.py`).
 """
 
 from __future__ import annotations

@@ -17,8 +17,7 @@ from typing import Any
 
 from openglacier.clock import iso_ms
 from openglacier.domain.context import Deps
-from openglacier.domain.models import Caller, LockState, Vault, VaultLock
-from openglacier.domain.policy import Policy, PolicyError, parse_policy
+from openglacier.domain.governance.policy import Policy, PolicyError, parse_policy
 from openglacier.domain.vaults import require_vault
 from openglacier.errors import (
     AccessDeniedException,
@@ -29,6 +28,7 @@ from openglacier.errors import (
 )
 from openglacier.ids import new_lock_id
 from openglacier.ports import MetadataTx
+from openglacier.records import Caller, LockState, Vault, VaultLock
 
 MAX_POLICY_BYTES = 20 * 1024  # spec 2.8 / 2.11: "20 KB"
 LOCK_ID_LIFETIME = timedelta(hours=24)  # spec 6.2

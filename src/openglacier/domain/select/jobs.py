@@ -1,8 +1,8 @@
 """Glacier Select jobs (spec 7): request validation and execution.
 
 Execution streams the archive through `csv.reader` in batches of at most `BATCH`
-records (and about `BATCH_CHARS` characters); `select_eval.BatchEvaluator` runs
-the query that `select_sql.py` checked and translated over each batch in an
+records (and about `BATCH_CHARS` characters); `evaluate.BatchEvaluator` runs
+the query that `sql.py` checked and translated over each batch in an
 in-memory SQLite table holding only that batch, and the result CSV streams to
 the sink as it is produced: memory stays constant and nothing is spooled to
 disk, whatever the archive's size. The output is laid out the way Glacier
@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from openglacier.domain.select_eval import BatchEvaluator, SelectRuntimeError
-from openglacier.domain.select_sql import Query, compile_query, parse_query
+from openglacier.domain.select.evaluate import BatchEvaluator, SelectRuntimeError
+from openglacier.domain.select.sql import Query, compile_query, parse_query
 from openglacier.errors import (
     InvalidParameterValueException,
     MissingParameterValueException,

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from openglacier.domain.context import Deps
-from openglacier.domain.models import Job, JobAction, Vault
 from openglacier.errors import InsufficientCapacityException, PolicyEnforcedException
 from openglacier.ports import MetadataTx
+from openglacier.records import Job, JobAction, Vault
 
 GIB = 1 << 30
 POLICY_ENFORCED = "InitiateJob request denied by current data retrieval policy."

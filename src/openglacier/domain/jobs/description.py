@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from openglacier.clock import iso_ms
-from openglacier.domain.models import Job, JobAction, JobStatus
+from openglacier.records import Job, JobAction, JobStatus
 
 IN_PROGRESS_MESSAGE = "Operation in progress."
 SUCCEEDED_MESSAGE = "Succeeded"

@@ -6,7 +6,7 @@ SetVaultAccessPolicy / InitiateVaultLock (the 20 KB limit is the caller's job);
 with the owner rule of spec 6.3 [R].
 
 Decisions taken where IAM leaves room or a local server differs (see also
-policy_conditions.py for the condition operator rules):
+conditions.py for the condition operator rules):
 
 - ``Version`` may be ``2012-10-17`` or ``2008-10-17``; absent means ``2008-10-17``.
   Policy variables (``${...}``) are not substituted: under ``2012-10-17`` a value
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from openglacier.domain.policy_conditions import (
+from openglacier.domain.governance.conditions import (
     ConditionClause,
     ConditionValueError,
     clause_holds,
