@@ -18,11 +18,12 @@ BlobStore
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from openglacier.keyring import Keyring
 from openglacier.records import (
@@ -45,6 +46,8 @@ from openglacier.records import (
     VaultGovernance,
     VaultLock,
 )
+
+_T = TypeVar("_T")
 
 
 class MetadataTx(Protocol):
@@ -615,6 +618,13 @@ class MetadataStore(Protocol):
     def transaction(self, *, readonly: bool = False) -> AbstractContextManager[MetadataTx]:
         """`readonly`: a consistent snapshot that never blocks writers (long reads,
         such as generating an inventory document); writing in it is an error."""
+        ...
+
+    def submit_write(self, fn: Callable[[MetadataTx], _T]) -> Future[_T] | None:
+        """Run `fn` in a write transaction that may be shared with other
+        writes (group commit, SQLite): the future resolves once that
+        transaction has committed (or with `fn`'s exception, its writes
+        undone). None: this store has no such queue; open a `transaction()`."""
         ...
 
     def schema_revision(self) -> str | None:

@@ -1,12 +1,15 @@
 """What every domain service needs: storage ports, the clock and timing.
 
 Blocking storage calls run in worker threads (design 4) through `in_tx` and
-`blocking`, so the event loop only ever awaits; the one exception is
-`in_read_tx` on SQLite (short local reads, see its docstring).
+`blocking`, so the event loop only ever awaits; on SQLite `in_tx` hands the
+write to the store's one writer thread, which commits queued writes together
+(storage/metadata/group_commit.py). The one exception is `in_read_tx` on
+SQLite (short local reads, see its docstring).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,7 +45,14 @@ class Deps:
     stale_temp_seconds: float = 3600.0
 
     async def in_tx(self, fn: Callable[[MetadataTx], T]) -> T:
-        return await anyio.to_thread.run_sync(partial(self._run_tx, fn))
+        queued = self.store.submit_write(fn)
+        if queued is None:
+            return await anyio.to_thread.run_sync(partial(self._run_tx, fn))
+        # As with a worker thread, a cancelled caller still waits for its
+        # write's outcome: it may be committed whether or not anyone listens.
+        with anyio.CancelScope(shield=True):
+            result = await asyncio.wrap_future(queued)
+        return result  # noqa: RET504 (returned inside the scope, mypy sees a path without)
 
     def _run_tx(self, fn: Callable[[MetadataTx], T]) -> T:
         with self.store.transaction() as tx:

@@ -7,10 +7,11 @@ CONFLICT; everything else is the same SQL.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import Engine
 
@@ -22,12 +23,15 @@ from openglacier.storage.metadata.engine import (
     READONLY_OPTION,
     make_engine,
 )
+from openglacier.storage.metadata.group_commit import GroupCommitter
 from openglacier.storage.metadata.tx import SqlMetadataTx
 from openglacier.storage.metadata.writer_lock import SqliteWriterLock
 from openglacier.storage.migrations import schema_revision, upgrade_to_head
 
 if TYPE_CHECKING:
-    from openglacier.ports import MetadataStore
+    from openglacier.ports import MetadataStore, MetadataTx
+
+T = TypeVar("T")
 
 
 class SqlMetadataStore:
@@ -47,6 +51,14 @@ class SqlMetadataStore:
             if self.dialect == "sqlite" and database
             else None
         )
+        # PostgreSQL takes concurrent writers as they come; SQLite's one writer
+        # commits a process's queued writes together (group_commit.py).
+        self._group = GroupCommitter(self.transaction) if self._writer is not None else None
+
+    def submit_write(self, fn: Callable[[MetadataTx], T]) -> Future[T] | None:
+        if self._group is None:
+            return None
+        return self._group.submit(fn)
 
     @property
     def engine(self) -> Engine:
@@ -101,6 +113,8 @@ class SqlMetadataStore:
             raise StorageError(f"metadata store unreachable ({type(exc).__name__})") from exc
 
     def close(self) -> None:
+        if self._group is not None:
+            self._group.close()
         self._engine.dispose()
         if self._writer is not None:
             self._writer.close()
