@@ -4,7 +4,9 @@ Adapters live in `storage/`. The domain depends only on these protocols.
 
 MetadataStore
     Every domain operation runs inside one `transaction()`; the adapter commits
-    when the block exits normally and rolls back on an exception. Methods are
+    when the block exits normally and rolls back on an exception. A store may
+    also take writes through `submit_write` and commit several in one
+    transaction, each in its own savepoint (SQLite's group commit). Methods are
     blocking; the domain calls them from a worker thread (`domain/context.py`),
     never on the event loop. `for_update=True` locks the row until commit (SQLite
     transactions are serialised already; PostgreSQL uses SELECT ... FOR UPDATE).

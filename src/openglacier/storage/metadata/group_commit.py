@@ -19,7 +19,7 @@ commits once:
   ended the transaction, so the group stops there: that write gets its error,
   the ones before it are rolled back with the transaction, and they and the
   ones after it are queued again at the front;
-- a write cancelled before it started (its request went away) is skipped.
+- a write cancelled before it started is skipped.
 
 Transactions opened with `store.transaction()` directly (the job runner's
 batches, CLI commands) queue on the writer lock as before, and so does each
@@ -28,7 +28,6 @@ group: the writer thread opens its transaction the same way.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -76,7 +75,6 @@ class GroupCommitter:
         self._queued = threading.Condition(self._mutex)
         self._queue: deque[_Write] = deque()
         self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
         self._closed = False
 
     def submit(self, fn: Callable[[MetadataTx], Any]) -> Future[Any]:
@@ -90,9 +88,7 @@ class GroupCommitter:
         return write.future
 
     def _ensure_thread(self) -> None:
-        # A forked child (serve --processes) inherits the object, not the thread.
-        if self._pid != os.getpid():
-            self._pid, self._thread = os.getpid(), None
+        # Started on first use; not alive in a forked child, which starts its own.
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(
                 target=self._serve, name="openglacier-metadata-writer", daemon=True
@@ -104,8 +100,8 @@ class GroupCommitter:
         with self._mutex:
             self._closed = True
             self._queued.notify()
-            thread = self._thread if self._pid == os.getpid() else None
-        if thread is not None:
+            thread = self._thread
+        if thread is not None and thread.is_alive():
             thread.join()
 
     def _serve(self) -> None:
