@@ -189,3 +189,57 @@ def test_groups_commit_as_they_go(
     jobs = [add_job(deps, vault, archive) for _ in range(5)]
     assert anyio.run(runner(deps).run_due) == 5
     assert {get(deps, job.job_id).status for job in jobs} == {JobStatus.SUCCEEDED}
+
+
+def test_damage_found_by_one_job_fails_the_next_job_of_that_archive(
+    deps: Deps, vault: Vault
+) -> None:
+    """The group reads each archive's open damage once; a job that finds damage
+    updates what the jobs after it see, so a second job of the same archive,
+    whose own range (the first MiB) reads clean, is failed too, not served."""
+    archive = add_archive(deps, vault, random.Random(6).randbytes(2 * MIB))
+    whole = add_job(deps, vault, archive)
+    first_mib = add_job(deps, vault, archive, range_end=MIB - 1)
+    with deps.store.transaction(readonly=True) as tx:
+        segment = tx.get_segments(archive.archive_id)[0]
+    assert isinstance(deps.blobs, FilesystemBlobStore)
+    flip_bit(blob_file(deps.blobs.root, segment.blob_key), MIB + 5)
+    now = deps.clock.now()
+    with deps.store.transaction() as tx:
+        claimed = tx.claim_due_jobs(now, "runner:test", now + LEASE, 64, archive=True)
+    by_id = {job.job_id: job for job in claimed}
+    ordered = [by_id[whole.job_id], by_id[first_mib.job_id]]
+
+    assert anyio.run(runner(deps).run_batch, ordered) == 2
+
+    for job in (whole, first_mib):
+        done = get(deps, job.job_id)
+        assert (done.status, done.status_message) == (JobStatus.FAILED, damage.DAMAGED_MESSAGE)
+    with deps.store.transaction(readonly=True) as tx:
+        assert tx.open_damage(archive.archive_id) is not None
+        assert tx.get_job_segments(first_mib.job_id, archive.archive_id) == []
+
+
+def test_completing_a_group_costs_four_statements_per_job(
+    deps: Deps, vault: Vault, metadata_store: SqlMetadataStore
+) -> None:
+    """The archive, its segments, its damage and the vault are read once per
+    group: each further job is its savepoint, its fenced finish, its pins and
+    the savepoint's release (plus its notification)."""
+    archive = add_archive(deps, vault, b"q" * 3000)
+    jobs = [add_job(deps, vault, archive) for _ in range(40)]
+    now = deps.clock.now()
+    with deps.store.transaction() as tx:
+        claimed = tx.claim_due_jobs(now, "runner:test", now + LEASE, 64, archive=True)
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, sql: str, *_args: object) -> None:
+        statements.append(sql)
+
+    event.listen(metadata_store.engine, "before_cursor_execute", count)
+    assert anyio.run(runner(deps).run_batch, claimed) == 40
+    event.remove(metadata_store.engine, "before_cursor_execute", count)
+    assert {get(deps, job.job_id).status for job in jobs} == {JobStatus.SUCCEEDED}
+    # 5 per job (with the job's own notification), and a few per group and
+    # batch; ten per job before the reads were shared.
+    assert len(statements) <= 5 * len(jobs) + 20, len(statements)

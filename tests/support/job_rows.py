@@ -38,7 +38,11 @@ def add_archive(deps: Deps, vault: Vault, data: bytes) -> Archive:
     return archive
 
 
-def add_job(deps: Deps, vault: Vault, archive: Archive | None) -> Job:
+def add_job(
+    deps: Deps, vault: Vault, archive: Archive | None, *, range_end: int | None = None
+) -> Job:
+    """An archive retrieval of `archive` (its first `range_end + 1` bytes, or
+    all of it), or an inventory retrieval when it is None."""
     now = deps.clock.now()
     if archive is None:
         job = Job(new_job_id(), vault.id, JobAction.INVENTORY, JobStatus.IN_PROGRESS, now, now)
@@ -54,7 +58,7 @@ def add_job(deps: Deps, vault: Vault, archive: Archive | None) -> Job:
             archive_id=archive.archive_id,
             archive_size=archive.size,
             range_start=0,
-            range_end=archive.size - 1,
+            range_end=archive.size - 1 if range_end is None else range_end,
             sns_topic=TOPIC,
         )
     with deps.store.transaction() as tx:

@@ -13,8 +13,10 @@ worker thread, and records the outcomes in few transactions:
 - every job is completed inside its own savepoint, so a lost lease, a deleted
   archive or any error undoes only that job; its notifications are queued in
   the same savepoint (spec 4.7), so no job is completed without them or twice;
-- archive rows are locked in archive-id order, the same in every batch, so
-  concurrent batches on PostgreSQL cannot deadlock on archives they share;
+- what the jobs share is read once per group: each archive's row (locked,
+  in archive-id order, the same in every batch, so concurrent batches on
+  PostgreSQL cannot deadlock on archives they share), segments and open
+  damage, and each vault with its notification configuration;
 - a crash (SIGKILL) before a group's commit leaves its jobs in progress with a
   lease that expires; another runner then claims and completes them again.
 """
@@ -26,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from openglacier.jobs.executors import JobExecutor, LeaseLost
+from openglacier.jobs.executors import ArchiveFacts, JobExecutor, LeaseLost, VaultFacts
 from openglacier.records import Job
 
 log = logging.getLogger("openglacier.jobs")
@@ -52,14 +54,14 @@ def run_archive_batch(
     """
     deps = executor.deps
     with deps.store.transaction(readonly=True) as tx:
-        segments = {job.job_id: tx.get_segments(_archive_id(job)) for job in jobs}
+        segments = {a: tx.get_segments(a) for a in {_archive_id(job) for job in jobs}}
     outcome = BatchOutcome()
     pending: list[tuple[Job, str | None]] = []
     started = time.monotonic()
     for job in jobs:
         cancelled()
         try:
-            problem = executor.archive_problem(job, segments[job.job_id], cancelled)
+            problem = executor.archive_problem(job, segments[_archive_id(job)], cancelled)
         except Exception:
             log.exception("job %s failed to run; it will be retried", job.job_id)
             outcome.failed.append(job.job_id)
@@ -76,18 +78,37 @@ def run_archive_batch(
 def _complete(
     executor: JobExecutor, pending: list[tuple[Job, str | None]], owner: str, outcome: BatchOutcome
 ) -> None:
-    """One transaction for the group, one savepoint per job."""
+    """One transaction for the group, one savepoint per job.
+
+    What the jobs share is read once, before their savepoints: each archive
+    (its row locked, its segments and open damage) and each vault. Completing
+    a job then costs four statements (savepoint, fenced finish, pins,
+    release) instead of ten: on SQLite every statement waits for the GIL,
+    which request handling holds most of the time under load
+    (docs/performance.md, "Job bursts")."""
     done: list[str] = []
     lost: list[str] = []
     failed: list[str] = []
-    with executor.deps.store.transaction() as tx:
-        # Completing a job locks its archive row; many jobs share archives, so
-        # every batch takes those locks in archive-id order: batches of two
-        # runners that took them in claim order deadlocked on PostgreSQL.
-        for job, problem in sorted(pending, key=lambda p: (_archive_id(p[0]), p[0].job_id)):
+    deps = executor.deps
+    with deps.store.transaction() as tx:
+        # Many jobs share archives, so every group locks its archive rows in
+        # archive-id order: batches of two runners that took them in claim
+        # order deadlocked on PostgreSQL.
+        archives = {
+            a: ArchiveFacts.read(tx, a) for a in sorted({_archive_id(j) for j, _ in pending})
+        }
+        vaults = {v: VaultFacts.read(deps, tx, v) for v in sorted({j.vault_id for j, _ in pending})}
+        for job, problem in pending:
             try:
                 with tx.savepoint():
-                    executor.complete_archive(tx, job=job, owner=owner, problem=problem)
+                    executor.complete_archive(
+                        tx,
+                        job=job,
+                        owner=owner,
+                        problem=problem,
+                        archive=archives[_archive_id(job)],
+                        vault=vaults[job.vault_id],
+                    )
             except LeaseLost:
                 lost.append(job.job_id)
             except Exception:

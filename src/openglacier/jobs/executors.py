@@ -27,8 +27,16 @@ from openglacier.domain.jobs.description import (
 from openglacier.domain.jobs.reads import read_range, verify_range
 from openglacier.errors import GlacierError, IntegrityError, StorageError
 from openglacier.ids import new_blob_key
-from openglacier.ports import MetadataTx
-from openglacier.records import InventoryItem, Job, JobAction, JobStatus, Segment
+from openglacier.ports import DamageRecord, MetadataTx
+from openglacier.records import (
+    Archive,
+    InventoryItem,
+    Job,
+    JobAction,
+    JobStatus,
+    NotificationConfig,
+    Segment,
+)
 
 if TYPE_CHECKING:
     from openglacier.domain.select.jobs import SelectOutcome
@@ -47,19 +55,60 @@ class LeaseLost(Exception):
     """The runner no longer holds the job: another runner took or finished it."""
 
 
-def finish(deps: Deps, tx: MetadataTx, job: Job, owner: str | None) -> None:
+@dataclass(frozen=True)
+class VaultFacts:
+    """What `finish` needs of a job's vault; read once per vault when a
+    group of jobs is completed together (jobs/batch.py)."""
+
+    arn: str | None  # None: the vault was deleted meanwhile
+    notifications: NotificationConfig | None
+
+    @staticmethod
+    def read(deps: Deps, tx: MetadataTx, vault_id: int) -> VaultFacts:
+        vault = tx.get_vault_by_id(vault_id)
+        if vault is None:
+            return VaultFacts(None, None)
+        arn = deps.vault_arn(vault.region, vault.account_id, vault.name)
+        return VaultFacts(arn, tx.get_vault_notifications(vault_id))
+
+
+@dataclass
+class ArchiveFacts:
+    """What completing a retrieval needs of its archive, read once per archive
+    for a group of jobs, outside their savepoints: the archive row is locked
+    for the transaction (a savepoint rolled back on PostgreSQL would release a
+    lock taken inside it)."""
+
+    archive: Archive | None
+    segments: list[Segment]
+    quarantine: DamageRecord | None  # an open damage record
+
+    @staticmethod
+    def read(tx: MetadataTx, archive_id: str) -> ArchiveFacts:
+        # Locked: a concurrent DeleteArchive either ran before (we see it
+        # removed) or waits until the pins are committed, and blob collection
+        # never deletes a pinned blob.
+        archive = tx.get_archive(archive_id, for_update=True)
+        if archive is None or archive.removed_seq is not None:
+            return ArchiveFacts(None, [], None)
+        return ArchiveFacts(archive, tx.get_segments(archive_id), tx.open_damage(archive_id))
+
+
+def finish(
+    deps: Deps, tx: MetadataTx, job: Job, owner: str | None, vault: VaultFacts | None = None
+) -> None:
     """Store the finished job and queue its notifications; LeaseLost if fenced."""
     if not tx.finish_job(job, owner):
         raise LeaseLost(job.job_id)
-    vault = tx.get_vault_by_id(job.vault_id)
-    if vault is None:  # deleted meanwhile: nobody is left to tell
+    facts = vault or VaultFacts.read(deps, tx, job.vault_id)
+    if facts.arn is None:  # deleted meanwhile: nobody is left to tell
         return
-    message = description_message(job, deps.vault_arn(vault.region, vault.account_id, vault.name))
+    message = description_message(job, facts.arn)
     now = deps.clock.now()
     # Spec 4.7: the job's own topic and the vault's, both when both apply.
     if job.sns_topic:
         tx.enqueue_notification(job.sns_topic, message, now)
-    config = tx.get_vault_notifications(job.vault_id)
+    config = facts.notifications
     event = EVENTS.get(job.action)
     if config is not None and event in config.events:
         tx.enqueue_notification(config.sns_topic, message, now)
@@ -135,55 +184,57 @@ class JobExecutor:
         return problem
 
     def complete_archive(
-        self, tx: MetadataTx, *, job: Job, owner: str, problem: str | None
+        self,
+        tx: MetadataTx,
+        *,
+        job: Job,
+        owner: str,
+        problem: str | None,
+        archive: ArchiveFacts,
+        vault: VaultFacts,
     ) -> None:
         """Record the retrieval's outcome: failed if damaged, quarantined or
-        deleted, else succeeded with the archive's blobs pinned for the output."""
-        _require_lease(tx, job, owner)
-        assert job.archive_id is not None
-        # Locked: a concurrent DeleteArchive either ran before (we see it
-        # removed) or waits until the pins are committed, and blob collection
-        # never deletes a pinned blob.
-        archive = tx.get_archive(job.archive_id, for_update=True)
-        if archive is None or archive.removed_seq is not None:
-            finish(self.deps, tx, failed(job, self.deps, ARCHIVE_DELETED), owner)
+        deleted, else succeeded with the archive's blobs pinned for the output.
+
+        The fenced `finish` comes first: a runner that lost the job pins
+        nothing (a second pin of the job's blobs would be refused)."""
+        if archive.archive is None:
+            finish(self.deps, tx, failed(job, self.deps, ARCHIVE_DELETED), owner, vault)
             return
         if problem is not None:
-            self._report_damage(tx, job, problem)
-            finish(self.deps, tx, failed(job, self.deps, damage.DAMAGED_MESSAGE), owner)
+            finish(self.deps, tx, failed(job, self.deps, damage.DAMAGED_MESSAGE), owner, vault)
+            # Later jobs of the group see it, as they would have read it.
+            archive.quarantine = self._report_damage(tx, job, problem, archive, vault)
             return
-        if self._quarantined(tx, job):
-            finish(self.deps, tx, failed(job, self.deps, damage.DAMAGED_MESSAGE), owner)
+        if self._quarantined(job, archive.quarantine):
+            finish(self.deps, tx, failed(job, self.deps, damage.DAMAGED_MESSAGE), owner, vault)
             return
-        tx.put_job_segments(job.job_id, tx.get_segments(job.archive_id))
         assert job.range_start is not None
         assert job.range_end is not None
         length = job.range_end - job.range_start + 1
-        finish(self.deps, tx, succeeded(job, self.deps, output_size=length), owner)
+        finish(self.deps, tx, succeeded(job, self.deps, output_size=length), owner, vault)
+        tx.put_job_segments(job.job_id, archive.segments)
 
-    def _report_damage(self, tx: MetadataTx, job: Job, problem: str) -> None:
+    def _report_damage(
+        self, tx: MetadataTx, job: Job, problem: str, archive: ArchiveFacts, vault: VaultFacts
+    ) -> DamageRecord:
         """The ERROR line, the metric and the durable record (domain/damage.py)."""
         assert job.archive_id is not None
-        vault = tx.get_vault_by_id(job.vault_id)
-        where = self.deps.vault_arn(vault.region, vault.account_id, vault.name) if vault else "?"
-        segments = tx.get_segments(job.archive_id)
         finding = damage.finding(
-            blob_key=damage.blob_named(problem, segments),
+            blob_key=damage.blob_named(problem, archive.segments),
             problem=f"{problem} (job {job.job_id} failed)",
             found_by="job",
-            vault=where,
+            vault=vault.arn or "?",
             now=self.deps.clock.now(),
             archive_id=job.archive_id,
             note=damage.note_for(self.deps.blobs),
         )
-        damage.found(tx, finding)
+        return damage.found(tx, finding)
 
     @staticmethod
-    def _quarantined(tx: MetadataTx, job: Job) -> bool:
+    def _quarantined(job: Job, record: DamageRecord | None) -> bool:
         """An archive with an open quarantined damage record is never served
         as good, whatever its blobs look like now (domain/damage.py)."""
-        assert job.archive_id is not None
-        record = tx.open_damage(job.archive_id)
         if record is not None:
             log.warning(
                 "job %s failed: archive %s is quarantined (damage record %d: %s)",
@@ -193,6 +244,10 @@ class JobExecutor:
                 record.problem,
             )
         return record is not None
+
+    def _select_quarantined(self, tx: MetadataTx, job: Job) -> bool:
+        assert job.archive_id is not None
+        return self._quarantined(job, tx.open_damage(job.archive_id))
 
     def _pin_leased(self, tx: MetadataTx, *, job: Job, owner: str) -> list[Segment] | None:
         _require_lease(tx, job, owner)
@@ -258,7 +313,7 @@ class JobExecutor:
 
     # --- select -------------------------------------------------------------------
     async def _select(self, job: Job, owner: str) -> None:
-        if await self.deps.in_read_tx(partial(self._quarantined, job=job)):
+        if await self.deps.in_read_tx(partial(self._select_quarantined, job=job)):
             await self.fail(job, damage.DAMAGED_MESSAGE, owner)
             return
         segments = await self.deps.in_tx(partial(self._pin_leased, job=job, owner=owner))

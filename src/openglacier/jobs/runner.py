@@ -18,6 +18,7 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -52,28 +53,32 @@ class JobRunner:
     async def run_due(self) -> int:
         """Complete every job due now; the number this runner completed.
 
-        Archive retrievals are claimed and completed in batches
-        (jobs/batch.py); an inventory or select job is claimed one at a time,
-        between batches: it may run for long, and a claimed job waiting behind
-        it would lose its lease to another runner, which would run it again.
+        Each pass claims up to `batch` due archive retrievals and at most one
+        inventory or select job, in one transaction. The retrievals are
+        completed in a batch (jobs/batch.py) while the other job runs beside
+        them, each under its own renewed lease: an inventory or select job may
+        run for long, and one claimed only to wait behind others could lose
+        its lease to another runner, which would run it again.
         """
         done = 0
         while True:
-            archives = await self._claim(archive=True, limit=self.batch)
-            if archives:
-                done += await self.run_batch(archives)
-            other = await self._claim(archive=False, limit=1)
-            if other:
-                done += await self.run(other[0])
+            archives, other = await self._claim()
             if not archives and not other:
                 return done
+            runs: list[Awaitable[int]] = []
+            if archives:
+                runs.append(self.run_batch(archives))
+            if other:
+                runs.append(self._run_counted(other[0]))
+            done += sum(await asyncio.gather(*runs))
 
-    async def _claim(self, *, archive: bool, limit: int) -> list[Job]:
+    async def _claim(self) -> tuple[list[Job], list[Job]]:
         now = self.deps.clock.now()
-        claim = partial(
-            _claim_due, now=now, owner=self.owner, lease=self.lease, limit=limit, archive=archive
-        )
+        claim = partial(_claim_due, now=now, owner=self.owner, lease=self.lease, limit=self.batch)
         return await self.deps.in_tx(claim)
+
+    async def _run_counted(self, job: Job) -> int:
+        return 1 if await self.run(job) else 0
 
     async def run(self, job: Job) -> bool:
         """Execute one claimed job, renewing the lease meanwhile."""
@@ -182,15 +187,11 @@ async def _stop(task: asyncio.Task[None]) -> None:
 
 
 def _claim_due(
-    tx: MetadataTx,
-    *,
-    now: datetime,
-    owner: str,
-    lease: timedelta,
-    limit: int,
-    archive: bool | None,
-) -> list[Job]:
-    return tx.claim_due_jobs(now, owner, now + lease, limit, archive=archive)
+    tx: MetadataTx, *, now: datetime, owner: str, lease: timedelta, limit: int
+) -> tuple[list[Job], list[Job]]:
+    """Due archive retrievals, up to `limit`, and at most one other job."""
+    archives = tx.claim_due_jobs(now, owner, now + lease, limit, archive=True)
+    return archives, tx.claim_due_jobs(now, owner, now + lease, 1, archive=False)
 
 
 def _renew_leases(tx: MetadataTx, *, job_ids: list[str], owner: str, until: datetime) -> set[str]:
