@@ -8,6 +8,7 @@ import os
 import struct
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
 import zlib
@@ -516,3 +517,36 @@ def test_writes_stream_in_constant_memory_with_every_codec(tmp_path: Path, codec
         tracemalloc.stop()
     assert info.size == 48 * len(piece)
     assert peak < 8 * MIB, f"peak {peak / MIB:.1f} MiB"
+
+
+def test_sweep_while_writers_commit_and_abort(store: FilesystemBlobStore) -> None:
+    """Writers of this and other processes commit or abort while a sweep runs:
+    a temp file that vanishes between the directory listing and its stat is
+    skipped, never an error (a maintenance pass of `serve --processes 2` hit
+    exactly that)."""
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def churn() -> None:
+        while not stop.is_set():
+            writers = [store.create(new_blob_key()) for _ in range(20)]
+            for n, writer in enumerate(writers):
+                writer.write(b"x")
+                if n % 2:
+                    writer.commit()
+                else:
+                    writer.abort()
+
+    thread = threading.Thread(target=churn)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline and not failures:
+            try:
+                store.sweep_temp(older_than=600)
+            except StorageError as exc:
+                failures.append(exc)
+    finally:
+        stop.set()
+        thread.join()
+    assert failures == []

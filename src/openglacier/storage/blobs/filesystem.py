@@ -381,9 +381,12 @@ class FilesystemBlobStore:
         removed = 0
         with _os_errors("sweeping temp files"), os.scandir(self._tmp) as entries:
             for entry in entries:
-                if not entry.is_file(follow_symlinks=False):
-                    continue
-                stale = cutoff is None or entry.stat(follow_symlinks=False).st_mtime <= cutoff
+                try:
+                    if not entry.is_file(follow_symlinks=False):
+                        continue
+                    stale = cutoff is None or entry.stat(follow_symlinks=False).st_mtime <= cutoff
+                except FileNotFoundError:
+                    continue  # committed or aborted since the listing: not a leftover
                 if not (stale or _writer_gone(entry.name)):
                     continue
                 try:
