@@ -83,9 +83,10 @@ def _complete(
     What the jobs share is read once, before their savepoints: each archive
     (its row locked, its segments and open damage) and each vault. Completing
     a job then costs four statements (savepoint, fenced finish, pins,
-    release) instead of ten: on SQLite every statement waits for the GIL,
-    which request handling holds most of the time under load
-    (docs/performance.md, "Job bursts")."""
+    release) and one per notification, instead of ten and its notifications:
+    on SQLite every statement waits for the GIL, which request handling holds
+    most of the time under load (docs/performance.md, "Job completions: shared
+    reads and one claim")."""
     done: list[str] = []
     lost: list[str] = []
     failed: list[str] = []
