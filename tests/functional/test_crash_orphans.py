@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import create_engine, text
 
 from openglacier.ids import new_blob_key
 from openglacier.storage.blobs import put_blob
 from openglacier.storage.blobs.filesystem import FilesystemBlobStore
 from openglacier.treehash import MIB, tree_hash
+from support.kills import Step, kill_mid_requests
 from support.server import ACCOUNT_ID, LiveServer, free_port
 from support.services import fresh_pg_database
 from support.uploads import multipart_upload
@@ -90,27 +90,19 @@ def run_until_killed(server: LiveServer, ledger: Ledger, seed: int) -> None:
     """Workers write until a random number of operations succeeded, then SIGKILL."""
     kill_after = random.Random(seed).randrange(4, 16)
     done = [0]
-    enough = threading.Event()
 
-    def worker(worker_seed: int) -> None:
+    def worker(worker_seed: int) -> Step:
         rng, glacier, mine = random.Random(worker_seed), server.client(), []
-        while not enough.is_set():
-            try:
-                one_operation(glacier, rng, mine, ledger)
-            except (ClientError, BotoCoreError):
-                return  # the server died under this request: not acknowledged
+
+        def step() -> bool:
+            one_operation(glacier, rng, mine, ledger)
             with ledger.lock:
                 done[0] += 1
-                if done[0] >= kill_after:
-                    enough.set()
+                return done[0] >= kill_after
 
-    threads = [threading.Thread(target=worker, args=(seed * 100 + i,)) for i in range(WORKERS)]
-    for thread in threads:
-        thread.start()
-    assert enough.wait(300), server.log()
-    server.kill()  # while the other workers are mid-request
-    for thread in threads:
-        thread.join(60)
+        return step
+
+    kill_mid_requests(server, [worker(seed * 100 + i) for i in range(WORKERS)], timeout=300)
 
 
 def unreferenced_blobs(data_dir: Path, metadata_url: str) -> set[str]:

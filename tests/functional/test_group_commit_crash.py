@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import BotoCoreError, ClientError
 
 from openglacier.treehash import tree_hash
+from support.kills import Step, kill_mid_requests
 from support.server import ACCOUNT_ID, LiveServer
 
 pytestmark = pytest.mark.slow
@@ -73,28 +73,16 @@ def one_write(glacier: Any, rng: random.Random, base: str, acked: Acknowledged) 
 
 
 def pound_until_killed(server: LiveServer, base: str, acked: Acknowledged, kill_at: int) -> None:
-    enough = threading.Event()
+    def client(seed: int) -> Step:
+        rng, glacier = random.Random(seed), server.client()
 
-    def client(seed: int) -> None:
-        rng = random.Random(seed)
-        glacier = server.client()
-        while not enough.is_set():
-            try:
-                one_write(glacier, rng, base, acked)
-            except (ClientError, BotoCoreError):
-                return  # the server died under this request: not acknowledged
-            if acked.count() >= kill_at:
-                enough.set()
+        def step() -> bool:
+            one_write(glacier, rng, base, acked)
+            return acked.count() >= kill_at
 
-    threads = [
-        threading.Thread(target=client, args=(os.getpid() * 100 + i,)) for i in range(CLIENTS)
-    ]
-    for t in threads:
-        t.start()
-    assert enough.wait(120), server.log()
-    server.kill()  # while the other clients are mid-request
-    for t in threads:
-        t.join(60)
+        return step
+
+    kill_mid_requests(server, [client(os.getpid() * 100 + i) for i in range(CLIENTS)], timeout=120)
 
 
 def check(server: LiveServer, acked: Acknowledged) -> None:

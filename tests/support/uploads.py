@@ -7,9 +7,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from openglacier.treehash import MIB, combine, tree_hash
+from support.kills import Step, kill_mid_requests
 from support.server import LiveServer
 
 Upload = Callable[[Any, random.Random], tuple[str, str, int]]
@@ -49,28 +48,19 @@ def upload_until_killed(
     every acknowledged upload."""
     acked: list[tuple[str, str, int]] = []
     lock = threading.Lock()
-    enough = threading.Event()
 
-    def worker(seed: int) -> None:
-        rng = random.Random(seed)
-        glacier = server.client()
-        while not enough.is_set():
-            op = multipart if seed % 2 else single
-            try:
-                result = op(glacier, rng)
-            except (ClientError, BotoCoreError):
-                return  # the server died under this request: not acknowledged
+    def worker(seed: int) -> Step:
+        rng, glacier = random.Random(seed), server.client()
+        op = multipart if seed % 2 else single
+
+        def step() -> bool:
+            result = op(glacier, rng)
             with lock:
                 acked.append(result)
-                if len(acked) >= kill_after:
-                    enough.set()
+                return len(acked) >= kill_after
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
-    for t in threads:
-        t.start()
-    assert enough.wait(300), server.log()
-    server.kill()  # while the other workers are mid-request
-    for t in threads:
-        t.join(60)
+        return step
+
+    kill_mid_requests(server, [worker(i) for i in range(workers)], timeout=300)
     with lock:
         return list(acked)
