@@ -54,13 +54,31 @@ def store_url(engine_name: str, request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(fixture))
 
 
+@contextmanager
+def untouched_database(
+    engine_name: str, directory: Path, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    if engine_name == "sqlite":
+        yield f"sqlite:///{directory / 'fresh.db'}"
+        return
+    with fresh_pg_database(request.getfixturevalue("pg_admin")) as url:
+        yield url
+
+
 @pytest.fixture
 def empty_db_url(engine_name: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """A database nothing has touched yet (for migration tests)."""
-    if engine_name == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
-        return
-    with fresh_pg_database(request.getfixturevalue("pg_admin")) as url:
+    with untouched_database(engine_name, tmp_path, request) as url:
+        yield url
+
+
+@pytest.fixture
+def other_empty_db_url(
+    engine_name: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A second untouched database on the same engine, to compare with the first."""
+    (tmp_path / "other").mkdir()
+    with untouched_database(engine_name, tmp_path / "other", request) as url:
         yield url
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from click.testing import CliRunner
 
+from openglacier.cli.entry import cli
 from openglacier.cli.main import main
 from openglacier.cli.options import SERVE_SETTINGS
 from openglacier.cli.settings_doc import (
@@ -64,8 +65,12 @@ def test_the_reference_names_every_setting_and_its_variable() -> None:
 
 
 def _commands(group: click.Group, path: str = "") -> list[tuple[str, click.Command]]:
+    """Every command under `group`, the lazily loaded ones included."""
     found: list[tuple[str, click.Command]] = []
-    for name, command in group.commands.items():
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
+        assert command is not None, name
         if isinstance(command, click.Group):
             found += _commands(command, f"{path}{name} ")
         else:
@@ -75,8 +80,9 @@ def _commands(group: click.Group, path: str = "") -> list[tuple[str, click.Comma
 
 def test_every_option_has_help_and_a_variable() -> None:
     settings = {f.name for f in fields(Settings)}
-    commands = _commands(main)
+    commands = _commands(cli)
     assert len(commands) >= 10
+    assert {path.split()[0] for path, _ in commands} >= set(CLIENT_COMMANDS)
     for path, command in commands:
         for param in command.params:
             if not isinstance(param, click.Option) or param.name in ("help", "version"):

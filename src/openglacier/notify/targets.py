@@ -16,8 +16,6 @@ from collections.abc import Callable, Mapping
 from functools import partial
 
 from openglacier.notify.base import DeliveryError, LogTarget, Target
-from openglacier.notify.sns import SnsTarget
-from openglacier.notify.webhook import WebhookTarget
 
 __all__ = ["DeliveryError", "Target", "Targets", "parse_targets"]
 
@@ -82,9 +80,15 @@ def make_target(where: str, *, default_region: str = "us-east-1") -> Target:
     scheme = where.partition(":")[0].lower() if ":" in where else ""
     if where.lower() == "log":
         return LogTarget()
+    # Each target's client library loads only when a target needs it: httpx
+    # and boto3 cost a server that logs its notifications 4 and 7 MiB of RSS.
     if scheme in ("http", "https"):
+        from openglacier.notify.webhook import WebhookTarget  # noqa: PLC0415
+
         return _checked(WebhookTarget, where)
     if scheme in ("sns+http", "sns+https"):
+        from openglacier.notify.sns import SnsTarget  # noqa: PLC0415
+
         return _checked(partial(SnsTarget, default_region=default_region), where)
     raise ValueError(
         f"bad notify target {where!r}: use log, http(s)://..., or sns+http(s)://HOST:PORT"

@@ -9,13 +9,13 @@ reaches the domain (design 2: adapters translate at their own boundary).
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from sqlalchemy import Connection, Executable, Row, Select, Table, and_, literal, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
@@ -25,7 +25,20 @@ from openglacier.errors import StorageError
 from openglacier.keyring import Keyring
 from openglacier.storage.metadata.schema import UTCDateTime, blob_deletes
 
-DB_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, sqlite3.Error, psycopg.Error)
+_ALWAYS_LOADED: tuple[type[Exception], ...] = (SQLAlchemyError, sqlite3.Error)
+
+
+def db_errors() -> tuple[type[Exception], ...]:
+    """The exceptions a database call may raise, for `except db_errors() as exc`
+    (evaluated only when something was raised).
+
+    psycopg's count once it is loaded: SQLAlchemy imports it when it makes a
+    PostgreSQL engine, and only then can it raise, so a SQLite deployment never
+    imports it (9 MiB of RSS per process).
+    """
+    psycopg = sys.modules.get("psycopg")
+    return _ALWAYS_LOADED if psycopg is None else (*_ALWAYS_LOADED, psycopg.Error)
+
 
 Upsert = postgresql.Insert | sqlite.Insert
 
@@ -36,7 +49,7 @@ _ROWCOUNT = {"preserve_rowcount": True}
 def translated() -> Iterator[None]:
     try:
         yield
-    except DB_ERRORS as exc:
+    except db_errors() as exc:
         cause = getattr(exc, "orig", None) or exc
         # The message reaches clients (500); the chained cause reaches the log.
         raise StorageError(f"metadata store failure ({type(cause).__name__})") from exc

@@ -122,7 +122,7 @@ def _ensure_wal(cursor: Any, deadline: float) -> None:
 
 def _begin_immediate(conn: Connection) -> None:
     # Straight to the driver: through `exec_driver_sql` the BEGIN cost as much
-    # as the request's own SELECT. sqlite3 errors are DB_ERRORS like any other.
+    # as the request's own SELECT. sqlite3 errors are db_errors() like any other.
     driver = conn.connection.driver_connection
     assert driver is not None  # a connection being begun is checked out
     if conn.get_execution_options().get(READONLY_OPTION):

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from openglacier.errors import StorageError
 from openglacier.keyring import Keyring
-from openglacier.storage.metadata.base import DB_ERRORS
+from openglacier.storage.metadata.base import db_errors
 from openglacier.storage.metadata.engine import (
     DEFAULT_BUSY_TIMEOUT,
     READONLY_OPTION,
@@ -80,7 +80,7 @@ class SqlMetadataStore:
                 )
                 with conn.begin():
                     yield SqlMetadataTx(conn, self.keyring)
-        except DB_ERRORS as exc:
+        except db_errors() as exc:
             raise StorageError(f"metadata transaction failed ({type(exc).__name__})") from exc
 
     def _writer_turn(self, readonly: bool) -> AbstractContextManager[None]:
@@ -102,14 +102,14 @@ class SqlMetadataStore:
                 driver = conn.connection.driver_connection
                 assert driver is not None
                 driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-        except DB_ERRORS as exc:
+        except db_errors() as exc:
             raise StorageError(f"metadata checkpoint failed ({type(exc).__name__})") from exc
 
     def schema_revision(self) -> str | None:
         try:
             with self._engine.connect() as conn:
                 return schema_revision(conn)
-        except DB_ERRORS as exc:
+        except db_errors() as exc:
             raise StorageError(f"metadata store unreachable ({type(exc).__name__})") from exc
 
     def close(self) -> None:
