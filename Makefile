@@ -43,7 +43,7 @@ browser:
 # The suite on every core, at most four (each worker starts its own SeaweedFS),
 # a test file per worker at a time: module-scoped servers start once. Most of a
 # test's time is spent waiting on the processes it drives, so two workers on
-# two cores take 12-13 minutes where one took 17-18. PYTEST_PARALLEL= runs it
+# two cores take about 13 minutes where one took 17-20. PYTEST_PARALLEL= runs it
 # in one process.
 PYTEST_PARALLEL ?= --numprocesses auto --maxprocesses 4 --dist loadfile
 
