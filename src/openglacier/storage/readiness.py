@@ -12,21 +12,19 @@ from collections.abc import Callable
 
 from openglacier.errors import StorageError
 from openglacier.ports import BlobStore, MetadataStore
-from openglacier.storage.migrations import head_revision
+from openglacier.storage.migrations import HEAD_REVISION
 
 
 def readiness_checks(
     store: MetadataStore, blobs: BlobStore
 ) -> list[tuple[str, Callable[[], None]]]:
-    head = head_revision()
-
     def metadata() -> None:
         store.schema_revision()
 
     def migrations() -> None:
         at = store.schema_revision()
-        if at != head:
-            raise StorageError(f"schema at migration {at}, this version needs {head}")
+        if at != HEAD_REVISION:
+            raise StorageError(f"schema at migration {at}, this version needs {HEAD_REVISION}")
 
     def blob_store() -> None:
         blobs.scan(None, 1)

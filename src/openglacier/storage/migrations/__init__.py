@@ -54,7 +54,7 @@ _PG_MIGRATION_LOCK = 0x06C1AC1E
 
 # Where alembic keeps a database's revision: its default version table, as
 # alembic's own DDL makes it (constraint name included).
-_VERSIONS = Table(
+VERSIONS = Table(
     "alembic_version",
     MetaData(),
     Column("version_num", String(32), nullable=False),
@@ -94,7 +94,7 @@ def _upgrade(engine: Engine) -> None:
                 )
             at = schema_revision(conn)
             if at is None and not inspect(conn).get_table_names():
-                create_at_head(conn)
+                _create_at_head(conn)
             elif at != HEAD_REVISION:
                 _alembic_upgrade(conn)
     except db_errors() as exc:
@@ -111,22 +111,17 @@ def _alembic_upgrade(conn: Connection) -> None:
         raise StorageError(f"metadata schema migration failed: {exc}") from exc
 
 
-def create_at_head(conn: Connection) -> None:
+def _create_at_head(conn: Connection) -> None:
     """An empty database's schema as `schema.py` declares it, stamped at head."""
     metadata.create_all(conn, checkfirst=False)
-    _VERSIONS.create(conn, checkfirst=False)
-    conn.execute(insert(_VERSIONS).values(version_num=HEAD_REVISION))
-
-
-def head_revision() -> str:
-    """The newest migration this code has."""
-    return HEAD_REVISION
+    VERSIONS.create(conn, checkfirst=False)
+    conn.execute(insert(VERSIONS).values(version_num=HEAD_REVISION))
 
 
 def schema_revision(conn: Connection) -> str | None:
     """The migration a database is at (None: never migrated), read as alembic
     reads it: the one row of its version table."""
-    if not inspect(conn).has_table(_VERSIONS.name):
+    if not inspect(conn).has_table(VERSIONS.name):
         return None
-    revision = conn.scalar(select(_VERSIONS.c.version_num))
+    revision = conn.scalar(select(VERSIONS.c.version_num))
     return None if revision is None else str(revision)
