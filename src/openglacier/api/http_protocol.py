@@ -28,14 +28,16 @@ What uvicorn still answers itself, in plain text: a 500 when the ASGI app raises
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sys
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from openglacier.api.errors import error_response
+from openglacier.api.threaded_send import ThreadedSendTransport
 from openglacier.errors import BadRequest, GlacierError
 from openglacier.ids import new_request_id
 
@@ -84,6 +86,15 @@ class GlacierHttpProtocol(HttpToolsProtocol):
         self._in_head = True  # a connection starts by awaiting a request head
         self._head_counted = 0  # target + headers of that head, as parsed
         self._head_raw = 0  # raw bytes fed while that head was incomplete
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # Large bodies leave from a thread of their own (api/threaded_send.py).
+        self._sending = ThreadedSendTransport(cast(asyncio.Transport, transport), self)
+        super().connection_made(cast(asyncio.Transport, self._sending))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._sending.stop()
+        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         # While a head is incomplete the parser is fed HEAD_SLICE bytes at a time,
