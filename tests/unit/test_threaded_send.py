@@ -25,6 +25,7 @@ from openglacier.api.threaded_send import HIGH_WATER, THREADED_MIN, ThreadedSend
 
 KIB = 1024
 MIB = 1024 * KIB
+Sock = socket.socket
 
 
 class Recorder(asyncio.Protocol):
@@ -259,7 +260,7 @@ def test_without_a_socket_to_duplicate_uvloop_sends(monkeypatch: pytest.MonkeyPa
         _: Recorder, transport: ThreadedSendTransport, client: socket.socket
     ) -> None:
         inner: Any = transport._transport
-        monkeypatch.setattr(transport, "_transport", NoSocket(inner))
+        monkeypatch.setattr(transport, "_transport", Extra(inner, socket=None))
         transport.write(b"z" * THREADED_MIN)
         assert senders() == []
         body = await asyncio.to_thread(recv_exact, client, THREADED_MIN)
@@ -269,12 +270,31 @@ def test_without_a_socket_to_duplicate_uvloop_sends(monkeypatch: pytest.MonkeyPa
     run(scenario)
 
 
-class NoSocket:
-    def __init__(self, inner: Any) -> None:
+def test_a_tls_connection_is_never_written_around(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bytes written to the socket itself would bypass the TLS layer."""
+
+    async def scenario(_: Recorder, transport: ThreadedSendTransport, client: Sock) -> None:
+        inner: Any = transport._transport
+        monkeypatch.setattr(transport, "_transport", Extra(inner, ssl_object=object()))
+        transport.write(b"t" * THREADED_MIN)
+        assert senders() == []
+        assert await asyncio.to_thread(recv_exact, client, THREADED_MIN) == b"t" * THREADED_MIN
+        transport.close()
+
+    run(scenario)
+
+
+class Extra:
+    """A transport with some of its extra info replaced."""
+
+    def __init__(self, inner: Any, **info: Any) -> None:
         self.inner = inner
+        self.info = info
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return None if name == "socket" else self.inner.get_extra_info(name, default)
+        if name in self.info:
+            return self.info[name]
+        return self.inner.get_extra_info(name, default)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

@@ -146,6 +146,8 @@ class ThreadedSendTransport:
         """With the lock held; False if the socket cannot be duplicated."""
         if self._sender is not None:
             return True
+        if self._transport.get_extra_info("ssl_object") is not None:
+            return False  # the socket carries TLS records: only the transport may write
         if self._sock is None:
             raw = self._transport.get_extra_info("socket")
             try:
