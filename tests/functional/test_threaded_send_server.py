@@ -12,7 +12,6 @@ import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -155,7 +154,7 @@ def test_a_reset_download_leaves_no_descriptor_and_the_server_serving(
     assert descriptors(pid) <= before
 
 
-def fetch_whole(server: LiveServer, request: bytes) -> Any:
+def fetch_whole(server: LiveServer, request: bytes) -> bytes:
     with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
         sock.sendall(request)
         status, _, received = Reader(sock).response()

@@ -1,8 +1,8 @@
 """The `openglacier` command as installed: the transfer client's commands load
 only their own modules.
 
-`cli/main.py` imports the whole server (SQLAlchemy, Alembic, uvicorn, the
-stores), about a second before anything runs. `openglacier archive upload` or
+`cli/main.py` imports the whole server (SQLAlchemy, uvicorn, the stores),
+most of a second before anything runs. `openglacier archive upload` or
 `vault ls` need none of it, and scripts run them in loops; so this group knows
 where the client commands live and hands every other name to `cli.main`.
 """

@@ -53,14 +53,13 @@ console = Console(highlight=False)
 NOT_SHOWN = "(configured; not shown)"
 
 
+# The server's commands only: `cli/entry.py` adds the client's (archive,
+# inventory, job, migrate, vault), so a server process never imports them
+# (httpx and boto3's transfer manager, about 10 MiB of RSS per process).
 @click.group()
 @click.version_option(__version__, prog_name="openglacier")
 def main() -> None:
-    """OpenGlacier: an Amazon Glacier compatible archive server.
-
-    The server's commands only: `cli/entry.py` adds the client's (archive,
-    inventory, job, migrate, vault), so a server process never imports them
-    (httpx and boto3's transfer manager, about 10 MiB of RSS per process)."""
+    """OpenGlacier: an Amazon Glacier compatible archive server."""
 
 
 @main.command()
