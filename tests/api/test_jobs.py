@@ -7,11 +7,13 @@ import json
 import os
 
 import pytest
+from sqlalchemy import event
 from starlette.testclient import TestClient
 
 from openglacier.domain.jobs.reads import FIRST_WINDOW, READ_WINDOW
 from openglacier.server import Runtime
 from openglacier.storage.blobs.format import HEADER_LEN
+from openglacier.storage.metadata.store import SqlMetadataStore
 from openglacier.treehash import MIB, tree_hash
 from support.asserts import assert_error
 from support.inprocess import ACCOUNT_ID, Api
@@ -609,3 +611,34 @@ def test_output_damaged_later_cuts_the_body_short(
     # The status line was out; the body stops before the damaged leaf's window.
     assert len(resp.content) <= damaged_at - damaged_at % MIB
     assert resp.content == body[: len(resp.content)]
+
+
+def test_job_reads_take_the_vault_from_the_policy_check(api: Api, runtime: Runtime) -> None:
+    """DescribeJob, ListJobs and GetJobOutput read the vault once per request:
+    the policy check's row is reused (JobService._vault), not read again."""
+    archive_id = upload(api, V, b"x" * 100)
+    job_id = start_job(
+        api, V, {"Type": "archive-retrieval", "ArchiveId": archive_id, "Tier": "Expedited"}
+    )
+    advance(api, 5 * 60)  # Expedited takes 5 min on the aws profile
+    assert run_jobs(api) == 1
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        statements.append(statement)
+
+    store = runtime.services.deps.store
+    assert isinstance(store, SqlMetadataStore)
+    engine = store.engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        for path in (f"jobs/{job_id}", "jobs", f"jobs/{job_id}/output", f"jobs/{job_id}/output"):
+            statements.clear()
+            assert api("GET", f"/-/vaults/{V}/{path}").status_code == 200
+            vault_reads = [s for s in statements if "FROM vaults" in s]
+            assert len(vault_reads) == 1, (path, vault_reads)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    # A vault that does not exist is still the spec's 404, from the handler.
+    resp = api("GET", f"/-/vaults/nope/jobs/{job_id}")
+    assert_error(resp, 404, "ResourceNotFoundException", f"Vault not found for ARN: {ARN[:-1]}nope")

@@ -26,7 +26,9 @@ class RequestContext:
     body: bytes = b""  # whole body of non-streaming operations
     payload_sha256: str = ""  # declared x-amz-content-sha256 (streaming operations)
     # The owner's vault as the policy check read it (None: no such vault, or an
-    # account-level operation). Only an answer that is this very row may use it.
+    # account-level operation). An answer that is this very row may use it, and
+    # so may read-only operations on the vault's jobs (JobService._vault), the
+    # most polled; writes read the vault again in their own transaction.
     checked_vault: Vault | None = None
     _json: dict[str, Any] | None = field(default=None, repr=False)
 

@@ -23,7 +23,9 @@ async def initiate_job(ctx: RequestContext) -> Response:
 
 
 async def describe_job(ctx: RequestContext) -> Response:
-    vault, job = await ctx.services.jobs.describe(ctx.caller, ctx.vault_name, ctx.params["jobId"])
+    vault, job = await ctx.services.jobs.describe(
+        ctx.caller, ctx.vault_name, ctx.params["jobId"], checked=ctx.checked_vault
+    )
     return json_response(job_description(job, ctx.vault_arn_of(vault)))
 
 
@@ -38,6 +40,7 @@ async def list_jobs(ctx: RequestContext) -> Response:
         marker=ctx.query("marker") or None,
         status=status,
         completed=completed,
+        checked=ctx.checked_vault,
     )
     arn = ctx.vault_arn_of(page.vault)
     return json_response(
@@ -47,7 +50,11 @@ async def list_jobs(ctx: RequestContext) -> Response:
 
 async def get_job_output(ctx: RequestContext) -> Response:
     output = await ctx.services.jobs.output(
-        ctx.caller, ctx.vault_name, ctx.params["jobId"], ctx.header("range")
+        ctx.caller,
+        ctx.vault_name,
+        ctx.params["jobId"],
+        ctx.header("range"),
+        checked=ctx.checked_vault,
     )
     window = output.window
     # Content-Type set verbatim: Starlette's media_type would add "; charset=utf-8"

@@ -206,9 +206,11 @@ class JobService:
         return archive
 
     # --- DescribeJob / ListJobs -------------------------------------------------
-    async def describe(self, caller: Caller, vault_name: str, job_id: str) -> tuple[Vault, Job]:
+    async def describe(
+        self, caller: Caller, vault_name: str, job_id: str, *, checked: Vault | None = None
+    ) -> tuple[Vault, Job]:
         def run(tx: MetadataTx) -> tuple[Vault, Job]:
-            vault = require_vault(self.deps, tx, caller, vault_name)
+            vault = self._vault(tx, caller, vault_name, checked)
             return vault, self._require_job(tx, vault, job_id)
 
         return await self.deps.in_read_tx(run)
@@ -222,11 +224,12 @@ class JobService:
         marker: str | None,
         status: JobStatus | None,
         completed: bool | None,
+        checked: Vault | None = None,
     ) -> JobPage:
         after = decode_position(marker) if marker else None
 
         def run(tx: MetadataTx) -> JobPage:
-            vault = require_vault(self.deps, tx, caller, vault_name)
+            vault = self._vault(tx, caller, vault_name, checked)
             rows = tx.list_jobs(vault.id, after, limit + 1, status=status, completed=completed)
             page, more = rows[:limit], len(rows) > limit
             visible = [j for j in page if not self._expired(j)]
@@ -237,6 +240,14 @@ class JobService:
             )
 
         return await self.deps.in_read_tx(run)
+
+    def _vault(
+        self, tx: MetadataTx, caller: Caller, vault_name: str, checked: Vault | None
+    ) -> Vault:
+        """`checked`: the vault as this request's policy check read it a moment
+        ago, so a read-only operation need not read it again (a vault deleted
+        in between is answered as if the request had come just before)."""
+        return checked if checked is not None else require_vault(self.deps, tx, caller, vault_name)
 
     def _require_job(self, tx: MetadataTx, vault: Vault, job_id: str) -> Job:
         job = tx.get_job(job_id)
@@ -251,13 +262,19 @@ class JobService:
 
     # --- GetJobOutput -----------------------------------------------------------
     async def output(
-        self, caller: Caller, vault_name: str, job_id: str, range_header: str | None
+        self,
+        caller: Caller,
+        vault_name: str,
+        job_id: str,
+        range_header: str | None,
+        *,
+        checked: Vault | None = None,
     ) -> JobOutput:
         cached = self.plans.get(job_id)
         fresh: list[tuple[Job, tuple[Segment, ...]]] = []
 
         def run(tx: MetadataTx) -> JobOutput:
-            vault = require_vault(self.deps, tx, caller, vault_name)
+            vault = self._vault(tx, caller, vault_name, checked)
             if cached is not None and cached[0].vault_id == vault.id:
                 job, segments = cached
                 if self._expired(job):

@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from openglacier.errors import StorageError
 from openglacier.keyring import Keyring
@@ -24,6 +24,7 @@ from openglacier.storage.metadata.engine import (
     make_engine,
 )
 from openglacier.storage.metadata.group_commit import GroupCommitter
+from openglacier.storage.metadata.read_connections import ReadConnections
 from openglacier.storage.metadata.tx import SqlMetadataTx
 from openglacier.storage.metadata.writer_lock import SqliteWriterLock
 from openglacier.storage.migrations import schema_revision, upgrade_to_head
@@ -54,6 +55,9 @@ class SqlMetadataStore:
         # PostgreSQL takes concurrent writers as they come; SQLite's one writer
         # commits a process's queued writes together (group_commit.py).
         self._group = GroupCommitter(self.transaction) if self._writer is not None else None
+        # SQLite's read-only transactions reuse configured connections
+        # (read_connections.py); PostgreSQL's come from the pre-pinged pool.
+        self._readers = ReadConnections(self._engine) if self.dialect == "sqlite" else None
 
     def submit_write(self, fn: Callable[[MetadataTx], T]) -> Future[T] | None:
         if self._group is None:
@@ -72,16 +76,22 @@ class SqlMetadataStore:
         caught here comes from connecting, BEGIN, COMMIT or ROLLBACK.
         """
         try:
-            with self._writer_turn(readonly), self._engine.connect() as plain:
-                conn = (
-                    plain.execution_options(**_readonly_options(self.dialect))
-                    if readonly
-                    else plain
-                )
-                with conn.begin():
-                    yield SqlMetadataTx(conn, self.keyring)
+            with self._writer_turn(readonly), self._connection(readonly) as conn, conn.begin():
+                yield SqlMetadataTx(conn, self.keyring)
         except db_errors() as exc:
             raise StorageError(f"metadata transaction failed ({type(exc).__name__})") from exc
+
+    def _connection(self, readonly: bool) -> AbstractContextManager[Connection]:
+        if readonly and self._readers is not None:
+            return self._readers.connection()
+        return self._pooled(readonly)
+
+    @contextmanager
+    def _pooled(self, readonly: bool) -> Iterator[Connection]:
+        with self._engine.connect() as plain:
+            yield (
+                plain.execution_options(**_readonly_options(self.dialect)) if readonly else plain
+            )
 
     def _writer_turn(self, readonly: bool) -> AbstractContextManager[None]:
         if readonly or self._writer is None:
@@ -115,6 +125,8 @@ class SqlMetadataStore:
     def close(self) -> None:
         if self._group is not None:
             self._group.close()
+        if self._readers is not None:
+            self._readers.close()
         self._engine.dispose()
         if self._writer is not None:
             self._writer.close()
