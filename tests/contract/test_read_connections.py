@@ -14,6 +14,7 @@ from sqlalchemy import Connection, text
 
 from openglacier.errors import StorageError
 from openglacier.ports import MetadataTx
+from openglacier.storage.metadata.engine import KEPT_READERS, MAX_OVERFLOW, POOL_SIZE
 from openglacier.storage.metadata.read_connections import ReadConnections
 from openglacier.storage.metadata.store import SqlMetadataStore, open_metadata_store
 from openglacier.storage.metadata.tx import SqlMetadataTx
@@ -181,3 +182,23 @@ def test_no_more_are_kept_than_the_limit(db_path: Path) -> None:
         assert kept.idle() == kept._keep
     finally:
         store.close()
+
+
+def test_kept_connections_leave_the_pool_its_full_size(store: SqlMetadataStore) -> None:
+    """With every kept connection waiting, the threads can still check out as
+    many connections as the pool was sized for (a too small pool would make
+    the last of these wait for its timeout and fail)."""
+    opened = [store.transaction(readonly=True) for _ in range(KEPT_READERS)]
+    for tx in opened:
+        tx.__enter__()
+    for tx in reversed(opened):
+        tx.__exit__(None, None, None)
+    assert readers(store).idle() == KEPT_READERS
+    threads = [store.engine.connect() for _ in range(POOL_SIZE + MAX_OVERFLOW)]
+    try:
+        # Straight to the driver: through SQLAlchemy each would BEGIN IMMEDIATE.
+        drivers = [conn.connection.driver_connection for conn in threads]
+        assert all(d is not None and d.execute("SELECT 1").fetchone() == (1,) for d in drivers)
+    finally:
+        for conn in threads:
+            conn.close()

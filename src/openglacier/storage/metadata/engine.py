@@ -50,6 +50,10 @@ def normalize_url(url: str | URL) -> URL:
 # single largest cost (bench/, py-spy). Keep enough connections for the threads.
 POOL_SIZE = 20
 MAX_OVERFLOW = 20
+# SQLite's read-only transactions keep up to this many connections checked out
+# between them (read_connections.py); its pool is larger by as many, so the
+# threads still find theirs.
+KEPT_READERS = 8
 
 
 def make_engine(url: str | URL, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Engine:
@@ -70,7 +74,7 @@ def _sqlite_engine(url: URL, busy_timeout: float) -> Engine:
     path = Path(database).expanduser()
     make_private_dir(path.parent)
     create_private_file(path)
-    engine = create_engine(url, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW)
+    engine = create_engine(url, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW + KEPT_READERS)
     event.listen(engine, "connect", partial(_configure_sqlite, int(busy_timeout * 1000)))
     event.listen(engine, "begin", _begin_immediate)
     return engine

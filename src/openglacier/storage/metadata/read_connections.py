@@ -26,15 +26,14 @@ from sqlalchemy import Connection, Engine
 
 from openglacier.errors import StorageError
 from openglacier.storage.metadata.base import db_errors
-from openglacier.storage.metadata.engine import READONLY_OPTION
-
-# More than the threads that read at once in one process (its event loops and
-# the few worker threads that read); any beyond are closed when they finish.
-KEPT = 8
+from openglacier.storage.metadata.engine import KEPT_READERS, READONLY_OPTION
 
 
 class ReadConnections:
-    def __init__(self, engine: Engine, keep: int = KEPT) -> None:
+    def __init__(self, engine: Engine, keep: int = KEPT_READERS) -> None:
+        # More than the threads that read at once in one process (its event
+        # loops and the few worker threads that read); any beyond are closed
+        # when they finish.
         self._engine = engine
         self._keep = keep
         self._idle: list[Connection] = []
