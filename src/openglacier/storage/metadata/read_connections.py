@@ -19,22 +19,26 @@ that restarted.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine
 
 from openglacier.errors import StorageError
 from openglacier.storage.metadata.base import db_errors
-from openglacier.storage.metadata.engine import KEPT_READERS, READONLY_OPTION
+from openglacier.storage.metadata.engine import KEPT_READERS
 
 
 class ReadConnections:
-    def __init__(self, engine: Engine, keep: int = KEPT_READERS) -> None:
-        # More than the threads that read at once in one process (its event
-        # loops and the few worker threads that read); any beyond are closed
-        # when they finish.
+    def __init__(
+        self, engine: Engine, options: Mapping[str, object], keep: int = KEPT_READERS
+    ) -> None:
+        """`options`: the store's read-only execution options, set once per connection.
+        `keep`: more than the threads that read at once in one process (its event
+        loops and the few worker threads that read); any beyond are closed when
+        they finish."""
         self._engine = engine
+        self._options = dict(options)
         self._keep = keep
         self._idle: list[Connection] = []
         self._lock = threading.Lock()
@@ -46,7 +50,7 @@ class ReadConnections:
         with self._lock:
             conn = self._idle.pop() if self._idle else None
         if conn is None:
-            conn = self._engine.connect().execution_options(**{READONLY_OPTION: True})
+            conn = self._engine.connect().execution_options(**self._options)
         try:
             yield conn
         except BaseException as exc:

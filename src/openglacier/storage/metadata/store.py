@@ -57,7 +57,11 @@ class SqlMetadataStore:
         self._group = GroupCommitter(self.transaction) if self._writer is not None else None
         # SQLite's read-only transactions reuse configured connections
         # (read_connections.py); PostgreSQL's come from the pre-pinged pool.
-        self._readers = ReadConnections(self._engine) if self.dialect == "sqlite" else None
+        self._readers = (
+            ReadConnections(self._engine, _readonly_options(self.dialect))
+            if self.dialect == "sqlite"
+            else None
+        )
 
     def submit_write(self, fn: Callable[[MetadataTx], T]) -> Future[T] | None:
         if self._group is None:
